@@ -1,0 +1,1 @@
+"""The go-plugin ABI: guest memory, protobuf messages, capability clients."""

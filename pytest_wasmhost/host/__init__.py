@@ -1,0 +1,1 @@
+"""Host services linked into a plugin's ``env`` module."""

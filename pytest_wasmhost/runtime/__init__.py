@@ -1,0 +1,1 @@
+"""Engine, instances and the plugin facade."""

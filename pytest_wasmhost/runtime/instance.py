@@ -1,0 +1,426 @@
+"""Compile, link and instantiate a plugin module; call its exports; turn every failure into our errors.
+
+:class:`LinkedPlugin` is the per-plugin product of compile + link: a wasmtime module, a linker holding
+WASI (with the original's fake clocks and deterministic random shadowed in) and only the host
+functions of the services the manifest grants, and an ``InstancePre`` so instantiation does not
+re-resolve imports. :class:`PluginInstance` is one store + instance, used by one thread at a time; it
+implements :class:`~pytest_wasmhost.abi.memory.GuestAccess` over wasmtime-py's public API.
+
+Host functions and WASI shims are defined once on the linker (store-independent), so they find the
+instance they serve through a thread-local "active instance": a store runs on one thread at a time
+and every guest->host call happens synchronously inside one of our guest calls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import wasmtime
+
+from pytest_wasmhost.abi.memory import GuestAccess
+from pytest_wasmhost.errors import AbiError, PluginLoadError, PluginTrap, WasmHostError
+from pytest_wasmhost.host.base import HOST_MODULE, HostFunction, HostHardError, HostService, dispatch, service_of
+from pytest_wasmhost.runtime.wasi import (
+    ERRNO_FAULT,
+    ERRNO_INVAL,
+    ERRNO_SUCCESS,
+    WASI_MODULE,
+    GuestWorld,
+    WasiOptions,
+    encode_u64,
+)
+
+log = logging.getLogger("pytest_wasmhost.runtime.instance")
+
+_active = threading.local()
+
+
+def _active_instance() -> PluginInstance:
+    inst: PluginInstance | None = getattr(_active, "instance", None)
+    if inst is None:  # only reachable if wasmtime called a host function outside our calls
+        raise RuntimeError("host function called with no active plugin instance on this thread")
+    return inst
+
+
+@dataclass(frozen=True, slots=True)
+class ExportInfo:
+    name: str
+    kind: str  # "func", "memory", "global", "table"
+    params: tuple[str, ...] = ()
+    results: tuple[str, ...] = ()
+
+    def signature(self) -> str:
+        return f"({', '.join(self.params)}) -> ({', '.join(self.results)})"
+
+
+@dataclass(frozen=True, slots=True)
+class ImportInfo:
+    module: str
+    name: str
+    kind: str
+    params: tuple[str, ...] = ()
+    results: tuple[str, ...] = ()
+
+
+def _valtypes(types: Sequence[wasmtime.ValType]) -> tuple[str, ...]:
+    return tuple(str(t) for t in types)
+
+
+def describe_module(module: wasmtime.Module) -> tuple[tuple[ImportInfo, ...], tuple[ExportInfo, ...]]:
+    """Imports and exports of a compiled module, as plain values (used by load checks and inspect)."""
+    imports: list[ImportInfo] = []
+    for imp in module.imports:
+        ty = imp.type
+        if isinstance(ty, wasmtime.FuncType):
+            imports.append(
+                ImportInfo(imp.module, imp.name or "", "func", _valtypes(ty.params), _valtypes(ty.results))
+            )
+        else:
+            imports.append(ImportInfo(imp.module, imp.name or "", type(ty).__name__.replace("Type", "").lower()))
+    exports: list[ExportInfo] = []
+    for exp in module.exports:
+        ty = exp.type
+        if isinstance(ty, wasmtime.FuncType):
+            exports.append(ExportInfo(exp.name, "func", _valtypes(ty.params), _valtypes(ty.results)))
+        else:
+            exports.append(ExportInfo(exp.name, type(ty).__name__.replace("Type", "").lower()))
+    return tuple(imports), tuple(exports)
+
+
+def compile_module(engine: wasmtime.Engine, wasm: bytes, *, plugin_id: str) -> wasmtime.Module:
+    """Compile wasm bytes; a broken module is a PluginLoadError, never a wasmtime exception."""
+    try:
+        return wasmtime.Module(engine, wasm)
+    except wasmtime.WasmtimeError as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else "unknown error"
+        raise PluginLoadError(
+            f"plugin.wasm is not a valid WebAssembly module: {first_line}",
+            plugin_id=plugin_id,
+            original=f"failed to compile WASM for plugin {plugin_id}: {first_line}",
+            fix="rebuild it with GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared (or your toolchain's "
+            "wasm32-wasi reactor target).",
+        ) from exc
+
+
+_I32_PAIR_TO_I64 = (("i32", "i32"), ("i64",))
+
+
+class LinkedPlugin:
+    """A compiled plugin module linked against WASI and exactly the granted host services."""
+
+    def __init__(
+        self,
+        *,
+        plugin_id: str,
+        engine: wasmtime.Engine,
+        module: wasmtime.Module,
+        granted: Sequence[str],
+        services: Sequence[HostService],
+        wasi: WasiOptions = WasiOptions(),
+    ) -> None:
+        self.plugin_id = plugin_id
+        self.engine = engine
+        self.module = module
+        self.granted = tuple(granted)
+        self.wasi = wasi
+        self.imports, self.exports = describe_module(module)
+        self.export_map: Mapping[str, ExportInfo] = {e.name: e for e in self.exports}
+        functions: dict[str, HostFunction] = {}
+        for service in services:
+            if service.name in self.granted:
+                for fn in service.functions():
+                    functions[fn.name] = fn
+        self.host_functions: Mapping[str, HostFunction] = functions
+        self._check_imports()
+        self.linker = self._build_linker()
+        try:
+            self.instance_pre = self.linker.instantiate_pre(module)
+        except wasmtime.WasmtimeError as exc:
+            raise PluginLoadError(
+                f"the module cannot be linked: {exc}",
+                plugin_id=plugin_id,
+                fix="import only wasi_snapshot_preview1 functions and the env functions of granted services.",
+            ) from exc
+
+    # -- linking ---------------------------------------------------------------------------------
+
+    def _check_imports(self) -> None:
+        """Refuse, with the permission to add, every import the original would have failed to link."""
+        for imp in self.imports:
+            if imp.module == WASI_MODULE:
+                continue  # wasmtime's WASI knows every preview-1 name; a bad one fails at link time
+            if imp.module != HOST_MODULE:
+                raise PluginLoadError(
+                    f"the module imports {imp.module}.{imp.name}, but the host provides only the modules "
+                    f"{HOST_MODULE!r} and {WASI_MODULE!r}.",
+                    plugin_id=self.plugin_id,
+                    import_name=f"{imp.module}.{imp.name}",
+                    fix="build against the plugin API of the original host (host functions live in env).",
+                )
+            service = service_of(imp.name)
+            if service is None:
+                raise PluginLoadError(
+                    f"the module imports env.{imp.name}, which no host service provides.",
+                    plugin_id=self.plugin_id,
+                    import_name=f"env.{imp.name}",
+                    original=f"import func[env.{imp.name}]: function not exported in module env",
+                    fix="remove the import; host functions are listed in the spec's abi.md §5.",
+                )
+            if service not in self.granted:
+                raise PluginLoadError(
+                    f"the module imports env.{imp.name} from the {service!r} host service, but manifest.json "
+                    f"does not grant the {service!r} permission, so the original host did not link it and "
+                    "every call to this plugin failed.",
+                    plugin_id=self.plugin_id,
+                    import_name=f"env.{imp.name}",
+                    permission=service,
+                    original=f"import func[env.{imp.name}]: function not exported in module env",
+                    fix=f'add "{service}": {{"reason": "..."}} under "permissions" in manifest.json.',
+                )
+            if imp.name not in self.host_functions:
+                raise PluginLoadError(
+                    f"the module imports env.{imp.name} ({service}); that permission is granted, but this "
+                    "version of pytest-wasmhost does not provide that host service yet.",
+                    plugin_id=self.plugin_id,
+                    import_name=f"env.{imp.name}",
+                    permission=service,
+                    fix="upgrade pytest-wasmhost, or test the parts of the plugin that do not use it.",
+                )
+            if (imp.kind, (imp.params, imp.results)) != ("func", _I32_PAIR_TO_I64):
+                raise PluginLoadError(
+                    f"the module imports env.{imp.name} as {imp.kind} {imp.params} -> {imp.results}; host "
+                    "functions have the signature (i32, i32) -> i64.",
+                    plugin_id=self.plugin_id,
+                    import_name=f"env.{imp.name}",
+                    fix="declare the import as (offset i32, size i32) -> i64, as the go-plugin glue does.",
+                )
+
+    def _build_linker(self) -> wasmtime.Linker:
+        linker = wasmtime.Linker(self.engine)
+        linker.define_wasi()
+        linker.allow_shadowing = True  # our clock/random shims replace wasmtime's real ones
+        i32, i64 = wasmtime.ValType.i32(), wasmtime.ValType.i64()
+        # FuncTypes are built per engine: wasmtime-py aborts on a type shared across engines.
+        linker.define_func(
+            WASI_MODULE, "clock_time_get", wasmtime.FuncType([i32, i64, i32], [i32]), _wasi_clock_time_get
+        )
+        linker.define_func(WASI_MODULE, "random_get", wasmtime.FuncType([i32, i32], [i32]), _wasi_random_get)
+        host_type = wasmtime.FuncType([i32, i32], [i64])
+        for name, fn in self.host_functions.items():
+            linker.define_func(HOST_MODULE, name, host_type, _host_trampoline(fn))
+        return linker
+
+    def instantiate(self) -> PluginInstance:
+        return PluginInstance(self)
+
+
+def _wasi_clock_time_get(clock_id: int, _precision: int, result_ptr: int) -> int:
+    inst = _active_instance()
+    value = inst.world.clock_ns(clock_id)
+    if value is None:
+        return ERRNO_INVAL
+    if result_ptr < 0 or result_ptr + 8 > inst.memory_size():
+        return ERRNO_FAULT
+    inst.write_memory(result_ptr, encode_u64(value))
+    return ERRNO_SUCCESS
+
+
+def _wasi_random_get(buf: int, length: int) -> int:
+    inst = _active_instance()
+    if buf < 0 or length < 0 or buf + length > inst.memory_size():
+        return ERRNO_FAULT
+    if length:
+        inst.write_memory(buf, inst.world.random_bytes(length))
+    return ERRNO_SUCCESS
+
+
+def _host_trampoline(fn: HostFunction) -> Any:
+    def call(offset: int, size: int) -> int:
+        return dispatch(_active_instance(), fn, offset & 0xFFFF_FFFF, size & 0xFFFF_FFFF)
+
+    call.__name__ = f"env.{fn.name}"
+    return call
+
+
+class PluginInstance(GuestAccess):
+    """One store + instance of a plugin. Not thread-safe: one holder at a time (the pool's job)."""
+
+    def __init__(self, linked: LinkedPlugin) -> None:
+        self.linked = linked
+        self.plugin_id = linked.plugin_id
+        self.world = GuestWorld(linked.wasi)
+        self.dead = False
+        self.closed = False
+        self._store = wasmtime.Store(linked.engine)
+        wasi = wasmtime.WasiConfig()  # no args, env, preopens or stdin: the original's world
+        wasi.stdout_custom = self.world.stdout.write
+        wasi.stderr_custom = self.world.stderr.write
+        self._store.set_wasi(wasi)
+        self._memory: wasmtime.Memory | None = None
+        self._funcs: dict[str, wasmtime.Func] = {}
+        with self._guard("instantiate", loading=True):
+            instance = linked.instance_pre.instantiate(self._store)
+        exports = instance.exports(self._store)
+        for name in exports:
+            item = exports[name]
+            if isinstance(item, wasmtime.Func):
+                self._funcs[name] = item
+            elif isinstance(item, wasmtime.Memory) and name == "memory":
+                self._memory = item
+        if self._memory is None:
+            raise PluginLoadError(
+                "the module exports no linear memory named 'memory'.",
+                plugin_id=self.plugin_id,
+                fix="export the module's memory as 'memory' (Go and wasi-libc toolchains do by default).",
+            )
+        init = self._funcs.get("_initialize")
+        if init is not None:
+            with self._guard("_initialize", loading=True):
+                init(self._store)
+
+    # -- GuestAccess -----------------------------------------------------------------------------
+
+    def has_export(self, name: str) -> bool:
+        return name in self._funcs
+
+    def call_export(self, name: str, args: tuple[int, ...]) -> int | None:
+        func = self._funcs.get(name)
+        if func is None:
+            raise AbiError(
+                f"{name} is not exported.",
+                plugin_id=self.plugin_id,
+                export=name,
+                fix=f"export {name} from the module.",
+            )
+        result = func(self._store, *args)
+        if result is None or isinstance(result, int):
+            return result
+        raise AbiError(
+            f"{name} returned {result!r}; expected one integer result.",
+            plugin_id=self.plugin_id,
+            export=name,
+            fix="check the export's signature against the spec.",
+        )
+
+    def memory_size(self) -> int:
+        assert self._memory is not None  # set in __init__ or the constructor raised
+        return int(self._memory.data_len(self._store))
+
+    def read_memory(self, ptr: int, size: int) -> bytes:
+        assert self._memory is not None
+        return bytes(self._memory.read(self._store, ptr, ptr + size))
+
+    def write_memory(self, ptr: int, data: bytes) -> None:
+        assert self._memory is not None
+        self._memory.write(self._store, data, ptr)
+
+    # -- calling ---------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def activate(self, export: str) -> Iterator[None]:
+        """Run guest code for ``export``: host functions find this instance; failures become ours."""
+        with self._guard(export, loading=False):
+            yield
+
+    @contextlib.contextmanager
+    def _guard(self, export: str, *, loading: bool) -> Iterator[None]:
+        if self.closed:
+            raise RuntimeError(f"instance of plugin {self.plugin_id!r} used after close")
+        previous = getattr(_active, "instance", None)
+        _active.instance = self
+        try:
+            yield
+        except WasmHostError:
+            self.dead = True
+            raise
+        except HostHardError as exc:
+            self.dead = True
+            raise PluginTrap(
+                f"{exc}; the original host aborts the whole plugin call on this hard error.",
+                plugin_id=self.plugin_id,
+                export=export,
+                stderr=self.world.stderr.text(),
+                fix="see the host service's rules in the spec; the plugin's request is the usual cause.",
+            ) from exc
+        except wasmtime.ExitTrap as exc:
+            self.dead = True
+            if loading:
+                raise PluginLoadError(
+                    f"the module called proc_exit({exc.code}) while starting ({export}).",
+                    plugin_id=self.plugin_id,
+                    export=export,
+                    original=f"unexpected exit_code: {exc.code}",
+                    fix="plugins are WASI reactors: build with -buildmode=c-shared (Go) or "
+                    "-mexec-model=reactor (C) so that _initialize returns instead of exiting.",
+                ) from exc
+            raise PluginTrap(
+                f"the guest called proc_exit({exc.code}); the instance is dead.",
+                plugin_id=self.plugin_id,
+                export=export,
+                stderr=self.world.stderr.text(),
+                fix="do not exit from an export; return an error instead.",
+            ) from exc
+        except wasmtime.Trap as exc:
+            self.dead = True
+            frames = tuple(_frame_text(f) for f in exc.frames)
+            stderr = self.world.stderr.text()
+            error_type: type[PluginTrap] | type[PluginLoadError] = PluginTrap
+            problem = f"the guest trapped: {exc.message}"
+            if loading:
+                raise PluginLoadError(
+                    f"{problem} (while starting: {export})",
+                    plugin_id=self.plugin_id,
+                    export=export,
+                    fix="see the plugin's stderr below; the module's start code failed.\n" + stderr,
+                ) from exc
+            raise error_type(
+                problem,
+                plugin_id=self.plugin_id,
+                export=export,
+                backtrace=frames,
+                stderr=stderr,
+                fix=_trap_fix(stderr),
+            ) from exc
+        except wasmtime.WasmtimeError as exc:
+            self.dead = True
+            if loading:
+                raise PluginLoadError(
+                    f"instantiation failed: {exc}",
+                    plugin_id=self.plugin_id,
+                    export=export,
+                    fix="check the module's imports against the granted permissions.",
+                ) from exc
+            raise PluginTrap(
+                f"the call failed inside wasmtime: {exc}",
+                plugin_id=self.plugin_id,
+                export=export,
+                stderr=self.world.stderr.text(),
+            ) from exc
+        finally:
+            _active.instance = previous
+
+    def close(self) -> None:
+        """Drop the store; the instance cannot be used again."""
+        if self.closed:
+            return
+        self.closed = True
+        self._funcs.clear()
+        self._memory = None
+        self._store.close()
+
+
+def _frame_text(frame: wasmtime.Frame) -> str:
+    name = frame.func_name or f"func[{frame.func_index}]"
+    module = frame.module_name or "<module>"
+    return f"{module}!{name}"
+
+
+def _trap_fix(stderr: str) -> str:
+    if "panic:" in stderr:
+        return "the Go code panicked; the panic and its stack are in the plugin's stderr."
+    return "find the failing code from the wasm backtrace and the plugin's stderr."
