@@ -45,7 +45,9 @@ class Capability:
         return f"{self.prefix}_api_version"
 
 
-def _capability(name: str, prefix: str, methods: Iterable[tuple[str, str, type[Message], type[Message]]]) -> Capability:
+def _capability(
+    name: str, prefix: str, methods: Iterable[tuple[str, str, type[Message], type[Message]]]
+) -> Capability:
     return Capability(
         name=name,
         prefix=prefix,
@@ -75,7 +77,12 @@ CAPABILITIES: Mapping[str, Capability] = {
                     api_pb2.ArtistSimilarRequest,
                     api_pb2.ArtistSimilarResponse,
                 ),
-                ("GetArtistImages", "get_artist_images", api_pb2.ArtistImageRequest, api_pb2.ArtistImageResponse),
+                (
+                    "GetArtistImages",
+                    "get_artist_images",
+                    api_pb2.ArtistImageRequest,
+                    api_pb2.ArtistImageResponse,
+                ),
                 (
                     "GetArtistTopSongs",
                     "get_artist_top_songs",
@@ -83,7 +90,12 @@ CAPABILITIES: Mapping[str, Capability] = {
                     api_pb2.ArtistTopSongsResponse,
                 ),
                 ("GetAlbumInfo", "get_album_info", api_pb2.AlbumInfoRequest, api_pb2.AlbumInfoResponse),
-                ("GetAlbumImages", "get_album_images", api_pb2.AlbumImagesRequest, api_pb2.AlbumImagesResponse),
+                (
+                    "GetAlbumImages",
+                    "get_album_images",
+                    api_pb2.AlbumImagesRequest,
+                    api_pb2.AlbumImagesResponse,
+                ),
             ),
         ),
         _capability(
@@ -126,7 +138,12 @@ CAPABILITIES: Mapping[str, Capability] = {
             "WebSocketCallback",
             "web_socket_callback",
             (
-                ("OnTextMessage", "on_text_message", api_pb2.OnTextMessageRequest, api_pb2.OnTextMessageResponse),
+                (
+                    "OnTextMessage",
+                    "on_text_message",
+                    api_pb2.OnTextMessageRequest,
+                    api_pb2.OnTextMessageResponse,
+                ),
                 (
                     "OnBinaryMessage",
                     "on_binary_message",
@@ -143,8 +160,11 @@ CAPABILITIES: Mapping[str, Capability] = {
 METHODS_BY_EXPORT: Mapping[str, Method] = {m.export: m for c in CAPABILITIES.values() for m in c.methods}
 
 
-def load_check_failure(capability: Capability, exports: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]],
-                       version: Callable[[], int | None]) -> str | None:
+def load_check_failure(
+    capability: Capability,
+    exports: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]],
+    version: Callable[[], int | None],
+) -> str | None:
     """The original's load sequence for one capability (abi.md §3); returns its error text or None.
 
     ``exports`` maps function export names to (params, results); ``version`` calls the version export.
@@ -177,7 +197,11 @@ class Reply:
 def check_err(reply: Reply, *, plugin_id: str, export: str, honour_error_field: bool = True) -> None:
     """The original's ``checkErr`` (runtime.md §10): raise the sentinel or PluginError, or return."""
     msg = ""
-    if honour_error_field and reply.response is not None and "error" in reply.response.DESCRIPTOR.fields_by_name:
+    if (
+        honour_error_field
+        and reply.response is not None
+        and "error" in reply.response.DESCRIPTOR.fields_by_name
+    ):
         msg = getattr(reply.response, "error")  # noqa: B009 - the field is looked up by name on purpose
     err = reply.error_text
     if msg:
@@ -209,10 +233,14 @@ class _Client:
         self._now = now
         self._methods = {m.name: m for m in CAPABILITIES[self.capability].methods}
 
-    def _call(self, rpc: str, request: Message, response_type: type[M], *, honour_error_field: bool = True) -> M:
+    def _call(
+        self, rpc: str, request: Message, response_type: type[M], *, honour_error_field: bool = True
+    ) -> M:
         method = self._methods[rpc]
         reply = self._invoke(method, request)
-        check_err(reply, plugin_id=self._plugin_id, export=method.export, honour_error_field=honour_error_field)
+        check_err(
+            reply, plugin_id=self._plugin_id, export=method.export, honour_error_field=honour_error_field
+        )
         assert isinstance(reply.response, response_type)  # guaranteed by Method.response
         return reply.response
 
@@ -222,38 +250,60 @@ class MetadataAgentClient(_Client):
 
     capability = "MetadataAgent"
 
-    def get_artist_mbid(self, *, id: str = "", name: str = "") -> api_pb2.ArtistMBIDResponse:  # noqa: A002
-        return self._call("GetArtistMBID", api_pb2.ArtistMBIDRequest(id=id, name=name), api_pb2.ArtistMBIDResponse)
+    def get_artist_mbid(self, *, id: str = "", name: str = "") -> api_pb2.ArtistMBIDResponse:
+        return self._call(
+            "GetArtistMBID", api_pb2.ArtistMBIDRequest(id=id, name=name), api_pb2.ArtistMBIDResponse
+        )
 
-    def get_artist_url(self, *, id: str = "", name: str = "", mbid: str = "") -> api_pb2.ArtistURLResponse:  # noqa: A002
+    def get_artist_url(self, *, id: str = "", name: str = "", mbid: str = "") -> api_pb2.ArtistURLResponse:
         req = api_pb2.ArtistURLRequest(id=id, name=name, mbid=mbid)
         return self._call("GetArtistURL", req, api_pb2.ArtistURLResponse)
 
     def get_artist_biography(
-        self, *, id: str = "", name: str = "", mbid: str = ""  # noqa: A002
+        self,
+        *,
+        id: str = "",
+        name: str = "",
+        mbid: str = "",
     ) -> api_pb2.ArtistBiographyResponse:
         req = api_pb2.ArtistBiographyRequest(id=id, name=name, mbid=mbid)
         return self._call("GetArtistBiography", req, api_pb2.ArtistBiographyResponse)
 
     def get_similar_artists(
-        self, *, id: str = "", name: str = "", mbid: str = "", limit: int = 0  # noqa: A002
+        self,
+        *,
+        id: str = "",
+        name: str = "",
+        mbid: str = "",
+        limit: int = 0,
     ) -> api_pb2.ArtistSimilarResponse:
         req = api_pb2.ArtistSimilarRequest(id=id, name=name, mbid=mbid, limit=limit)
         return self._call("GetSimilarArtists", req, api_pb2.ArtistSimilarResponse)
 
     def get_artist_images(
-        self, *, id: str = "", name: str = "", mbid: str = ""  # noqa: A002
+        self,
+        *,
+        id: str = "",
+        name: str = "",
+        mbid: str = "",
     ) -> api_pb2.ArtistImageResponse:
         req = api_pb2.ArtistImageRequest(id=id, name=name, mbid=mbid)
         return self._call("GetArtistImages", req, api_pb2.ArtistImageResponse)
 
     def get_artist_top_songs(
-        self, *, id: str = "", artist_name: str = "", mbid: str = "", count: int = 0  # noqa: A002
+        self,
+        *,
+        id: str = "",
+        artist_name: str = "",
+        mbid: str = "",
+        count: int = 0,
     ) -> api_pb2.ArtistTopSongsResponse:
         req = api_pb2.ArtistTopSongsRequest(id=id, artistName=artist_name, mbid=mbid, count=count)
         return self._call("GetArtistTopSongs", req, api_pb2.ArtistTopSongsResponse)
 
-    def get_album_info(self, *, name: str = "", artist: str = "", mbid: str = "") -> api_pb2.AlbumInfoResponse:
+    def get_album_info(
+        self, *, name: str = "", artist: str = "", mbid: str = ""
+    ) -> api_pb2.AlbumInfoResponse:
         req = api_pb2.AlbumInfoRequest(name=name, artist=artist, mbid=mbid)
         response = self._call("GetAlbumInfo", req, api_pb2.AlbumInfoResponse)
         if not response.HasField("info"):  # the original adapter: absent info means "not found"
@@ -304,7 +354,9 @@ class ScrobblerClient(_Client):
     ) -> api_pb2.ScrobblerScrobbleResponse:
         info = _track(track)
         info.position = 0  # the original adapter always sends position 0 for a scrobble
-        req = api_pb2.ScrobblerScrobbleRequest(user_id=user_id, username=username, track=info, timestamp=timestamp)
+        req = api_pb2.ScrobblerScrobbleRequest(
+            user_id=user_id, username=username, track=info, timestamp=timestamp
+        )
         return self._call("Scrobble", req, api_pb2.ScrobblerScrobbleResponse, honour_error_field=False)
 
 
@@ -314,7 +366,9 @@ class SchedulerCallbackClient(_Client):
     def on_scheduler_callback(
         self, *, schedule_id: str, payload: bytes = b"", is_recurring: bool = False
     ) -> api_pb2.SchedulerCallbackResponse:
-        req = api_pb2.SchedulerCallbackRequest(schedule_id=schedule_id, payload=payload, is_recurring=is_recurring)
+        req = api_pb2.SchedulerCallbackRequest(
+            schedule_id=schedule_id, payload=payload, is_recurring=is_recurring
+        )
         return self._call("OnSchedulerCallback", req, api_pb2.SchedulerCallbackResponse)
 
 

@@ -21,7 +21,10 @@ class EngineSettings:
     cranelift_opt_level: str = "speed"
 
     def cache_key(self) -> str:
-        return f"epoch={int(self.epoch_interruption)};fuel={int(self.consume_fuel)};opt={self.cranelift_opt_level}"
+        return (
+            f"epoch={int(self.epoch_interruption)};fuel={int(self.consume_fuel)};"
+            f"opt={self.cranelift_opt_level}"
+        )
 
 
 _engines: dict[EngineSettings, wasmtime.Engine] = {}

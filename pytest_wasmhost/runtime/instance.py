@@ -24,7 +24,14 @@ import wasmtime
 
 from pytest_wasmhost.abi.memory import GuestAccess
 from pytest_wasmhost.errors import AbiError, PluginLoadError, PluginTrap, WasmHostError
-from pytest_wasmhost.host.base import HOST_MODULE, HostFunction, HostHardError, HostService, dispatch, service_of
+from pytest_wasmhost.host.base import (
+    HOST_MODULE,
+    HostFunction,
+    HostHardError,
+    HostService,
+    dispatch,
+    service_of,
+)
 from pytest_wasmhost.runtime.wasi import (
     ERRNO_FAULT,
     ERRNO_INVAL,
@@ -81,7 +88,9 @@ def describe_module(module: wasmtime.Module) -> tuple[tuple[ImportInfo, ...], tu
                 ImportInfo(imp.module, imp.name or "", "func", _valtypes(ty.params), _valtypes(ty.results))
             )
         else:
-            imports.append(ImportInfo(imp.module, imp.name or "", type(ty).__name__.replace("Type", "").lower()))
+            imports.append(
+                ImportInfo(imp.module, imp.name or "", type(ty).__name__.replace("Type", "").lower())
+            )
     exports: list[ExportInfo] = []
     for exp in module.exports:
         ty = exp.type
@@ -369,7 +378,6 @@ class PluginInstance(GuestAccess):
             self.dead = True
             frames = tuple(_frame_text(f) for f in exc.frames)
             stderr = self.world.stderr.text()
-            error_type: type[PluginTrap] | type[PluginLoadError] = PluginTrap
             problem = f"the guest trapped: {exc.message}"
             if loading:
                 raise PluginLoadError(
@@ -378,7 +386,7 @@ class PluginInstance(GuestAccess):
                     export=export,
                     fix="see the plugin's stderr below; the module's start code failed.\n" + stderr,
                 ) from exc
-            raise error_type(
+            raise PluginTrap(
                 problem,
                 plugin_id=self.plugin_id,
                 export=export,

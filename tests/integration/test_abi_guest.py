@@ -16,7 +16,9 @@ EXPORT = "metadata_agent_get_artist_mbid"
 def instance_of(wasm: bytes) -> PluginInstance:
     engine = shared_engine()
     module = compile_module(engine, wasm, plugin_id="abi-test")
-    return LinkedPlugin(plugin_id="abi-test", engine=engine, module=module, granted=(), services=()).instantiate()
+    return LinkedPlugin(
+        plugin_id="abi-test", engine=engine, module=module, granted=(), services=()
+    ).instantiate()
 
 
 def call(wasm: bytes, request: bytes = b"\x12\x01x"):

@@ -25,13 +25,19 @@ BUMP = """
 """
 
 
-def link(wat: str, *, granted: tuple[str, ...] = (), config: dict[str, str] | None = None,
-         wasi: WasiOptions = WasiOptions()) -> LinkedPlugin:
+def link(
+    wat: str,
+    *,
+    granted: tuple[str, ...] = (),
+    config: dict[str, str] | None = None,
+    wasi: WasiOptions = WasiOptions(),
+) -> LinkedPlugin:
     engine = shared_engine()
     module = compile_module(engine, wasmtime.wat2wasm(wat), plugin_id="host-test")
     services = [ConfigService(lambda: dict(config or {}))]
-    return LinkedPlugin(plugin_id="host-test", engine=engine, module=module, granted=granted, services=services,
-                        wasi=wasi)
+    return LinkedPlugin(
+        plugin_id="host-test", engine=engine, module=module, granted=granted, services=services, wasi=wasi
+    )
 
 
 def run(inst: PluginInstance, export: str, *args: int) -> int | None:

@@ -25,7 +25,9 @@ def metadata_module(
     """
     methods = [m.export for m in CAPABILITIES["MetadataAgent"].methods]
     funcs = "\n".join(
-        f'  (func (export "{name}") (param i32 i32) (result i64) {result})' for name in methods if name not in omit
+        f'  (func (export "{name}") (param i32 i32) (result i64) {result})'
+        for name in methods
+        if name not in omit
     )
     escaped = "".join(f"\\{b:02x}" for b in data)
     version_fn = (
