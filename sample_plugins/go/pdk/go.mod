@@ -1,0 +1,3 @@
+module wasmhost.local/pdk
+
+go 1.24

@@ -1,0 +1,28 @@
+//go:build !wasip1
+
+package pdk
+
+// Native (non-wasm) stand-ins so the package builds and its codec can be
+// tested with a plain "go test". Host functions only exist inside a wasip1
+// module; here they are served by nativeHost, which tests may fill in.
+
+// hostImport is the native shape of a host function: request bytes in,
+// response bytes out.
+type hostImport func(req []byte) []byte
+
+// nativeHost maps env import names to fake implementations.
+var nativeHost = map[string]func([]byte) []byte{}
+
+func nativeImport(name string) hostImport {
+	return func(req []byte) []byte {
+		fn := nativeHost[name]
+		if fn == nil {
+			panic("pdk: host function env." + name + " is only available in a wasip1 build")
+		}
+		return fn(req)
+	}
+}
+
+func hostCall(fn hostImport, req []byte) []byte { return fn(req) }
+
+var importGetPluginConfig = nativeImport("get_plugin_config")
