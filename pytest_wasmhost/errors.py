@@ -21,6 +21,7 @@ __all__ = [
     "PluginMemoryError",
     "PluginTimeout",
     "PluginTrap",
+    "PoolClosed",
     "PoolTimeout",
     "WasmHostError",
 ]
@@ -213,3 +214,7 @@ class PluginMemoryError(WasmHostError):
 
 class PoolTimeout(WasmHostError):
     """No instance slot became free within the pool's get timeout."""
+
+
+class PoolClosed(WasmHostError):
+    """The plugin's instance pool was closed (its runtime shut down) while a caller wanted an instance."""

@@ -106,7 +106,9 @@ def dispatch(guest: GuestAccess, fn: HostFunction, offset: int, size: int) -> in
             request.ParseFromString(raw)
         except DecodeError as exc:
             raise HostHardError(
-                fn.service, fn.name, f"request does not decode as {fn.request_type.DESCRIPTOR.full_name}: {exc}"
+                fn.service,
+                fn.name,
+                f"request does not decode as {fn.request_type.DESCRIPTOR.full_name}: {exc}",
             ) from exc
         response = fn.handler(request)
         data = response.SerializeToString()

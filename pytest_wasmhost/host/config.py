@@ -22,7 +22,9 @@ class ConfigService(HostService):
         # A callable, not a dict: the original read the live configuration on every call.
         self._source = source
 
-    def get_plugin_config(self, _request: config_pb2.GetPluginConfigRequest) -> config_pb2.GetPluginConfigResponse:
+    def get_plugin_config(
+        self, _request: config_pb2.GetPluginConfigRequest
+    ) -> config_pb2.GetPluginConfigResponse:
         return config_pb2.GetPluginConfigResponse(config=dict(self._source()))
 
     def functions(self) -> Sequence[HostFunction]:

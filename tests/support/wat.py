@@ -17,23 +17,27 @@ def metadata_module(
     imports: str = "",
     version: int = 1,
     omit: tuple[str, ...] = (),
+    capabilities: tuple[str, ...] = ("MetadataAgent",),
+    results: dict[str, str] | None = None,
 ) -> bytes:
-    """A MetadataAgent module whose every method returns ``result`` (a WAT i64 expression).
+    """A module exporting ``capabilities`` whose every method returns ``result`` (a WAT i64 expression).
 
-    ``data`` is placed at address 256 so ``result`` can point at it; malloc is a bump allocator
-    from 1024 unless ``malloc_body`` says otherwise; names in ``omit`` are left out of the exports.
+    ``results`` overrides the body per export; ``data`` is placed at address 256 so ``result`` can point
+    at it; malloc is a bump allocator from 1024 unless ``malloc_body`` says otherwise; names in ``omit``
+    are left out of the exports.
     """
-    methods = [m.export for m in CAPABILITIES["MetadataAgent"].methods]
+    methods = [m.export for cap in capabilities for m in CAPABILITIES[cap].methods]
+    per_export = results or {}
     funcs = "\n".join(
-        f'  (func (export "{name}") (param i32 i32) (result i64) {result})'
+        f'  (func (export "{name}") (param i32 i32) (result i64) {per_export.get(name, result)})'
         for name in methods
         if name not in omit
     )
     escaped = "".join(f"\\{b:02x}" for b in data)
-    version_fn = (
-        ""
-        if "metadata_agent_api_version" in omit
-        else f'  (func (export "metadata_agent_api_version") (result i64) (i64.const {version}))'
+    version_fn = "\n".join(
+        f'  (func (export "{CAPABILITIES[cap].version_export}") (result i64) (i64.const {version}))'
+        for cap in capabilities
+        if CAPABILITIES[cap].version_export not in omit
     )
     malloc = (
         ""

@@ -1,0 +1,244 @@
+"""``wasmhost``: poke a plugin by hand or from a CI script.
+
+``wasmhost inspect PATH``       manifest summary, imports vs grants, exports vs capabilities, api versions
+``wasmhost call PATH EXPORT JSON``  JSON -> protobuf -> call -> JSON
+
+Exit codes: 0 success; 1 the plugin answered with an error; 2 the plugin cannot be loaded or the
+command line is wrong; 3 the plugin answered ``plugin:not_implemented`` / ``plugin:not_found``.
+Errors are one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pytest_wasmhost.abi.capabilities import CAPABILITIES, METHODS_BY_EXPORT, check_err
+from pytest_wasmhost.abi.codec import message_from_json, message_to_dict
+from pytest_wasmhost.errors import NoResult, PluginError, WasmHostError
+from pytest_wasmhost.host.base import HOST_MODULE, service_of
+from pytest_wasmhost.package import PluginSource, load_plugin
+from pytest_wasmhost.runtime.engine import shared_engine
+from pytest_wasmhost.runtime.instance import compile_module, describe_module
+from pytest_wasmhost.runtime.plugin import Plugin
+from pytest_wasmhost.runtime.wasi import WASI_MODULE, WasiOptions
+
+EXIT_OK, EXIT_PLUGIN_ERROR, EXIT_LOAD, EXIT_NO_RESULT = 0, 1, 2, 3
+
+
+def _config_pairs(values: Sequence[str]) -> dict[str, str]:
+    config: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise argparse.ArgumentTypeError(f"--config takes KEY=VALUE, got {item!r}")
+        config[key] = value
+    return config
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wasmhost", description=__doc__.split("\n\n")[0] if __doc__ else None
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    inspect = sub.add_parser(
+        "inspect", help="show a plugin's manifest, imports vs grants, exports vs capabilities"
+    )
+    inspect.add_argument("path", help="plugin folder, .ndp package, or .wasm with manifest.json beside it")
+    inspect.add_argument(
+        "--id", dest="plugin_id", help="plugin id to use instead of the one derived from PATH"
+    )
+    inspect.add_argument("--json", action="store_true", help="print a JSON document instead of text")
+
+    call = sub.add_parser("call", help="call one capability export with a JSON request")
+    call.add_argument("path", help="plugin folder, .ndp package, or .wasm with manifest.json beside it")
+    call.add_argument("export", help="method export, e.g. metadata_agent_get_artist_mbid")
+    call.add_argument("request", nargs="?", default="{}", help="request message as JSON (default: {})")
+    call.add_argument("--id", dest="plugin_id", help="plugin id to use instead of the one derived from PATH")
+    call.add_argument(
+        "--config", action="append", default=[], metavar="KEY=VALUE", help="plugin config entry"
+    )
+    call.add_argument("--real-clocks", action="store_true", help="give the guest real clocks (default: fake)")
+    call.add_argument("--stderr", action="store_true", help="print what the plugin wrote to stderr")
+    return parser
+
+
+# -- inspect ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Inspection:
+    plugin_id: str
+    origin: str
+    manifest: dict[str, object]
+    capabilities: list[dict[str, object]] = field(default_factory=list)
+    permissions: list[dict[str, object]] = field(default_factory=list)
+    env_imports: list[dict[str, object]] = field(default_factory=list)
+    wasi_imports: list[str] = field(default_factory=list)
+    other_imports: list[str] = field(default_factory=list)
+    undeclared_capability_exports: list[str] = field(default_factory=list)
+    lint: list[str] = field(default_factory=list)
+    load: str = "ok"
+
+
+def inspect_plugin(source: PluginSource) -> Inspection:
+    manifest = source.manifest
+    granted = manifest.permissions.granted()
+    module = compile_module(shared_engine(), source.wasm_bytes, plugin_id=source.plugin_id)
+    imports, exports = describe_module(module)
+    export_funcs = {e.name: e for e in exports if e.kind == "func"}
+    result = Inspection(
+        plugin_id=source.plugin_id,
+        origin=source.origin,
+        manifest={
+            "name": manifest.name,
+            "version": manifest.version,
+            "author": manifest.author,
+            "website": manifest.website,
+            "description": manifest.description,
+        },
+        lint=[f"{w.json_path}: {w.message}" for w in source.lint],
+    )
+    for cap in CAPABILITIES.values():
+        present = [m.export for m in cap.methods if m.export in export_funcs]
+        missing = [m.export for m in cap.methods if m.export not in export_funcs]
+        declared = cap.name in manifest.capabilities
+        if not declared and (present or cap.version_export in export_funcs):
+            result.undeclared_capability_exports.append(cap.name)
+        if declared:
+            result.capabilities.append(
+                {
+                    "name": cap.name,
+                    "version_export": cap.version_export in export_funcs,
+                    "methods": len(present),
+                    "missing": missing,
+                }
+            )
+    for name in granted:
+        perm = getattr(manifest.permissions, name)
+        result.permissions.append({"service": name, "reason": getattr(perm, "reason", "")})
+    for imp in imports:
+        if imp.module == HOST_MODULE:
+            service = service_of(imp.name)
+            result.env_imports.append(
+                {"name": imp.name, "service": service, "granted": service is not None and service in granted}
+            )
+        elif imp.module == WASI_MODULE:
+            result.wasi_imports.append(imp.name)
+        else:
+            result.other_imports.append(f"{imp.module}.{imp.name}")
+    try:
+        Plugin(source).close()
+    except WasmHostError as exc:
+        result.load = f"FAILED: {exc}"
+    return result
+
+
+def _print_inspection(info: Inspection) -> None:
+    out = sys.stdout.write
+    m = info.manifest
+    out(f"plugin   {info.plugin_id}  ({info.origin})\n")
+    out(f"manifest {m['name']} {m['version']} by {m['author']}  {m['website']}\n")
+    out("capabilities\n")
+    for cap in info.capabilities:
+        status = (
+            "ok"
+            if cap["version_export"] and not cap["missing"]
+            else "MISSING "
+            + ", ".join(
+                ([] if cap["version_export"] else [f"{CAPABILITIES[str(cap['name'])].version_export}"])
+                + list(cap["missing"])  # type: ignore[call-overload]
+            )
+        )
+        out(f"  {cap['name']:<22} {cap['methods']} method exports  {status}\n")
+    if info.undeclared_capability_exports:
+        undeclared = ", ".join(info.undeclared_capability_exports)
+        out(f"  exported but not declared (never called by the host): {undeclared}\n")
+    out("permissions\n")
+    for perm in info.permissions or [{"service": "(none)", "reason": ""}]:
+        out(f"  {perm['service']:<12} {perm['reason']}\n")
+    out("imports\n")
+    for imp in info.env_imports:
+        verdict = (
+            "granted"
+            if imp["granted"]
+            else (
+                f"NOT GRANTED: add the '{imp['service']}' permission"
+                if imp["service"]
+                else "NO SUCH HOST FUNCTION"
+            )
+        )
+        out(f"  env.{imp['name']:<20} {imp['service'] or '-':<12} {verdict}\n")
+    out(f"  {WASI_MODULE}: {len(info.wasi_imports)} functions\n")
+    for other in info.other_imports:
+        out(f"  {other}  UNKNOWN MODULE\n")
+    for warning in info.lint:
+        out(f"lint     {warning}\n")
+    out(f"load     {info.load}\n")
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    source = load_plugin(args.path, plugin_id=args.plugin_id)
+    info = inspect_plugin(source)
+    if args.json:
+        json.dump(info.__dict__, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        _print_inspection(info)
+    return EXIT_OK if info.load == "ok" else EXIT_PLUGIN_ERROR
+
+
+# -- call ------------------------------------------------------------------------------------------
+
+
+def cmd_call(args: argparse.Namespace) -> int:
+    method = METHODS_BY_EXPORT.get(args.export)
+    if method is None:
+        raise WasmHostError(
+            f"{args.export!r} is not a capability method export.",
+            fix=f"use one of: {', '.join(sorted(METHODS_BY_EXPORT))}.",
+        )
+    request = message_from_json(method.request, args.request, export=args.export)
+    config = _config_pairs(args.config)
+    source = load_plugin(args.path, plugin_id=args.plugin_id)
+    with Plugin(source, config=config, wasi=WasiOptions(real_clocks=args.real_clocks)) as plugin:
+        try:
+            reply = plugin.call(args.export, request)
+        finally:
+            if args.stderr and plugin.stderr:
+                sys.stderr.write(plugin.stderr)
+        # Only error-bit errors are mapped; an ``error`` field stays visible in the printed response.
+        check_err(reply, plugin_id=plugin.plugin_id, export=args.export, honour_error_field=False)
+        assert reply.response is not None
+        json.dump(message_to_dict(reply.response), sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "inspect":
+            return cmd_inspect(args)
+        return cmd_call(args)
+    except argparse.ArgumentTypeError as exc:
+        parser.error(str(exc))
+    except NoResult as exc:
+        sys.stderr.write(f"{exc}\n")
+        return EXIT_NO_RESULT
+    except PluginError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_PLUGIN_ERROR
+    except WasmHostError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_LOAD
+    return EXIT_LOAD  # unreachable: parser.error exits
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""A loaded plugin end to end: load checks, error mapping, instance hygiene (abi.md §3, runtime.md §9-10)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pytest_wasmhost import (
+    NotFoundByPlugin,
+    NotImplementedByPlugin,
+    Plugin,
+    PluginError,
+    PluginLoadError,
+    PluginTrap,
+)
+from pytest_wasmhost.abi.proto import api_pb2
+from tests.support.plugins import write_plugin
+from tests.support.wat import metadata_module, packed
+
+MBID = "metadata_agent_get_artist_mbid"
+
+
+def load(tmp_path: Path, wasm: bytes, **manifest: object) -> Plugin:
+    return Plugin.load(write_plugin(tmp_path, wasm, **manifest))
+
+
+def error_result(text: bytes) -> tuple[str, bytes]:
+    return packed(256, len(text), error=True), text
+
+
+def test_empty_result_decodes_to_an_all_defaults_response(tmp_path: Path) -> None:
+    with load(tmp_path, metadata_module()) as plugin:
+        response = plugin.metadata_agent.get_artist_mbid(name="x")
+    assert response == api_pb2.ArtistMBIDResponse()
+
+
+def test_response_bytes_decode_into_the_typed_message(tmp_path: Path) -> None:
+    data = api_pb2.ArtistSimilarResponse(artists=[api_pb2.Artist(name="A", mbid="m")]).SerializeToString()
+    with load(tmp_path, metadata_module(result=packed(256, len(data)), data=data)) as plugin:
+        response = plugin.metadata_agent.get_similar_artists(name="x", limit=3)
+    assert [(a.name, a.mbid) for a in response.artists] == [("A", "m")]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [(b"plugin:not_implemented", NotImplementedByPlugin), (b"plugin:not_found", NotFoundByPlugin)],
+)
+def test_sentinel_error_strings_become_their_exceptions(tmp_path: Path, text: bytes, expected: type) -> None:
+    result, data = error_result(text)
+    with load(tmp_path, metadata_module(result=result, data=data)) as plugin, pytest.raises(expected) as info:
+        plugin.metadata_agent.get_artist_biography(name="x")
+    assert info.value.export == "metadata_agent_get_artist_biography"
+    assert info.value.plugin_id == "test_plugin"
+
+
+def test_any_other_error_string_is_a_plugin_error_carrying_the_text(tmp_path: Path) -> None:
+    result, data = error_result(b"rate limited by upstream")
+    with (
+        load(tmp_path, metadata_module(result=result, data=data)) as plugin,
+        pytest.raises(PluginError) as info,
+    ):
+        plugin.metadata_agent.get_artist_url(name="x")
+    assert info.value.text == "rate limited by upstream"
+    assert "rate limited by upstream" in str(info.value)
+
+
+def test_album_info_without_info_is_not_found_as_the_adapter(tmp_path: Path) -> None:
+    with load(tmp_path, metadata_module()) as plugin, pytest.raises(NotFoundByPlugin):
+        plugin.metadata_agent.get_album_info(name="a", artist="b")
+
+
+def test_declared_capability_missing_a_method_export_fails_the_load(tmp_path: Path) -> None:
+    wasm = metadata_module(omit=("metadata_agent_get_album_images",))
+    with pytest.raises(PluginLoadError) as info:
+        load(tmp_path, wasm)
+    assert info.value.original == (
+        "baseCapability: failed to load instance for test_plugin_MetadataAgent: "
+        "metadata_agent_get_album_images is not exported"
+    )
+    assert "metadata_agent_get_album_images is not exported" in str(info.value)
+
+
+def test_missing_version_export_fails_the_load(tmp_path: Path) -> None:
+    with pytest.raises(PluginLoadError, match="metadata_agent_api_version is not exported"):
+        load(tmp_path, metadata_module(omit=("metadata_agent_api_version",)))
+
+
+def test_api_version_other_than_1_fails_the_load(tmp_path: Path) -> None:
+    with pytest.raises(PluginLoadError, match="API version mismatch, host: 1, plugin: 2"):
+        load(tmp_path, metadata_module(version=2))
+
+
+@pytest.mark.parametrize("name", ["malloc", "free"])
+def test_missing_allocator_exports_fail_the_load(tmp_path: Path, name: str) -> None:
+    with pytest.raises(PluginLoadError, match=f"{name} is not exported"):
+        load(tmp_path, metadata_module(omit=(name,)))
+
+
+def test_capability_not_declared_is_never_called(tmp_path: Path) -> None:
+    wasm = metadata_module(capabilities=("MetadataAgent", "Scrobbler"))
+    with load(tmp_path, wasm) as plugin, pytest.raises(PluginLoadError) as info:
+        plugin.scrobbler.is_authorized(user_id="u", username="u")
+    assert info.value.original == "plugin adapter not registered: test_plugin, capability: Scrobbler"
+
+
+def test_trapping_call_discards_the_instance_and_the_next_call_gets_a_fresh_one(tmp_path: Path) -> None:
+    # $calls survives between calls on one instance and the export traps on the 2nd call of an instance.
+    extra = """
+  (global $calls (mut i32) (i32.const 0))
+  (func $bump (result i32)
+    (global.set $calls (i32.add (global.get $calls) (i32.const 1))) (global.get $calls))"""
+    wasm = metadata_module(
+        extra=extra,
+        results={MBID: "(if (i32.eq (call $bump) (i32.const 2)) (then unreachable)) (i64.const 0)"},
+    )
+    with load(tmp_path, wasm) as plugin:
+        plugin.metadata_agent.get_artist_mbid(name="x")
+        with pytest.raises(PluginTrap) as info:
+            plugin.metadata_agent.get_artist_mbid(name="x")
+        assert "unreachable" in str(info.value)
+        assert info.value.export == MBID
+        # A reused (crashed) instance would be at 3 and 4 now and never trap again; a fresh one traps on
+        # its second call.
+        plugin.metadata_agent.get_artist_mbid(name="x")
+        with pytest.raises(PluginTrap):
+            plugin.metadata_agent.get_artist_mbid(name="x")
+
+
+def test_scrobbler_is_authorized_is_false_on_any_error_as_the_adapter(tmp_path: Path) -> None:
+    result, data = error_result(b"token expired")
+    wasm = metadata_module(capabilities=("Scrobbler",), result=result, data=data)
+    with load(tmp_path, wasm, capabilities=("Scrobbler",)) as plugin:
+        assert plugin.scrobbler.is_authorized(user_id="u1", username="alice") is False
+
+
+def test_scrobbler_now_playing_ignores_the_response_error_field(tmp_path: Path) -> None:
+    data = api_pb2.ScrobblerNowPlayingResponse(error="ignored by the host").SerializeToString()
+    wasm = metadata_module(capabilities=("Scrobbler",), result=packed(256, len(data)), data=data)
+    with load(tmp_path, wasm, capabilities=("Scrobbler",)) as plugin:
+        response = plugin.scrobbler.now_playing(user_id="u1", track={"name": "Song"}, timestamp=1)
+    assert response.error == "ignored by the host"
+
+
+def test_lifecycle_on_init_honours_the_response_error_field(tmp_path: Path) -> None:
+    data = api_pb2.InitResponse(error="initialization failed with response error").SerializeToString()
+    wasm = metadata_module(capabilities=("LifecycleManagement",), result=packed(256, len(data)), data=data)
+    with (
+        load(tmp_path, wasm, capabilities=("LifecycleManagement",)) as plugin,
+        pytest.raises(PluginError) as info,
+    ):
+        plugin.lifecycle_management.on_init(config={"a": "b"})
+    assert info.value.text == "initialization failed with response error"
