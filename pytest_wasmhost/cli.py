@@ -15,15 +15,23 @@ import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pytest_wasmhost.abi.capabilities import CAPABILITIES, METHODS_BY_EXPORT, check_err
 from pytest_wasmhost.abi.codec import message_from_json, message_to_dict
-from pytest_wasmhost.errors import NoResult, PluginError, WasmHostError
+from pytest_wasmhost.errors import (
+    AbiError,
+    NoResult,
+    PluginError,
+    PluginMemoryError,
+    PluginTimeout,
+    PluginTrap,
+    WasmHostError,
+)
 from pytest_wasmhost.host.base import HOST_MODULE, service_of
-from pytest_wasmhost.package import PluginSource, load_plugin
-from pytest_wasmhost.runtime.engine import shared_engine
-from pytest_wasmhost.runtime.instance import compile_module, describe_module
-from pytest_wasmhost.runtime.plugin import Plugin
+from pytest_wasmhost.package import load_plugin
+from pytest_wasmhost.runtime.instance import InstanceLimits, describe_module
+from pytest_wasmhost.runtime.runtime import Runtime, RuntimeSettings
 from pytest_wasmhost.runtime.wasi import WASI_MODULE, WasiOptions
 
 EXIT_OK, EXIT_PLUGIN_ERROR, EXIT_LOAD, EXIT_NO_RESULT = 0, 1, 2, 3
@@ -39,6 +47,25 @@ def _config_pairs(values: Sequence[str]) -> dict[str, str]:
     return config
 
 
+def _settings(args: argparse.Namespace, *, real_clocks: bool = False) -> RuntimeSettings:
+    cache_dir = Path(args.cache_dir) if args.cache_dir else None
+    return RuntimeSettings(
+        cache_dir=cache_dir,
+        disk_cache=not args.no_disk_cache,
+        wasi=WasiOptions(real_clocks=real_clocks),
+        limits=InstanceLimits(call_timeout=args.timeout),
+    )
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--id", dest="plugin_id", help="plugin id to use instead of the one derived from PATH"
+    )
+    parser.add_argument("--cache-dir", help="compile cache folder (default: ~/.cache/pytest-wasmhost)")
+    parser.add_argument("--no-disk-cache", action="store_true", help="compile in memory only")
+    parser.add_argument("--timeout", type=float, default=30.0, help="deadline per guest call, seconds (30)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wasmhost", description=__doc__.split("\n\n")[0] if __doc__ else None
@@ -49,16 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
         "inspect", help="show a plugin's manifest, imports vs grants, exports vs capabilities"
     )
     inspect.add_argument("path", help="plugin folder, .ndp package, or .wasm with manifest.json beside it")
-    inspect.add_argument(
-        "--id", dest="plugin_id", help="plugin id to use instead of the one derived from PATH"
-    )
+    _add_common(inspect)
     inspect.add_argument("--json", action="store_true", help="print a JSON document instead of text")
 
     call = sub.add_parser("call", help="call one capability export with a JSON request")
     call.add_argument("path", help="plugin folder, .ndp package, or .wasm with manifest.json beside it")
     call.add_argument("export", help="method export, e.g. metadata_agent_get_artist_mbid")
     call.add_argument("request", nargs="?", default="{}", help="request message as JSON (default: {})")
-    call.add_argument("--id", dest="plugin_id", help="plugin id to use instead of the one derived from PATH")
+    _add_common(call)
     call.add_argument(
         "--config", action="append", default=[], metavar="KEY=VALUE", help="plugin config entry"
     )
@@ -85,10 +110,12 @@ class Inspection:
     load: str = "ok"
 
 
-def inspect_plugin(source: PluginSource) -> Inspection:
+def inspect_plugin(runtime: Runtime, path: str, *, plugin_id: str | None = None) -> Inspection:
+    source = load_plugin(path, plugin_id=plugin_id)
     manifest = source.manifest
     granted = manifest.permissions.granted()
-    module = compile_module(shared_engine(), source.wasm_bytes, plugin_id=source.plugin_id)
+    # Compile without linking, so a module whose imports are not granted can still be described.
+    module = runtime.modules.get(source.wasm_bytes, plugin_id=source.plugin_id)
     imports, exports = describe_module(module)
     export_funcs = {e.name: e for e in exports if e.kind == "func"}
     result = Inspection(
@@ -132,7 +159,7 @@ def inspect_plugin(source: PluginSource) -> Inspection:
         else:
             result.other_imports.append(f"{imp.module}.{imp.name}")
     try:
-        Plugin(source).close()
+        runtime.plugin(path, plugin_id=plugin_id).close()
     except WasmHostError as exc:
         result.load = f"FAILED: {exc}"
     return result
@@ -182,8 +209,8 @@ def _print_inspection(info: Inspection) -> None:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    source = load_plugin(args.path, plugin_id=args.plugin_id)
-    info = inspect_plugin(source)
+    with Runtime(_settings(args)) as runtime:
+        info = inspect_plugin(runtime, args.path, plugin_id=args.plugin_id)
     if args.json:
         json.dump(info.__dict__, sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -204,8 +231,10 @@ def cmd_call(args: argparse.Namespace) -> int:
         )
     request = message_from_json(method.request, args.request, export=args.export)
     config = _config_pairs(args.config)
-    source = load_plugin(args.path, plugin_id=args.plugin_id)
-    with Plugin(source, config=config, wasi=WasiOptions(real_clocks=args.real_clocks)) as plugin:
+    with (
+        Runtime(_settings(args, real_clocks=args.real_clocks)) as runtime,
+        runtime.plugin(args.path, plugin_id=args.plugin_id, config=config) as plugin,
+    ):
         try:
             reply = plugin.call(args.export, request)
         finally:
@@ -231,7 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NoResult as exc:
         sys.stderr.write(f"{exc}\n")
         return EXIT_NO_RESULT
-    except PluginError as exc:
+    except (PluginError, PluginTrap, PluginTimeout, PluginMemoryError, AbiError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_PLUGIN_ERROR
     except WasmHostError as exc:

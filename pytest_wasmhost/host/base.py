@@ -13,14 +13,18 @@ the exception into a trap that aborts the plugin's export call, which the runtim
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
 from pytest_wasmhost.abi.memory import GuestAccess, guest_malloc, pack
 from pytest_wasmhost.errors import AbiError
+from pytest_wasmhost.manifest import Manifest
+from pytest_wasmhost.runtime.clock import Clock
 
 # Import names per service, in the original's link order (runtime.md §6; abi.md §5 "Host import names").
 SERVICE_FUNCTIONS: Mapping[str, tuple[str, ...]] = {
@@ -65,6 +69,7 @@ class HostHardError(Exception):
 
 
 Handler = Callable[[Any], Message]
+Verdict = Literal["ok", "error", "denied", "hard-error"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,48 +84,233 @@ class HostFunction:
 
 
 class HostService:
-    """Base of every host service: a name (the permission key) and the functions it links."""
+    """Base of every host service: a name (the permission key) and the functions it links.
 
-    name: str = ""
+    ``function_names`` lists what this version implements; the linker links exactly those (for a
+    granted service). ``create`` builds the service for one plugin in one scope.
+    """
+
+    name: ClassVar[str] = ""
+    function_names: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def create(cls, ctx: ServiceContext) -> HostService:
+        raise NotImplementedError
 
     def functions(self) -> Sequence[HostFunction]:
         raise NotImplementedError
 
+    def close(self) -> None:
+        """Release what the service holds (connections, timers). Called when its scope closes."""
 
-def dispatch(guest: GuestAccess, fn: HostFunction, offset: int, size: int) -> int:
+
+class PluginCaller(Protocol):
+    """Calls a capability export of a plugin in the same scope (scheduler and websocket callbacks)."""
+
+    def __call__(self, plugin_id: str, export: str, request: Message) -> Any: ...
+
+
+T = TypeVar("T")
+
+
+class HostEnvironment:
+    """Scope-wide host state shared by every plugin of one scope: transcript, backends, callbacks."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        call_plugin: PluginCaller | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.clock = clock
+        self.transcript = Transcript()
+        self.call_plugin = call_plugin
+        # Per-service settings of this scope, by service name (e.g. options["artwork"]); each service
+        # documents what it reads. Backends a test steers live in shared().
+        self.options: dict[str, Any] = dict(options or {})
+        self._lock = threading.Lock()
+        self._shared: dict[str, Any] = {}
+
+    def shared(self, key: str, factory: Callable[[], T]) -> T:
+        """The scope's single backend under ``key`` (e.g. the cache store), created on first use."""
+        with self._lock:
+            if key not in self._shared:
+                self._shared[key] = factory()
+            value: T = self._shared[key]
+            return value
+
+    def close(self) -> None:
+        with self._lock:
+            backends, self._shared = list(self._shared.values()), {}
+        for backend in backends:
+            close = getattr(backend, "close", None)
+            if callable(close):
+                close()
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceContext:
+    """What a service needs to know about the plugin it serves and the scope it lives in."""
+
+    plugin_id: str
+    manifest: Manifest
+    config: Callable[[], Mapping[str, str]]
+    env: HostEnvironment
+
+    @property
+    def clock(self) -> Clock:
+        return self.env.clock
+
+
+class Denied(Exception):
+    """Raised by a handler when a per-call permission check refuses the call.
+
+    The guest still gets ``response`` (the original answered with an ``error`` field, a soft error);
+    the transcript records the verdict ``denied`` with ``reason`` and the ``rule`` that decided.
+    """
+
+    def __init__(self, response: Message, *, reason: str, rule: str | None = None) -> None:
+        self.response = response
+        self.reason = reason
+        self.rule = rule
+        super().__init__(reason)
+
+
+@dataclass(frozen=True, slots=True)
+class HostCall:
+    """One guest->host call as the transcript keeps it."""
+
+    seq: int
+    plugin_id: str
+    service: str
+    function: str
+    request: Message | None  # None when the request bytes could not be read or decoded
+    response: Message | None
+    verdict: Verdict
+    detail: str = ""  # the error text, the denial reason, or the hard error
+    rule: str | None = None  # the permission rule that decided a denial
+    duration: float = 0.0  # seconds spent in the host
+
+    def __str__(self) -> str:
+        text = f"#{self.seq} {self.plugin_id} {self.service}.{self.function} -> {self.verdict}"
+        if self.detail:
+            text += f": {self.detail}"
+        if self.rule:
+            text += f" [rule: {self.rule}]"
+        return text + f" ({self.duration * 1000:.2f} ms)"
+
+
+class Transcript:
+    """Every host call of a runtime scope, in order. Thread-safe; tests and reports read it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._calls: list[HostCall] = []
+
+    def record(self, **fields: Any) -> HostCall:
+        with self._lock:
+            call = HostCall(seq=len(self._calls) + 1, **fields)
+            self._calls.append(call)
+            return call
+
+    def calls(
+        self, service: str | None = None, function: str | None = None, *, plugin_id: str | None = None
+    ) -> list[HostCall]:
+        with self._lock:
+            return [
+                c
+                for c in self._calls
+                if (service is None or c.service == service)
+                and (function is None or c.function == function)
+                and (plugin_id is None or c.plugin_id == plugin_id)
+            ]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._calls.clear()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._calls)
+
+    def __iter__(self) -> Iterator[HostCall]:
+        return iter(self.calls())
+
+
+@dataclass(frozen=True, slots=True)
+class HostBinding:
+    """The host functions one plugin's instances call in one scope, and where calls are recorded."""
+
+    plugin_id: str
+    functions: Mapping[str, HostFunction]
+    transcript: Transcript | None = None
+
+
+def dispatch(guest: GuestAccess, fn: HostFunction, offset: int, size: int, *, binding: HostBinding) -> int:
     """Serve one guest->host call; return the packed response pointer (0 for an empty response)."""
+    started = time.perf_counter()
+    request: Message | None = None
+    response: Message | None = None
+    verdict: Verdict = "ok"
+    detail = ""
+    rule: str | None = None
     try:
-        if size == 0:
-            raw = b""
-        else:
-            mem = guest.memory_size()
-            if offset < 0 or size < 0 or offset + size > mem:
-                raise HostHardError(
-                    fn.service,
-                    fn.name,
-                    f"request at {offset:#x} with size {size} lies outside the guest's memory of {mem} bytes",
-                )
-            raw = guest.read_memory(offset, size)
-        request = fn.request_type()
+        request = _read_request(guest, fn, offset, size)
         try:
-            request.ParseFromString(raw)
-        except DecodeError as exc:
-            raise HostHardError(
-                fn.service,
-                fn.name,
-                f"request does not decode as {fn.request_type.DESCRIPTOR.full_name}: {exc}",
-            ) from exc
-        response = fn.handler(request)
+            response = fn.handler(request)
+        except Denied as denial:
+            response, verdict, detail, rule = denial.response, "denied", denial.reason, denial.rule
+        error_text = getattr(response, "error", "") if "error" in response.DESCRIPTOR.fields_by_name else ""
+        if verdict == "ok" and error_text:
+            verdict, detail = "error", str(error_text)
         data = response.SerializeToString()
         if not data:
             return 0
         ptr = _guest_malloc(guest, fn, len(data))
         guest.write_memory(ptr, data)
         return _as_i64(pack(ptr, len(data)))
-    except HostHardError:
+    except HostHardError as exc:
+        verdict, detail = "hard-error", exc.message
         raise
     except Exception as exc:  # a bug in a service must still end as one clear trap, not a crash
-        raise HostHardError(fn.service, fn.name, f"internal error {type(exc).__name__}: {exc}") from exc
+        verdict, detail = "hard-error", f"internal error {type(exc).__name__}: {exc}"
+        raise HostHardError(fn.service, fn.name, detail) from exc
+    finally:
+        if binding.transcript is not None:
+            binding.transcript.record(
+                plugin_id=binding.plugin_id,
+                service=fn.service,
+                function=fn.name,
+                request=request,
+                response=response,
+                verdict=verdict,
+                detail=detail,
+                rule=rule,
+                duration=time.perf_counter() - started,
+            )
+
+
+def _read_request(guest: GuestAccess, fn: HostFunction, offset: int, size: int) -> Message:
+    if size == 0:
+        raw = b""
+    else:
+        mem = guest.memory_size()
+        if offset < 0 or size < 0 or offset + size > mem:
+            raise HostHardError(
+                fn.service,
+                fn.name,
+                f"request at {offset:#x} with size {size} lies outside the guest's memory of {mem} bytes",
+            )
+        raw = guest.read_memory(offset, size)
+    request = fn.request_type()
+    try:
+        request.ParseFromString(raw)
+    except DecodeError as exc:
+        raise HostHardError(
+            fn.service, fn.name, f"request does not decode as {fn.request_type.DESCRIPTOR.full_name}: {exc}"
+        ) from exc
+    return request
 
 
 def _guest_malloc(guest: GuestAccess, fn: HostFunction, size: int) -> int:

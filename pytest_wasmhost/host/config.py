@@ -10,13 +10,18 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from pytest_wasmhost.abi.proto import config_pb2
-from pytest_wasmhost.host.base import HostFunction, HostService
+from pytest_wasmhost.host.base import HostFunction, HostService, ServiceContext
 
 ConfigSource = Callable[[], Mapping[str, str]]
 
 
 class ConfigService(HostService):
     name = "config"
+    function_names = ("get_plugin_config",)
+
+    @classmethod
+    def create(cls, ctx: ServiceContext) -> ConfigService:
+        return cls(ctx.config)
 
     def __init__(self, source: ConfigSource) -> None:
         # A callable, not a dict: the original read the live configuration on every call.

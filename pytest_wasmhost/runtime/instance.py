@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import struct
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,16 +24,24 @@ from typing import Any
 import wasmtime
 
 from pytest_wasmhost.abi.memory import GuestAccess
-from pytest_wasmhost.errors import AbiError, PluginLoadError, PluginTrap, WasmHostError
+from pytest_wasmhost.errors import (
+    AbiError,
+    PluginLoadError,
+    PluginMemoryError,
+    PluginTimeout,
+    PluginTrap,
+    WasmHostError,
+)
 from pytest_wasmhost.host.base import (
     HOST_MODULE,
-    HostFunction,
+    HostBinding,
     HostHardError,
-    HostService,
     dispatch,
     service_of,
 )
+from pytest_wasmhost.runtime.engine import deadline_ticks
 from pytest_wasmhost.runtime.wasi import (
+    ERRNO_BADF,
     ERRNO_FAULT,
     ERRNO_INVAL,
     ERRNO_SUCCESS,
@@ -74,6 +83,14 @@ class ImportInfo:
     results: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class InstanceLimits:
+    """Per-instance guards the original did not have: a call deadline and a linear-memory cap."""
+
+    call_timeout: float = 30.0  # seconds per top-level guest call (generous: a plugin doing real work)
+    memory_limit: int | None = 512 * 1024 * 1024  # bytes of linear memory; None = wasm's 4 GiB
+
+
 def _valtypes(types: Sequence[wasmtime.ValType]) -> tuple[str, ...]:
     return tuple(str(t) for t in types)
 
@@ -106,14 +123,21 @@ def compile_module(engine: wasmtime.Engine, wasm: bytes, *, plugin_id: str) -> w
     try:
         return wasmtime.Module(engine, wasm)
     except wasmtime.WasmtimeError as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else "unknown error"
+        cause = wasmtime_error_text(exc)
         raise PluginLoadError(
-            f"plugin.wasm is not a valid WebAssembly module: {first_line}",
+            f"plugin.wasm is not a valid WebAssembly module: {cause}.",
             plugin_id=plugin_id,
-            original=f"failed to compile WASM for plugin {plugin_id}: {first_line}",
+            original=f"failed to compile WASM for plugin {plugin_id}: {cause}",
             fix="rebuild it with GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared (or your toolchain's "
             "wasm32-wasi reactor target).",
         ) from exc
+
+
+def wasmtime_error_text(exc: Exception, *, drop_prefixes: tuple[str, ...] = ()) -> str:
+    """wasmtime's multi-line "X\n\nCaused by:\n    Y" as one line: "X: Y" (minus lines to drop)."""
+    lines = [line.strip() for line in str(exc).splitlines()]
+    kept = [line for line in lines if line and line != "Caused by:" and not line.startswith(drop_prefixes)]
+    return ": ".join(kept) or "unknown error"
 
 
 _I32_PAIR_TO_I64 = (("i32", "i32"), ("i64",))
@@ -129,7 +153,7 @@ class LinkedPlugin:
         engine: wasmtime.Engine,
         module: wasmtime.Module,
         granted: Sequence[str],
-        services: Sequence[HostService],
+        implemented: Mapping[str, Sequence[str]],
         wasi: WasiOptions = WasiOptions(),
     ) -> None:
         self.plugin_id = plugin_id
@@ -139,12 +163,11 @@ class LinkedPlugin:
         self.wasi = wasi
         self.imports, self.exports = describe_module(module)
         self.export_map: Mapping[str, ExportInfo] = {e.name: e for e in self.exports}
-        functions: dict[str, HostFunction] = {}
-        for service in services:
-            if service.name in self.granted:
-                for fn in service.functions():
-                    functions[fn.name] = fn
-        self.host_functions: Mapping[str, HostFunction] = functions
+        # Only functions of granted services that this version implements are linked; instances bind
+        # them to the service objects of their scope (fresh state per test, shared compiled code).
+        self.linked_functions: frozenset[str] = frozenset(
+            fn for service in self.granted for fn in implemented.get(service, ())
+        )
         self._check_imports()
         self.linker = self._build_linker()
         try:
@@ -191,7 +214,7 @@ class LinkedPlugin:
                     original=f"import func[env.{imp.name}]: function not exported in module env",
                     fix=f'add "{service}": {{"reason": "..."}} under "permissions" in manifest.json.',
                 )
-            if imp.name not in self.host_functions:
+            if imp.name not in self.linked_functions:
                 raise PluginLoadError(
                     f"the module imports env.{imp.name} ({service}); that permission is granted, but this "
                     "version of pytest-wasmhost does not provide that host service yet.",
@@ -219,13 +242,21 @@ class LinkedPlugin:
             WASI_MODULE, "clock_time_get", wasmtime.FuncType([i32, i64, i32], [i32]), _wasi_clock_time_get
         )
         linker.define_func(WASI_MODULE, "random_get", wasmtime.FuncType([i32, i32], [i32]), _wasi_random_get)
+        # Output is captured synchronously on the calling thread. wasmtime's custom stdout/stderr
+        # callbacks run on its own worker threads, which crash the process when they call back into
+        # a Python interpreter that is shutting down.
+        linker.define_func(
+            WASI_MODULE, "fd_write", wasmtime.FuncType([i32, i32, i32, i32], [i32]), _wasi_fd_write
+        )
         host_type = wasmtime.FuncType([i32, i32], [i64])
-        for name, fn in self.host_functions.items():
-            linker.define_func(HOST_MODULE, name, host_type, _host_trampoline(fn))
+        for name in sorted(self.linked_functions):
+            linker.define_func(HOST_MODULE, name, host_type, _host_trampoline(name))
         return linker
 
-    def instantiate(self) -> PluginInstance:
-        return PluginInstance(self)
+    def instantiate(
+        self, host: HostBinding | None = None, limits: InstanceLimits = InstanceLimits()
+    ) -> PluginInstance:
+        return PluginInstance(self, host=host or HostBinding(self.plugin_id, {}), limits=limits)
 
 
 def _wasi_clock_time_get(clock_id: int, _precision: int, result_ptr: int) -> int:
@@ -248,31 +279,65 @@ def _wasi_random_get(buf: int, length: int) -> int:
     return ERRNO_SUCCESS
 
 
-def _host_trampoline(fn: HostFunction) -> Any:
-    def call(offset: int, size: int) -> int:
-        return dispatch(_active_instance(), fn, offset & 0xFFFF_FFFF, size & 0xFFFF_FFFF)
+def _wasi_fd_write(fd: int, iovs: int, iovs_len: int, nwritten_ptr: int) -> int:
+    inst = _active_instance()
+    sink = {1: inst.world.stdout, 2: inst.world.stderr}.get(fd)
+    if sink is None:
+        return ERRNO_BADF  # no files are open in the original's WASI world
+    mem = inst.memory_size()
+    if iovs < 0 or iovs_len < 0 or iovs + 8 * iovs_len > mem or nwritten_ptr < 0 or nwritten_ptr + 4 > mem:
+        return ERRNO_FAULT
+    table = inst.read_memory(iovs, 8 * iovs_len)
+    total = 0
+    for i in range(iovs_len):
+        ptr, length = struct.unpack_from("<II", table, 8 * i)
+        if ptr + length > mem:
+            return ERRNO_FAULT
+        if length:
+            sink.write(inst.read_memory(ptr, length))
+        total += length
+    inst.write_memory(nwritten_ptr, struct.pack("<I", total & 0xFFFF_FFFF))
+    return ERRNO_SUCCESS
 
-    call.__name__ = f"env.{fn.name}"
+
+def _host_trampoline(name: str) -> Any:
+    def call(offset: int, size: int) -> int:
+        inst = _active_instance()
+        fn = inst.host.functions.get(name)
+        if fn is None:  # linked but not bound: the scope that made this instance lacks the service
+            raise HostHardError(service_of(name) or "?", name, "the service is not bound to this instance")
+        return dispatch(inst, fn, offset & 0xFFFF_FFFF, size & 0xFFFF_FFFF, binding=inst.host)
+
+    call.__name__ = f"env.{name}"
     return call
 
 
 class PluginInstance(GuestAccess):
     """One store + instance of a plugin. Not thread-safe: one holder at a time (the pool's job)."""
 
-    def __init__(self, linked: LinkedPlugin) -> None:
+    def __init__(
+        self,
+        linked: LinkedPlugin,
+        *,
+        host: HostBinding,
+        limits: InstanceLimits = InstanceLimits(),
+    ) -> None:
         self.linked = linked
         self.plugin_id = linked.plugin_id
+        self.host = host
+        self.limits = limits
         self.world = GuestWorld(linked.wasi)
         self.dead = False
         self.closed = False
+        self.checked_capabilities: set[str] = set()
         self._store = wasmtime.Store(linked.engine)
-        wasi = wasmtime.WasiConfig()  # no args, env, preopens or stdin: the original's world
-        wasi.stdout_custom = self.world.stdout.write
-        wasi.stderr_custom = self.world.stderr.write
-        self._store.set_wasi(wasi)
+        if limits.memory_limit is not None:
+            self._store.set_limits(memory_size=limits.memory_limit)
+        # No args, env, preopens or stdin: the original's world (fd_write is shadowed for capture).
+        self._store.set_wasi(wasmtime.WasiConfig())
         self._memory: wasmtime.Memory | None = None
         self._funcs: dict[str, wasmtime.Func] = {}
-        with self._guard("instantiate", loading=True):
+        with self._guard("instantiate", loading=True, timeout=None):
             instance = linked.instance_pre.instantiate(self._store)
         exports = instance.exports(self._store)
         for name in exports:
@@ -289,7 +354,7 @@ class PluginInstance(GuestAccess):
             )
         init = self._funcs.get("_initialize")
         if init is not None:
-            with self._guard("_initialize", loading=True):
+            with self._guard("_initialize", loading=True, timeout=None):
                 init(self._store)
 
     # -- GuestAccess -----------------------------------------------------------------------------
@@ -331,24 +396,40 @@ class PluginInstance(GuestAccess):
     # -- calling ---------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def activate(self, export: str) -> Iterator[None]:
-        """Run guest code for ``export``: host functions find this instance; failures become ours."""
-        with self._guard(export, loading=False):
+    def activate(self, export: str, *, timeout: float | None = None) -> Iterator[None]:
+        """Run one top-level guest call for ``export`` under its deadline; failures become ours.
+
+        ``timeout`` overrides the instance's call deadline for this call (seconds).
+        """
+        with self._guard(export, loading=False, timeout=timeout):
             yield
 
     @contextlib.contextmanager
-    def _guard(self, export: str, *, loading: bool) -> Iterator[None]:
+    def _guard(self, export: str, *, loading: bool, timeout: float | None) -> Iterator[None]:
         if self.closed:
             raise RuntimeError(f"instance of plugin {self.plugin_id!r} used after close")
+        seconds = self.limits.call_timeout if timeout is None else timeout
+        # Set before every top-level call: the deadline counts from now, not from the store's birth.
+        self._store.set_epoch_deadline(deadline_ticks(seconds))
         previous = getattr(_active, "instance", None)
         _active.instance = self
         try:
             yield
+        except PluginLoadError:
+            self.dead = True
+            raise
+        except AbiError as exc:
+            self.dead = True
+            if self._near_memory_cap():
+                raise self._memory_error(export, str(exc.problem)) from exc
+            raise
         except WasmHostError:
             self.dead = True
             raise
         except HostHardError as exc:
             self.dead = True
+            if self._near_memory_cap():
+                raise self._memory_error(export, exc.message) from exc
             raise PluginTrap(
                 f"{exc}; the original host aborts the whole plugin call on this hard error.",
                 plugin_id=self.plugin_id,
@@ -378,6 +459,18 @@ class PluginInstance(GuestAccess):
             self.dead = True
             frames = tuple(_frame_text(f) for f in exc.frames)
             stderr = self.world.stderr.text()
+            if exc.trap_code == wasmtime.TrapCode.INTERRUPT:
+                raise PluginTimeout(
+                    f"the call ran past its deadline of {seconds:g}s and was stopped"
+                    + (f" (last frames: {', '.join(frames[:3])})" if frames else "")
+                    + ".",
+                    plugin_id=self.plugin_id,
+                    export=export,
+                    fix="look for a loop that never ends or a blocking wait in the plugin; if the work is "
+                    "legitimately slow, raise the deadline (call_timeout / --wasm-call-timeout).",
+                ) from exc
+            if self._near_memory_cap():
+                raise self._memory_error(export, exc.message) from exc
             problem = f"the guest trapped: {exc.message}"
             if loading:
                 raise PluginLoadError(
@@ -396,6 +489,8 @@ class PluginInstance(GuestAccess):
             ) from exc
         except wasmtime.WasmtimeError as exc:
             self.dead = True
+            if loading and "memory" in str(exc) and self.limits.memory_limit is not None:
+                raise self._memory_error(export, str(exc).strip().splitlines()[0]) from exc
             if loading:
                 raise PluginLoadError(
                     f"instantiation failed: {exc}",
@@ -411,6 +506,26 @@ class PluginInstance(GuestAccess):
             ) from exc
         finally:
             _active.instance = previous
+
+    def _near_memory_cap(self) -> bool:
+        """True when the guest's memory cannot grow by another 64 KiB page: it failed because it was full."""
+        limit = self.limits.memory_limit
+        if limit is None or self._memory is None:
+            return False
+        try:
+            return self.memory_size() + 65536 > limit
+        except Exception:
+            return False
+
+    def _memory_error(self, export: str, cause: str) -> PluginMemoryError:
+        limit = self.limits.memory_limit or 0
+        return PluginMemoryError(
+            f"the guest ran out of linear memory at the cap of {limit // (1024 * 1024)} MiB ({cause}).",
+            plugin_id=self.plugin_id,
+            export=export,
+            fix="look for unbounded growth (caches, leaked buffers); if the plugin needs more, raise the cap "
+            "(memory_limit / --wasm-memory-limit).",
+        )
 
     def close(self) -> None:
         """Drop the store; the instance cannot be used again."""

@@ -1,18 +1,21 @@
-"""A loaded plugin: source + compiled, linked module + instances + typed capability clients.
+"""A plugin ready to call: an instance pool over its linked module, its host services, typed clients.
 
-This is the single-plugin entry point (``Plugin.load(path)``) used by the CLI and by tests. Each call
-follows the original's per-call sequence: obtain an instance, run the capability's load checks on it
-once, call the method over the ABI, map errors as the original's adapters. An instance that trapped,
-timed out or broke the ABI is discarded, never reused.
+Each call follows the original's per-call sequence (runtime.md §8.1): take an instance from the pool,
+run the capability's load checks on it once, call the method over the ABI, map errors as the
+original's adapters, give the instance back. Unlike the original, an instance that trapped, timed
+out, hit its memory cap or broke the ABI is discarded (§11.6), and a failed load check never leaks a
+pool slot (§11.5).
+
+``Plugin.load(path)`` is the stand-alone entry point (CLI, simple tests); inside a runtime, plugins
+come from ``Runtime.plugin`` / ``ScopedRuntime.plugin``.
 """
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from google.protobuf.message import DecodeError, Message
 
@@ -30,75 +33,97 @@ from pytest_wasmhost.abi.capabilities import (
 )
 from pytest_wasmhost.abi.memory import call_method
 from pytest_wasmhost.errors import AbiError, PluginLoadError, WasmHostError
-from pytest_wasmhost.host.config import ConfigService
-from pytest_wasmhost.manifest import Manifest, runtime_permission_problems
-from pytest_wasmhost.package import PluginSource, load_plugin
-from pytest_wasmhost.runtime.engine import EngineSettings, shared_engine
-from pytest_wasmhost.runtime.instance import LinkedPlugin, PluginInstance, compile_module
-from pytest_wasmhost.runtime.wasi import WasiOptions
+from pytest_wasmhost.host.base import HostEnvironment, HostService, ServiceContext, Transcript
+from pytest_wasmhost.host.registry import bind, build_services
+from pytest_wasmhost.manifest import Manifest
+from pytest_wasmhost.package import PluginSource
+from pytest_wasmhost.runtime.clock import SYSTEM_CLOCK, Clock
+from pytest_wasmhost.runtime.instance import InstanceLimits, LinkedPlugin, PluginInstance
+from pytest_wasmhost.runtime.pool import InstancePool, PoolSettings, PoolStats
+
+ServiceBuilder = Callable[[ServiceContext], list[HostService]]
 
 
 class Plugin:
-    """One plugin, ready to call. Thread-safe: calls are serialised on its single instance."""
+    """One plugin in one scope. Thread-safe: concurrent calls get different pooled instances."""
 
     def __init__(
         self,
         source: PluginSource,
+        linked: LinkedPlugin,
         *,
-        config: Mapping[str, str] | None = None,
-        wasi: WasiOptions = WasiOptions(),
-        engine_settings: EngineSettings = EngineSettings(),
-        now: Callable[[], float] = time.time,
+        config: Callable[[], Mapping[str, str]] = dict,
+        pool: PoolSettings = PoolSettings(),
+        limits: InstanceLimits = InstanceLimits(),
+        clock: Clock = SYSTEM_CLOCK,
+        env: HostEnvironment | None = None,
+        services: ServiceBuilder | None = None,
         eager: bool = True,
+        on_close: Callable[[], None] | None = None,
     ) -> None:
         self.source = source
+        self.linked = linked
         self.plugin_id = source.plugin_id
         self.manifest: Manifest = source.manifest
-        self.config: dict[str, str] = dict(config or {})
-        self._now = now
-        problems = runtime_permission_problems(self.manifest, self.plugin_id)
-        if problems:
-            raise PluginLoadError(
-                problems[0],
-                plugin_id=self.plugin_id,
-                original=f"failed to create runtime for plugin {self.plugin_id}: {problems[0]}",
-                fix="list at least one URL pattern in the permission's allowedUrls in manifest.json.",
-            )
-        engine = shared_engine(engine_settings)
-        module = compile_module(engine, source.wasm_bytes, plugin_id=self.plugin_id)
-        services = [ConfigService(lambda: self.config)]
-        self.linked = LinkedPlugin(
-            plugin_id=self.plugin_id,
-            engine=engine,
-            module=module,
-            granted=self.manifest.permissions.granted(),
-            services=services,
-            wasi=wasi,
+        self.limits = limits
+        self._on_close = on_close
+        self.env = env if env is not None else HostEnvironment(clock=clock)
+        context = ServiceContext(
+            plugin_id=self.plugin_id, manifest=self.manifest, config=config, env=self.env
         )
-        self._lock = threading.RLock()
-        self._instance: PluginInstance | None = None
-        self._checked: set[str] = set()
+        # One set of service objects per plugin and scope: shared by its instances, as in the original.
+        self.services = (services or build_services)(context)
+        self.binding = bind(self.plugin_id, self.services, self.env.transcript)
+        self.pool: InstancePool[PluginInstance] = InstancePool(
+            plugin_id=self.plugin_id,
+            factory=lambda: linked.instantiate(self.binding, limits),
+            close=PluginInstance.close,
+            settings=pool,
+            clock=clock,
+        )
         self.last_stderr = ""
-        self.metadata_agent = MetadataAgentClient(self.plugin_id, self.invoke, now)
-        self.scrobbler = ScrobblerClient(self.plugin_id, self.invoke, now)
-        self.scheduler_callback = SchedulerCallbackClient(self.plugin_id, self.invoke, now)
-        self.lifecycle_management = LifecycleManagementClient(self.plugin_id, self.invoke, now)
-        self.web_socket_callback = WebSocketCallbackClient(self.plugin_id, self.invoke, now)
+        self.metadata_agent = MetadataAgentClient(self.plugin_id, self.invoke, clock.now)
+        self.scrobbler = ScrobblerClient(self.plugin_id, self.invoke, clock.now)
+        self.scheduler_callback = SchedulerCallbackClient(self.plugin_id, self.invoke, clock.now)
+        self.lifecycle_management = LifecycleManagementClient(self.plugin_id, self.invoke, clock.now)
+        self.web_socket_callback = WebSocketCallbackClient(self.plugin_id, self.invoke, clock.now)
         if eager:
             # Surface link errors and missing capability exports now, not at the first call.
-            with self._lock:
-                instance = self._acquire()
-                for name in self.manifest.capabilities:
-                    self._load_check(instance, name)
+            try:
+                with self.pool.lease() as instance:
+                    for name in self.manifest.capabilities:
+                        self._load_check(instance, name)
+            except BaseException:
+                self.pool.close()
+                raise
 
     @classmethod
-    def load(cls, path: str | Path, *, plugin_id: str | None = None, **options: object) -> Plugin:
-        """Load a plugin folder, an ``.ndp`` package, or a ``.wasm`` with ``manifest.json`` beside it."""
-        return cls(load_plugin(path, plugin_id=plugin_id), **options)  # type: ignore[arg-type]
+    def load(cls, path: str | Path, *, plugin_id: str | None = None, **settings: Any) -> Plugin:
+        """Load a plugin folder, an ``.ndp`` package, or a ``.wasm`` with ``manifest.json`` beside it.
+
+        The plugin gets a private :class:`~pytest_wasmhost.runtime.runtime.Runtime` (disk compile cache
+        included), closed with the plugin. ``settings`` are ``RuntimeSettings`` fields plus ``config``
+        (the plugin's configuration map).
+        """
+        # Imported here: runtime.py builds Plugins, so a module-level import would be circular.
+        from pytest_wasmhost.runtime.runtime import Runtime, RuntimeSettings
+
+        config = settings.pop("config", None)
+        runtime = Runtime(RuntimeSettings(**settings))
+        try:
+            scope = runtime.default_scope
+            plugin = scope.plugin(path, plugin_id=plugin_id, config=config)
+        except BaseException:
+            runtime.close()
+            raise
+        plugin._on_close = runtime.close
+        return plugin
 
     # -- calls -----------------------------------------------------------------------------------
 
-    def call(self, export: str, request: Message | bytes | None = None) -> Reply:
+    def call(
+        self, export: str, request: Message | bytes | None = None, *, timeout: float | None = None
+    ) -> Reply:
         """Call a capability method export by name; returns the raw reply (no error mapping)."""
         method = METHODS_BY_EXPORT.get(export)
         if method is None:
@@ -114,10 +139,10 @@ class Plugin:
             request = _decode(
                 method.request, request, plugin_id=self.plugin_id, export=export, what="request"
             )
-        return self.invoke(method, request)
+        return self.invoke(method, request, timeout=timeout)
 
-    def invoke(self, method: Method, request: Message) -> Reply:
-        """Run one method call on an instance (the clients' path)."""
+    def invoke(self, method: Method, request: Message, *, timeout: float | None = None) -> Reply:
+        """Run one method call on a pooled instance (the typed clients' path)."""
         if method.capability not in self.manifest.capabilities:
             raise PluginLoadError(
                 f"the manifest does not declare the {method.capability} capability, so the host never "
@@ -128,52 +153,32 @@ class Plugin:
                 fix=f'add "{method.capability}" to "capabilities" in manifest.json.',
             )
         data = request.SerializeToString()
-        with self._lock:
-            instance = self._acquire()
+        # lease() discards the instance if anything below raises: a failed instance is never reused.
+        with self.pool.lease() as instance:
             try:
                 self._load_check(instance, method.capability)
-                with instance.activate(method.export):
+                with instance.activate(method.export, timeout=timeout):
                     outcome = call_method(instance, method.export, data)
-                if outcome.error_text is not None:
-                    return Reply(response=None, error_text=outcome.error_text)
-                response = _decode(
-                    method.response,
-                    outcome.data,
-                    plugin_id=self.plugin_id,
-                    export=method.export,
-                    what="response",
-                )
-                return Reply(response=response, error_text=None)
-            except BaseException:
-                # After any failure (trap, ABI breach, interrupt) the instance's state is suspect.
-                self._discard()
-                raise
             finally:
-                if self._instance is not None:
-                    self.last_stderr = self._instance.world.stderr.text()
+                self._remember_stderr(instance)
+            if outcome.error_text is not None:
+                return Reply(response=None, error_text=outcome.error_text)
+            response = _decode(
+                method.response, outcome.data, plugin_id=self.plugin_id, export=method.export, what="response"
+            )
+            return Reply(response=response, error_text=None)
+
+    def _remember_stderr(self, instance: PluginInstance) -> None:
+        if instance.world.stderr.getvalue():
+            self.last_stderr = instance.world.stderr.text()
 
     @property
     def stderr(self) -> str:
-        """What the plugin wrote to stderr on its current instance (bounded)."""
-        with self._lock:
-            return self._instance.world.stderr.text() if self._instance else self.last_stderr
-
-    # -- instances -------------------------------------------------------------------------------
-
-    def _acquire(self) -> PluginInstance:
-        if self._instance is None:
-            self._instance = self.linked.instantiate()
-            self._checked = set()
-        return self._instance
-
-    def _discard(self) -> None:
-        if self._instance is not None:
-            self.last_stderr = self._instance.world.stderr.text()
-            self._instance.close()
-            self._instance = None
+        """What the plugin wrote to stderr on the instance of the latest call that wrote anything."""
+        return self.last_stderr
 
     def _load_check(self, instance: PluginInstance, capability_name: str) -> None:
-        if capability_name in self._checked:
+        if capability_name in instance.checked_capabilities:
             return
         capability = CAPABILITIES[capability_name]
         exports = {e.name: (e.params, e.results) for e in self.linked.exports if e.kind == "func"}
@@ -184,7 +189,6 @@ class Plugin:
 
         cause = load_check_failure(capability, exports, version)
         if cause is not None:
-            self._discard()  # never leak the instance (the original's slot leak, runtime.md §11.5)
             raise PluginLoadError(
                 cause + ".",
                 plugin_id=self.plugin_id,
@@ -195,11 +199,28 @@ class Plugin:
                 fix=f"a {capability_name} plugin must export {capability.version_export} returning 1, every "
                 f"{capability.prefix}_* method, malloc and free (the Go glue exports them all).",
             )
-        self._checked.add(capability_name)
+        instance.checked_capabilities.add(capability_name)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def stats(self) -> PoolStats:
+        return self.pool.stats()
+
+    def sweep(self) -> int:
+        return self.pool.sweep()
+
+    @property
+    def transcript(self) -> Transcript:
+        """The host calls of this plugin's scope (shared with the other plugins of the scope)."""
+        return self.env.transcript
 
     def close(self) -> None:
-        with self._lock:
-            self._discard()
+        self.pool.close()
+        for service in self.services:
+            service.close()
+        on_close, self._on_close = self._on_close, None
+        if on_close is not None:
+            on_close()
 
     def __enter__(self) -> Plugin:
         return self
@@ -208,6 +229,9 @@ class Plugin:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+    def __repr__(self) -> str:
+        return f"<Plugin {self.plugin_id!r} {self.pool.stats()}>"
 
 
 def _decode(message_type: type[Message], data: bytes, *, plugin_id: str, export: str, what: str) -> Message:

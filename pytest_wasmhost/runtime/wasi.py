@@ -11,7 +11,8 @@ preopens or stdin) and shadow the two functions whose defaults differ:
   math/rand, which we do not replicate; plugins only ever see "deterministic" either way.
 
 ``real_clocks=True`` / ``real_random=True`` give a guest the host's time and OS randomness instead.
-stdout and stderr go to a bounded per-instance buffer (:class:`OutputCapture`) shown in reports.
+stdout and stderr go to a bounded per-instance buffer (:class:`OutputCapture`) shown in reports:
+``fd_write`` is shadowed too, so output is captured on the calling thread.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ WASI_MODULE = "wasi_snapshot_preview1"
 FAKE_EPOCH_NS = 1_640_995_200_000_000_000  # 2022-01-01T00:00:00Z, wazero's FakeEpochNanos
 _MS = 1_000_000
 ERRNO_SUCCESS = 0
+ERRNO_BADF = 8
 ERRNO_FAULT = 21
 ERRNO_INVAL = 28
 _CLOCK_REALTIME = 0

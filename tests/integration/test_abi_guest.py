@@ -17,7 +17,7 @@ def instance_of(wasm: bytes) -> PluginInstance:
     engine = shared_engine()
     module = compile_module(engine, wasm, plugin_id="abi-test")
     return LinkedPlugin(
-        plugin_id="abi-test", engine=engine, module=module, granted=(), services=()
+        plugin_id="abi-test", engine=engine, module=module, granted=(), implemented={}
     ).instantiate()
 
 

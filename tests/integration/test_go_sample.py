@@ -67,9 +67,11 @@ def test_album_methods_are_not_implemented(agent: Plugin) -> None:
 
 def test_instance_is_reused_across_calls(agent: Plugin) -> None:
     agent.metadata_agent.get_artist_mbid(name="a")
-    first = agent._instance
-    agent.metadata_agent.get_artist_mbid(name="b")
-    assert agent._instance is first
+    created = agent.stats().created
+    for _ in range(5):
+        agent.metadata_agent.get_artist_mbid(name="b")
+    assert agent.stats().created == created
+    assert agent.stats().idle == 1
 
 
 def test_calling_an_unregistered_go_capability_traps_with_the_go_panic(

@@ -10,7 +10,9 @@ import wasmtime
 from pytest_wasmhost.abi.memory import unpack
 from pytest_wasmhost.abi.proto import config_pb2
 from pytest_wasmhost.errors import PluginLoadError, PluginTrap
+from pytest_wasmhost.host.base import Transcript
 from pytest_wasmhost.host.config import ConfigService
+from pytest_wasmhost.host.registry import IMPLEMENTED, bind
 from pytest_wasmhost.runtime.engine import shared_engine
 from pytest_wasmhost.runtime.instance import LinkedPlugin, PluginInstance, compile_module
 from pytest_wasmhost.runtime.wasi import FAKE_EPOCH_NS, WasiOptions
@@ -25,19 +27,35 @@ BUMP = """
 """
 
 
+class Linked:
+    """A linked module plus the config-service functions its instances are bound to."""
+
+    def __init__(self, linked: LinkedPlugin, config: dict[str, str]) -> None:
+        self.linked = linked
+        self.binding = bind("host-test", [ConfigService(lambda: dict(config))], Transcript())
+
+    def instantiate(self) -> PluginInstance:
+        return self.linked.instantiate(self.binding)
+
+
 def link(
     wat: str,
     *,
     granted: tuple[str, ...] = (),
     config: dict[str, str] | None = None,
     wasi: WasiOptions = WasiOptions(),
-) -> LinkedPlugin:
+) -> Linked:
     engine = shared_engine()
     module = compile_module(engine, wasmtime.wat2wasm(wat), plugin_id="host-test")
-    services = [ConfigService(lambda: dict(config or {}))]
-    return LinkedPlugin(
-        plugin_id="host-test", engine=engine, module=module, granted=granted, services=services, wasi=wasi
+    linked = LinkedPlugin(
+        plugin_id="host-test",
+        engine=engine,
+        module=module,
+        granted=granted,
+        implemented=IMPLEMENTED,
+        wasi=wasi,
     )
+    return Linked(linked, config or {})
 
 
 def run(inst: PluginInstance, export: str, *args: int) -> int | None:
@@ -185,3 +203,18 @@ def test_stderr_and_stdout_are_captured_per_instance() -> None:
     assert a.world.stderr.text() == "boom\n"
     assert a.world.stdout.text() == "boom\n"
     assert b.world.stderr.text() == ""
+
+
+def test_every_host_call_is_in_the_transcript() -> None:
+    linked = link(CONFIG_WAT, granted=("config",), config={"k": "v"})
+    inst = linked.instantiate()
+    run(inst, "cfg", 0, 0)
+    with pytest.raises(PluginTrap):
+        run(inst, "cfg", 65530, 100)
+    ok, failed = linked.binding.transcript.calls("config", "get_plugin_config")  # type: ignore[union-attr]
+    assert (ok.seq, ok.plugin_id, ok.verdict) == (1, "host-test", "ok")
+    assert dict(ok.response.config) == {"k": "v"}  # type: ignore[union-attr]
+    assert ok.duration >= 0
+    assert (failed.verdict, failed.request) == ("hard-error", None)
+    assert "outside the guest's memory" in failed.detail
+    assert "config.get_plugin_config -> hard-error" in str(failed)

@@ -19,6 +19,7 @@ def metadata_module(
     omit: tuple[str, ...] = (),
     capabilities: tuple[str, ...] = ("MetadataAgent",),
     results: dict[str, str] | None = None,
+    pages: int = 1,
 ) -> bytes:
     """A module exporting ``capabilities`` whose every method returns ``result`` (a WAT i64 expression).
 
@@ -48,7 +49,7 @@ def metadata_module(
     wat = f"""
 (module
 {imports}
-  (memory (export "memory") 1)
+  (memory (export "memory") {pages})
   (global $next (mut i32) (i32.const 1024))
   (data (i32.const 256) "{escaped}")
 {malloc}

@@ -1,0 +1,86 @@
+"""The one clock every expiry reads, at the moment it needs it.
+
+``SystemClock`` reads ``time.time()`` through the module on every call, so freezegun (which patches
+``time.time``) decides what "now" is in tests; nothing caches a time at import. ``ManualClock`` is a
+plain settable clock for unit tests that do not want freezegun.
+
+Expiry is always evaluated lazily on access *and* by explicit ``sweep()`` calls. The production
+runtime starts a :class:`Janitor` thread that only calls ``sweep()`` on a real-time interval; tests
+never depend on it: they advance the clock and sweep themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+log = logging.getLogger("pytest_wasmhost.runtime.clock")
+
+
+class Clock(Protocol):
+    def now(self) -> float:
+        """Seconds since the Unix epoch, read now."""
+        ...
+
+
+class SystemClock:
+    """Wall-clock time via ``time.time()`` (freezegun-aware: looked up on every call)."""
+
+    def now(self) -> float:
+        return time.time()
+
+
+class ManualClock:
+    """A clock that moves only when told to."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._now += seconds
+
+    def set(self, value: float) -> None:
+        with self._lock:
+            self._now = value
+
+
+SYSTEM_CLOCK = SystemClock()
+
+
+class Janitor:
+    """A daemon thread calling ``sweep`` every ``interval`` real seconds until stopped.
+
+    It is the production runtime's only timer (the original swept pools every TTL/3); it does no work
+    of its own, so tests that sweep explicitly see exactly the same behaviour without it.
+    """
+
+    def __init__(self, sweep: Callable[[], object], interval: float, *, name: str) -> None:
+        self._sweep = sweep
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> Janitor:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._sweep()
+            except Exception:  # a failing sweep must not kill the janitor: log it and go on
+                log.exception("janitor sweep failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)

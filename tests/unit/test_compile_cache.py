@@ -1,0 +1,679 @@
+"""Compile caches: size parsing and purge (runtime.md §5), memory TTL (§8.2), verified disk artifacts."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import logging
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import wasmtime
+from freezegun import freeze_time
+
+from pytest_wasmhost.errors import PluginLoadError
+from pytest_wasmhost.runtime import compile_cache
+from pytest_wasmhost.runtime.clock import SYSTEM_CLOCK, ManualClock
+from pytest_wasmhost.runtime.compile_cache import (
+    CompiledModuleCache,
+    DiskCache,
+    parse_size,
+    purge_cache,
+    wasm_digest,
+)
+from pytest_wasmhost.runtime.engine import EngineSettings, shared_engine
+from pytest_wasmhost.runtime.instance import compile_module as real_compile
+
+LOGGER = "pytest_wasmhost.runtime.compile_cache"
+COMPILE = "pytest_wasmhost.runtime.compile_cache.compile_module"  # the seam every compilation goes through
+SETTINGS = EngineSettings()
+KEY = SETTINGS.cache_key()
+
+
+def wat(value: int) -> bytes:
+    """A tiny module whose export ``f`` returns ``value`` (each value is a different digest)."""
+    return bytes(wasmtime.wat2wasm(f'(module (func (export "f") (result i32) (i32.const {value})))'))
+
+
+def run_f(module: wasmtime.Module) -> Any:
+    store = wasmtime.Store(shared_engine(SETTINGS))
+    instance = wasmtime.Instance(store, module, [])
+    f = instance.exports(store)["f"]
+    assert isinstance(f, wasmtime.Func)
+    return f(store)
+
+
+@pytest.fixture
+def engine() -> wasmtime.Engine:
+    return shared_engine(SETTINGS)
+
+
+@pytest.fixture
+def compiles(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Plugin ids of every real compilation, in order."""
+    calls: list[str] = []
+
+    def counting(engine: wasmtime.Engine, wasm: bytes, *, plugin_id: str) -> wasmtime.Module:
+        calls.append(plugin_id)
+        return real_compile(engine, wasm, plugin_id=plugin_id)
+
+    monkeypatch.setattr(COMPILE, counting)
+    return calls
+
+
+@pytest.fixture(params=["fd-path", "in-memory"])
+def load_strategy(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways a verified artifact reaches wasmtime: the open fd's path (Linux) or verified bytes."""
+    if request.param == "in-memory":
+        monkeypatch.setattr(compile_cache, "_fd_paths_work", lambda: False)
+    return str(request.param)
+
+
+def memory_cache(engine: wasmtime.Engine, root: Path | None = None, **kwargs: Any) -> CompiledModuleCache:
+    disk = DiskCache(root, engine, KEY) if root is not None else None
+    return CompiledModuleCache(engine, settings_key=KEY, disk=disk, **kwargs)
+
+
+def artifacts(disk_root: Path, engine: wasmtime.Engine, wasm: bytes) -> list[Path]:
+    folder = DiskCache(disk_root, engine, KEY).artifact_dir(wasm_digest(wasm))
+    return sorted(folder.iterdir()) if folder.is_dir() else []
+
+
+# -- parse_size -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("100MB", 100_000_000),
+        ("10MB", 10_000_000),
+        ("3", 3),
+        ("0", 0),
+        ("1 KiB", 1024),
+        ("1.5 GB", 1_500_000_000),
+        ("garbage", None),
+        ("", None),
+        ("10mb", 10_000_000),
+        ("2MiB", 2 * 1024**2),
+        ("2.5MiB", int(2.5 * 1024**2)),
+        ("1.5MB", 1_500_000),
+        ("42 mib", 44_040_192),
+        ("200K", 200_000),
+        ("1k", 1000),
+        ("1ki", 1024),
+        ("1 Gi", 1024**3),
+        ("1 TB", 10**12),
+        ("1 PiB", 1024**5),
+        ("2 EB", 2 * 10**18),
+        ("7b", 7),
+        ("1,000", 1000),
+        ("1,000 KB", 1_000_000),
+        ("12 KB ", 12_000),
+        (".5k", 500),
+        ("1.", 1),
+        ("1.9", 1),  # truncated like Go's uint64(f)
+        (" 5", None),  # Go trims only after the number
+        ("-1", None),
+        ("1e3", None),
+        ("1 kB B", None),
+        ("5 kittens", None),
+        ("20 EiB", None),  # does not fit in uint64
+        ("\u0661", None),  # an Arabic-Indic digit: Go's IsDigit yes, ParseFloat no
+    ],
+)
+def test_parse_size_follows_go_humanize(text: str, expected: int | None) -> None:
+    assert parse_size(text) == expected
+
+
+# -- purge_cache ----------------------------------------------------------------------------------
+
+
+def make_file(path: Path, size: int, age_seconds: float = 0.0) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x" * size)
+    mtime = time.time() - age_seconds
+    os.utime(path, (mtime, mtime))
+    return path
+
+
+def test_purge_acceptance_removes_the_old_file_and_its_empty_folder(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    old = make_file(root / "d1" / "old", 2, age_seconds=2 * 3600)
+    new = make_file(root / "d2" / "new", 2)
+
+    assert purge_cache(root, "3") == [old]
+
+    assert not old.exists()
+    assert not (root / "d1").exists()
+    assert new.exists()
+    assert root.is_dir()
+
+
+def test_purge_acceptance_under_the_limit_removes_nothing(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    files = [make_file(root / "a", 1), make_file(root / "b", 1)]
+
+    assert purge_cache(root, "10MB") == []
+    assert all(f.exists() for f in files)
+
+
+def test_purge_deletes_oldest_first_until_under_the_limit(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    files = [make_file(root / "dir" / f"file{i}", 10, age_seconds=(5 - i) * 3600) for i in range(5)]
+
+    assert purge_cache(root, "25") == files[:3]
+    assert [f.exists() for f in files] == [False, False, False, True, True]
+    assert (root / "dir").is_dir()  # still holds two files
+
+
+def test_purge_breaks_mtime_ties_by_path(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    b = make_file(root / "b", 2, age_seconds=60)
+    a = make_file(root / "a", 2)
+    os.utime(a, ns=(b.stat().st_mtime_ns,) * 2)
+
+    assert purge_cache(root, "3") == [a]
+    assert b.exists()
+
+
+def test_purge_never_removes_the_root(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    deep = make_file(root / "x" / "y" / "z" / "f", 5, age_seconds=10)
+    top = make_file(root / "g", 5)
+
+    assert purge_cache(root, "1") == [deep, top]
+    assert root.is_dir()
+    assert list(root.iterdir()) == []
+
+
+def test_purge_of_a_missing_folder_does_nothing(tmp_path: Path) -> None:
+    assert purge_cache(tmp_path / "nonexistent", "100MB") == []
+    assert not (tmp_path / "nonexistent").exists()
+
+
+@pytest.mark.parametrize("limit", ["0", "garbage", "", "-5MB"])
+def test_zero_or_unparseable_limit_purges_nothing(tmp_path: Path, limit: str) -> None:
+    root = tmp_path / "cache"
+    files = [make_file(root / "a", 1000, age_seconds=3600), make_file(root / "b", 1000)]
+
+    assert purge_cache(root, limit) == []
+    assert all(f.exists() for f in files)
+
+
+def test_undeletable_file_is_skipped_and_still_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "cache"
+    stuck = make_file(root / "stuck", 3, age_seconds=300)
+    middle = make_file(root / "middle", 3, age_seconds=200)
+    newest = make_file(root / "newest", 3, age_seconds=100)
+    real_unlink = Path.unlink
+
+    def unlink(self: Path, missing_ok: bool = False) -> None:
+        if self == stuck:
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        real_unlink(self, missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+
+    # 9 bytes, limit 4: "stuck" stays and its 3 bytes stay counted, so both others must go.
+    assert purge_cache(root, "4") == [middle, newest]
+    assert stuck.exists()
+
+
+def test_purge_counts_regular_files_only(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    target = make_file(tmp_path / "elsewhere", 100)
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "link").symlink_to(target)
+    small = make_file(root / "small", 2)
+
+    assert purge_cache(root, "10") == []
+    assert small.exists()
+    assert target.exists()
+
+
+# -- CompiledModuleCache: memory TTL --------------------------------------------------------------
+
+
+def test_entry_stays_at_4_59_and_is_gone_at_5_01(engine: wasmtime.Engine, compiles: list[str]) -> None:
+    wasm = wat(1)
+    with freeze_time("2024-05-01 12:00:00") as frozen:
+        cache = memory_cache(engine, clock=SYSTEM_CLOCK)
+        first = cache.get(wasm, plugin_id="p")
+        frozen.tick(4 * 60 + 59)
+        assert cache.get(wasm, plugin_id="p") is first
+        assert compiles == ["p"]
+
+        frozen.tick(5 * 60 + 1)  # 5:01 after the last access
+        again = cache.get(wasm, plugin_id="p")
+    assert compiles == ["p", "p"]
+    assert again is not first
+
+
+def test_each_hit_restarts_the_idle_timer(engine: wasmtime.Engine, compiles: list[str]) -> None:
+    wasm = wat(2)
+    with freeze_time("2024-05-01 12:00:00") as frozen:
+        cache = memory_cache(engine, clock=SYSTEM_CLOCK)
+        module = cache.get(wasm, plugin_id="p")
+        for _ in range(4):  # 16 minutes in total, never 5 idle
+            frozen.tick(240)
+            assert cache.get(wasm, plugin_id="p") is module
+    assert compiles == ["p"]
+
+
+def test_exactly_ttl_idle_is_not_expired(engine: wasmtime.Engine, compiles: list[str]) -> None:
+    clock = ManualClock()
+    cache = memory_cache(engine, clock=clock, ttl=300)
+    module = cache.get(wat(3), plugin_id="p")
+    clock.advance(300)
+    assert cache.get(wat(3), plugin_id="p") is module
+    assert compiles == ["p"]
+
+
+def test_sweep_drops_idle_entries_and_counts_them(engine: wasmtime.Engine, compiles: list[str]) -> None:
+    clock = ManualClock()
+    cache = memory_cache(engine, clock=clock)
+    cache.get(wat(4), plugin_id="a")
+    clock.advance(200)
+    cache.get(wat(5), plugin_id="b")
+
+    clock.advance(101)  # a: 301 s idle, b: 101 s
+    assert len(cache) == 2  # expiry is lazy: nothing dropped until asked
+    assert cache.sweep() == 1
+    assert len(cache) == 1
+    assert cache.sweep() == 0
+
+    clock.advance(200)
+    assert cache.sweep() == 1
+    assert len(cache) == 0
+    assert compiles == ["a", "b"]
+
+
+def test_a_dropped_module_stays_usable_by_its_holder(engine: wasmtime.Engine) -> None:
+    clock = ManualClock()
+    cache = memory_cache(engine, clock=clock)
+    held = cache.get(wat(6), plugin_id="p")
+    clock.advance(301)
+    cache.sweep()
+    cache.clear()
+    assert run_f(held) == 6  # the cache only let go of its reference (defect 10)
+
+
+def test_clear_forgets_everything(engine: wasmtime.Engine, compiles: list[str]) -> None:
+    cache = memory_cache(engine)
+    cache.get(wat(7), plugin_id="p")
+    cache.clear()
+    assert len(cache) == 0
+    cache.get(wat(7), plugin_id="p")
+    assert compiles == ["p", "p"]
+
+
+def test_a_known_digest_skips_hashing(engine: wasmtime.Engine, compiles: list[str]) -> None:
+    wasm = wat(8)
+    cache = memory_cache(engine)
+    module = cache.get(wasm, plugin_id="p", digest=wasm_digest(wasm))
+    assert cache.get(wasm, plugin_id="p") is module
+    assert compiles == ["p"]
+
+
+def test_broken_wasm_is_a_load_error_and_is_not_cached(engine: wasmtime.Engine, tmp_path: Path) -> None:
+    broken = b"\0asm\x01\0\0\0garbage"
+    cache = memory_cache(engine, tmp_path)
+    with pytest.raises(PluginLoadError, match="not a valid WebAssembly module") as info:
+        cache.get(broken, plugin_id="bad")
+    assert info.value.plugin_id == "bad"
+    assert len(cache) == 0
+    assert not tmp_path.exists() or list(tmp_path.iterdir()) == []
+
+
+def test_disk_cache_must_match_engine_and_settings(engine: wasmtime.Engine, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="same engine and settings key"):
+        CompiledModuleCache(engine, settings_key=KEY, disk=DiskCache(tmp_path, engine, "other"))
+
+
+# -- CompiledModuleCache: concurrency -------------------------------------------------------------
+
+
+class CountingCondition(threading.Condition):
+    """Signals once ``target`` waits have begun (counted under the lock, before it is released)."""
+
+    def __init__(self, target: int) -> None:
+        super().__init__()
+        self.waits = 0
+        self.target = target
+        self.reached = threading.Event()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits += 1
+        if self.waits >= self.target:
+            self.reached.set()
+        return super().wait(timeout)
+
+
+def run_threads(count: int, target: Callable[[int], None]) -> None:
+    errors: list[BaseException] = []
+
+    def body(i: int) -> None:
+        try:
+            target(i)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=body, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert not errors, errors
+
+
+def test_concurrent_gets_of_one_digest_compile_once(
+    engine: wasmtime.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads = 5
+    cache = memory_cache(engine)
+    cond = CountingCondition(target=threads - 1)
+    cache._cond = cond  # observe the waiters so the compile provably overlaps them
+    calls: list[str] = []
+
+    def slow_compile(engine: wasmtime.Engine, wasm: bytes, *, plugin_id: str) -> wasmtime.Module:
+        calls.append(plugin_id)
+        assert cond.reached.wait(10), "the other callers never waited"
+        return real_compile(engine, wasm, plugin_id=plugin_id)
+
+    monkeypatch.setattr(COMPILE, slow_compile)
+    wasm = wat(9)
+    results: list[wasmtime.Module] = []
+    run_threads(threads, lambda i: results.append(cache.get(wasm, plugin_id="p")))
+
+    assert calls == ["p"]
+    assert len(results) == threads
+    assert all(m is results[0] for m in results)
+
+
+class CountingSemaphore(threading.Semaphore):
+    def __init__(self, value: int, expected_attempts: int) -> None:
+        super().__init__(value)
+        self._count_lock = threading.Lock()
+        self.attempts = 0
+        self.expected = expected_attempts
+        self.all_tried = threading.Event()
+
+    def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
+        with self._count_lock:
+            self.attempts += 1
+            if self.attempts == self.expected:
+                self.all_tried.set()
+        return super().acquire(blocking, timeout)
+
+    def __enter__(self, blocking: bool = True, timeout: float | None = None) -> bool:
+        return self.acquire(blocking, timeout)
+
+
+def test_compile_slots_bound_compilations_across_digests(
+    engine: wasmtime.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slots = CountingSemaphore(2, expected_attempts=4)
+    cache = memory_cache(engine, compile_slots=slots)
+    lock = threading.Lock()
+    active = [0, 0]  # current, maximum
+    two_in, release = threading.Event(), threading.Event()
+
+    def gated_compile(engine: wasmtime.Engine, wasm: bytes, *, plugin_id: str) -> wasmtime.Module:
+        with lock:
+            active[0] += 1
+            active[1] = max(active)
+            if active[0] == 2:
+                two_in.set()
+        assert release.wait(10)
+        with lock:
+            active[0] -= 1
+        return real_compile(engine, wasm, plugin_id=plugin_id)
+
+    monkeypatch.setattr(COMPILE, gated_compile)
+    modules = [wat(100 + i) for i in range(4)]
+
+    def get(i: int) -> None:
+        cache.get(modules[i], plugin_id=f"p{i}")
+
+    runner = threading.Thread(target=run_threads, args=(4, get))
+    runner.start()
+    assert slots.all_tried.wait(10)
+    assert two_in.wait(10)
+    with lock:
+        assert active[0] == 2  # the other two are blocked on the semaphore
+    release.set()
+    runner.join(timeout=30)
+    assert active == [0, 2]
+    assert len(cache) == 4
+
+
+# -- DiskCache -------------------------------------------------------------------------------------
+
+
+def test_a_fresh_cache_loads_from_disk_without_compiling(
+    engine: wasmtime.Engine, tmp_path: Path, compiles: list[str], load_strategy: str
+) -> None:
+    wasm = wat(11)
+    memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
+    assert compiles == ["p"]
+
+    module = memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
+    assert compiles == ["p"]
+    assert run_f(module) == 11
+
+
+def test_artifact_is_one_file_named_by_its_sha256(engine: wasmtime.Engine, tmp_path: Path) -> None:
+    wasm = wat(12)
+    memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
+    memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
+
+    (artifact,) = artifacts(tmp_path, engine, wasm)
+    assert artifact.name == hashlib.sha256(artifact.read_bytes()).hexdigest() + ".cwasm"
+
+
+def test_disk_get_or_compile(engine: wasmtime.Engine, tmp_path: Path, compiles: list[str]) -> None:
+    wasm = wat(13)
+    first = DiskCache(tmp_path, engine, KEY).get_or_compile(wasm, wasm_digest(wasm), plugin_id="p")
+    second = DiskCache(tmp_path, engine, KEY).get_or_compile(wasm, wasm_digest(wasm), plugin_id="p")
+    assert compiles == ["p"]
+    assert run_f(first) == run_f(second) == 13
+
+
+def test_key_depends_on_settings_and_wasmtime_version(engine: wasmtime.Engine, tmp_path: Path) -> None:
+    digest = wasm_digest(wat(14))
+    base = DiskCache(tmp_path, engine, KEY).artifact_dir(digest)
+    assert DiskCache(tmp_path, engine, "fuel=1").artifact_dir(digest) != base
+    compile_cache._wasmtime_version.cache_clear()
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr("importlib.metadata.version", lambda _name: "0.0.0")
+            assert DiskCache(tmp_path, engine, KEY).artifact_dir(digest) != base
+    finally:
+        compile_cache._wasmtime_version.cache_clear()
+
+
+def test_a_hit_refreshes_the_mtime_for_the_purge(engine: wasmtime.Engine, tmp_path: Path) -> None:
+    wasm = wat(15)
+    memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
+    (artifact,) = artifacts(tmp_path, engine, wasm)
+    os.utime(artifact, (0, 0))
+    memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
+    assert artifact.stat().st_mtime > 0
+
+
+def truncate(path: Path, _engine: wasmtime.Engine, _wasm: bytes) -> Path:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def flip_body_byte(path: Path, _engine: wasmtime.Engine, _wasm: bytes) -> Path:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01  # the ELF header stays valid
+    path.write_bytes(bytes(data))
+    return path
+
+
+def random_bytes(path: Path, _engine: wasmtime.Engine, _wasm: bytes) -> Path:
+    path.write_bytes(os.urandom(path.stat().st_size))
+    return path
+
+
+def renamed(path: Path, data: bytes, name: str | None = None) -> Path:
+    path.unlink()
+    target = path.with_name((name or hashlib.sha256(data).hexdigest()) + ".cwasm")
+    target.write_bytes(data)
+    return target
+
+
+def other_settings_artifact(path: Path, _engine: wasmtime.Engine, wasm: bytes) -> Path:
+    fuel_engine = shared_engine(EngineSettings(consume_fuel=True))
+    return renamed(path, bytes(wasmtime.Module(fuel_engine, wasm).serialize()))
+
+
+def random_bytes_with_matching_name(path: Path, _engine: wasmtime.Engine, _wasm: bytes) -> Path:
+    return renamed(path, os.urandom(4096))
+
+
+def misnamed(path: Path, _engine: wasmtime.Engine, _wasm: bytes) -> Path:
+    return renamed(path, path.read_bytes(), name="not-a-digest")
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "reason"),
+    [
+        (truncate, "checksum mismatch"),
+        (flip_body_byte, "checksum mismatch"),
+        (random_bytes, "checksum mismatch"),
+        (other_settings_artifact, "wasmtime refused it: Module was compiled with fuel support"),
+        (random_bytes_with_matching_name, "wasmtime refused it"),
+        (misnamed, "its name is not the sha256"),
+    ],
+)
+def test_a_bad_artifact_is_deleted_logged_and_recompiled(
+    engine: wasmtime.Engine,
+    tmp_path: Path,
+    compiles: list[str],
+    caplog: pytest.LogCaptureFixture,
+    load_strategy: str,
+    corrupt: Callable[[Path, wasmtime.Engine, bytes], Path],
+    reason: str,
+) -> None:
+    wasm = wat(16)
+    memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
+    (artifact,) = artifacts(tmp_path, engine, wasm)
+    bad = corrupt(artifact, engine, wasm)
+
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        module = memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
+
+    assert run_f(module) == 16
+    assert compiles == ["p", "p"]
+    (warning,) = [r for r in caplog.records if r.name == LOGGER]
+    assert warning.levelno == logging.WARNING
+    assert str(bad) in warning.getMessage()
+    assert reason in warning.getMessage()
+    (fresh,) = artifacts(tmp_path, engine, wasm)  # the bad file is gone, a good one took its place
+    assert fresh.name == hashlib.sha256(fresh.read_bytes()).hexdigest() + ".cwasm"
+    assert memory_cache(engine, tmp_path).get(wasm, plugin_id="p") is not None
+    assert compiles == ["p", "p"]
+
+
+def test_a_stray_temp_file_is_ignored(engine: wasmtime.Engine, tmp_path: Path, compiles: list[str]) -> None:
+    wasm = wat(17)
+    memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
+    (artifact,) = artifacts(tmp_path, engine, wasm)
+    (artifact.parent / ".tmp-crashed.part").write_bytes(b"half a write")
+    memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
+    assert compiles == ["p"]
+
+
+# -- DiskCache: disk errors degrade ---------------------------------------------------------------
+
+
+def cache_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == LOGGER and r.levelno == logging.WARNING]
+
+
+def test_read_only_cache_folder_degrades_with_one_warning(
+    engine: wasmtime.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def read_only(*_args: Any, **_kwargs: Any) -> tuple[int, str]:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    cache = memory_cache(engine, tmp_path)
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        assert run_f(cache.get(wat(18), plugin_id="a")) == 18
+        assert run_f(cache.get(wat(19), plugin_id="b")) == 19
+
+    (warning,) = cache_warnings(caplog)
+    assert "cannot write" in warning
+    assert "Read-only file system" in warning
+    assert artifacts(tmp_path, engine, wat(18)) == []
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root ignores permission bits")
+def test_read_only_permissions_degrade_with_one_warning(
+    engine: wasmtime.Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    tmp_path.chmod(0o555)
+    try:
+        cache = memory_cache(engine, tmp_path / "plugins")
+        with caplog.at_level(logging.WARNING, logger=LOGGER):
+            cache.get(wat(20), plugin_id="a")
+            cache.get(wat(21), plugin_id="b")
+    finally:
+        tmp_path.chmod(0o755)
+    assert len(cache_warnings(caplog)) == 1
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_disk_full_degrades_and_leaves_no_temp_file(
+    engine: wasmtime.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    real_mkstemp = tempfile.mkstemp
+
+    def full_disk(*args: Any, **kwargs: Any) -> tuple[int, str]:
+        fd, name = real_mkstemp(*args, **kwargs)
+        os.close(fd)
+        return os.open("/dev/full", os.O_WRONLY), name  # every write fails with ENOSPC
+
+    monkeypatch.setattr(tempfile, "mkstemp", full_disk)
+    wasm = wat(22)
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        assert run_f(memory_cache(engine, tmp_path).get(wasm, plugin_id="p")) == 22
+
+    (warning,) = cache_warnings(caplog)
+    assert "No space left on device" in warning
+    assert artifacts(tmp_path, engine, wasm) == []  # the temp file was removed
+
+
+def test_unusable_cache_folder_degrades_with_one_warning(
+    engine: wasmtime.Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    not_a_folder = tmp_path / "plugins"
+    not_a_folder.write_bytes(b"a file where the cache folder should be")
+    cache = memory_cache(engine, not_a_folder)
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        assert run_f(cache.get(wat(23), plugin_id="a")) == 23
+        assert run_f(cache.get(wat(24), plugin_id="b")) == 24
+
+    (warning,) = cache_warnings(caplog)
+    assert "unreadable" in warning
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_threads() -> Iterator[None]:
+    before = set(threading.enumerate())
+    yield
+    leaked = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+    assert not leaked, leaked
