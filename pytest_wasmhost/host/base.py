@@ -140,6 +140,22 @@ class HostEnvironment:
             value: T = self._shared[key]
             return value
 
+    def _backends(self) -> list[Any]:
+        with self._lock:
+            return list(self._shared.values())
+
+    def sweep(self) -> int:
+        """Expire what the scope's backends hold (cache entries, ...); returns how many went."""
+        return sum(int(b.sweep() or 0) for b in self._backends() if callable(getattr(b, "sweep", None)))
+
+    def run_due(self) -> list[Any]:
+        """Fire every scheduled job that is due by the clock; returns the firings in order."""
+        fired: list[Any] = []
+        for backend in self._backends():
+            if callable(getattr(backend, "run_due", None)):
+                fired.extend(backend.run_due())
+        return fired
+
     def close(self) -> None:
         with self._lock:
             backends, self._shared = list(self._shared.values()), {}

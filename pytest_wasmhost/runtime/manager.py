@@ -25,7 +25,6 @@ from pytest_wasmhost.runtime.runtime import Runtime, ScopedRuntime
 log = logging.getLogger("pytest_wasmhost.runtime.manager")
 
 LIFECYCLE = "LifecycleManagement"
-ZERO_WIDTH_SPACE = "\u200b"  # the original's separator in the lifecycle tracker key
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +79,6 @@ class PluginManager:
         self._lock = threading.RLock()
         self._plugins: dict[str, Registration] = {}
         self._handles: dict[str, tuple[object, Plugin]] = {}
-        self._initialised: set[str] = set()
         self._workers: list[threading.Thread] = []
         self.metrics: list[Metric] = []
         self.problems: list[DiscoveryProblem] = []
@@ -136,27 +134,23 @@ class PluginManager:
     def _initialise_if_needed(self, reg: Registration) -> None:
         if LIFECYCLE not in reg.capabilities:
             return
-        key = f"{reg.plugin_id}{ZERO_WIDTH_SPACE}{reg.manifest.version}"
-        with self._lock:  # check-and-mark atomically (§11.11): OnInit runs once per id and version
-            if key in self._initialised:
-                return
-            self._initialised.add(key)
         started = time.perf_counter()
-        ok = False
         try:
             plugin = self._handle(reg)
-            plugin.lifecycle_management.on_init(config=self._config_snapshot.get(reg.plugin_id.lower(), {}))
-            ok = True
+            # The scope tracks "once per id and version" atomically and records the call (§11.11).
+            ran = self.scope.initialise(plugin)
         except WasmHostError as exc:
+            self.metrics.append(
+                Metric(reg.plugin_id, "OnInit", False, (time.perf_counter() - started) * 1000)
+            )
             log.error("OnInit failed for plugin %s, unregistering it: %s", reg.plugin_id, exc)
-        finally:
-            self.metrics.append(Metric(reg.plugin_id, "OnInit", ok, (time.perf_counter() - started) * 1000))
-        if not ok:
             with self._lock:
-                self._initialised.discard(key)
                 # Only this registration: a newer scan's registration of the same id stays (§11.11).
                 if self._plugins.get(reg.plugin_id) is reg:
                     del self._plugins[reg.plugin_id]
+            return
+        if ran:
+            self.metrics.append(Metric(reg.plugin_id, "OnInit", True, (time.perf_counter() - started) * 1000))
 
     # -- queries ---------------------------------------------------------------------------------
 
@@ -220,7 +214,7 @@ class PluginManager:
             current = self._handles.get(reg.plugin_id)
             if current is not None and current[0] is build:
                 return current[1]
-        plugin = self.scope.plugin(reg.path, plugin_id=reg.plugin_id, eager=False)
+        plugin = self.scope.plugin(reg.path, plugin_id=reg.plugin_id, eager=False, init=False)
         with self._lock:
             self._handles[reg.plugin_id] = (build, plugin)
         return plugin

@@ -98,12 +98,15 @@ class Plugin:
                 raise
 
     @classmethod
-    def load(cls, path: str | Path, *, plugin_id: str | None = None, **settings: Any) -> Plugin:
+    def load(
+        cls, path: str | Path, *, plugin_id: str | None = None, init: bool = True, **settings: Any
+    ) -> Plugin:
         """Load a plugin folder, an ``.ndp`` package, or a ``.wasm`` with ``manifest.json`` beside it.
 
         The plugin gets a private :class:`~pytest_wasmhost.runtime.runtime.Runtime` (disk compile cache
         included), closed with the plugin. ``settings`` are ``RuntimeSettings`` fields plus ``config``
-        (the plugin's configuration map).
+        (the plugin's configuration map). With ``init``, a LifecycleManagement plugin gets its OnInit
+        call first, as in production.
         """
         # Imported here: runtime.py builds Plugins, so a module-level import would be circular.
         from pytest_wasmhost.runtime.runtime import Runtime, RuntimeSettings
@@ -112,7 +115,7 @@ class Plugin:
         runtime = Runtime(RuntimeSettings(**settings))
         try:
             scope = runtime.default_scope
-            plugin = scope.plugin(path, plugin_id=plugin_id, config=config)
+            plugin = scope.plugin(path, plugin_id=plugin_id, config=config, init=init)
         except BaseException:
             runtime.close()
             raise

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,7 @@ import wasmtime
 from google.protobuf.message import Message
 
 from pytest_wasmhost.abi.capabilities import Reply
-from pytest_wasmhost.errors import PluginLoadError
+from pytest_wasmhost.errors import PluginLoadError, WasmHostError
 from pytest_wasmhost.host.base import HostEnvironment, Transcript
 from pytest_wasmhost.host.registry import IMPLEMENTED
 from pytest_wasmhost.manifest import runtime_permission_problems
@@ -300,6 +301,7 @@ class ScopedRuntime:
         }
         self._lock = threading.Lock()
         self._plugins: list[Plugin] = []
+        self._initialised: set[str] = set()
         self.env = HostEnvironment(clock=clock, call_plugin=self.call_plugin, options=host_options)
         self.closed = False
 
@@ -335,8 +337,14 @@ class ScopedRuntime:
         plugin_id: str | None = None,
         config: Mapping[str, str] | None = None,
         eager: bool = True,
+        init: bool = True,
     ) -> Plugin:
-        """Load a plugin into this scope (compiled once per runtime; instances per scope)."""
+        """Load a plugin into this scope (compiled once per runtime; instances per scope).
+
+        With ``init`` (the default) a plugin declaring LifecycleManagement gets its OnInit call with its
+        config once per plugin id and version in this scope, as the original did after compiling it;
+        an OnInit failure (which made the original unregister the plugin) raises here.
+        """
         if self.closed:
             raise RuntimeError("this runtime scope is closed")
         build = self.runtime.build(path, plugin_id=plugin_id)
@@ -355,7 +363,55 @@ class ScopedRuntime:
         )
         with self._lock:
             self._plugins.append(plugin)
+        if init:
+            self.initialise(plugin)
         return plugin
+
+    def initialise(self, plugin: Plugin) -> bool:
+        """OnInit once per plugin id and version in this scope; True if it ran now, raises if it failed."""
+        if "LifecycleManagement" not in plugin.manifest.capabilities:
+            return False
+        key = f"{plugin.plugin_id}\u200b{plugin.manifest.version}"  # the original's tracker key
+        with self._lock:
+            if key in self._initialised:
+                return False
+            self._initialised.add(key)
+        config = self.config.get(plugin.plugin_id.lower(), {})
+        started = time.perf_counter()
+        try:
+            response = plugin.lifecycle_management.on_init(config=config)
+        except WasmHostError as exc:
+            with self._lock:
+                self._initialised.discard(key)
+            self.env.transcript.record(
+                plugin_id=plugin.plugin_id,
+                service="lifecycle",
+                function="on_init",
+                request=None,
+                response=None,
+                verdict="error",
+                detail=str(exc),
+                duration=time.perf_counter() - started,
+            )
+            raise
+        self.env.transcript.record(
+            plugin_id=plugin.plugin_id,
+            service="lifecycle",
+            function="on_init",
+            request=None,
+            response=response,
+            verdict="ok",
+            duration=time.perf_counter() - started,
+        )
+        return True
+
+    def sweep_host(self) -> int:
+        """Expire host-service state (cache entries) by the clock."""
+        return self.env.sweep()
+
+    def run_due(self) -> list[Any]:
+        """Fire the scheduler jobs that are due by the clock, in due order (tests advance the clock first)."""
+        return self.env.run_due()
 
     def _config_source(self, plugin_id: str) -> Callable[[], Mapping[str, str]]:
         # Read live on every call, as the original's config service did.
@@ -364,7 +420,7 @@ class ScopedRuntime:
     def sweep(self) -> int:
         with self._lock:
             plugins = list(self._plugins)
-        return sum(p.sweep() for p in plugins)
+        return sum(p.sweep() for p in plugins) + self.env.sweep()
 
     def close(self) -> None:
         with self._lock:

@@ -21,8 +21,8 @@ from tests.support.wat import metadata_module, packed
 MBID = "metadata_agent_get_artist_mbid"
 
 
-def load(tmp_path: Path, wasm: bytes, **manifest: object) -> Plugin:
-    return Plugin.load(write_plugin(tmp_path, wasm, **manifest))
+def load(tmp_path: Path, wasm: bytes, *, init: bool = True, **manifest: object) -> Plugin:
+    return Plugin.load(write_plugin(tmp_path, wasm, **manifest), init=init, disk_cache=False)
 
 
 def error_result(text: bytes) -> tuple[str, bytes]:
@@ -145,9 +145,21 @@ def test_scrobbler_now_playing_ignores_the_response_error_field(tmp_path: Path) 
 def test_lifecycle_on_init_honours_the_response_error_field(tmp_path: Path) -> None:
     data = api_pb2.InitResponse(error="initialization failed with response error").SerializeToString()
     wasm = metadata_module(capabilities=("LifecycleManagement",), result=packed(256, len(data)), data=data)
+    lifecycle = ("LifecycleManagement",)
     with (
-        load(tmp_path, wasm, capabilities=("LifecycleManagement",)) as plugin,
+        load(tmp_path, wasm, init=False, capabilities=lifecycle) as plugin,
         pytest.raises(PluginError) as info,
     ):
         plugin.lifecycle_management.on_init(config={"a": "b"})
     assert info.value.text == "initialization failed with response error"
+
+
+def test_loading_runs_on_init_once_and_a_failure_fails_the_load(tmp_path: Path) -> None:
+    data = api_pb2.InitResponse(error="initialization failed with response error").SerializeToString()
+    lifecycle = ("LifecycleManagement",)
+    failing = metadata_module(capabilities=lifecycle, result=packed(256, len(data)), data=data)
+    with pytest.raises(PluginError, match="initialization failed with response error"):
+        load(tmp_path / "a", failing, capabilities=lifecycle)
+    with load(tmp_path / "b", metadata_module(capabilities=lifecycle), capabilities=lifecycle) as plugin:
+        (call,) = plugin.transcript.calls("lifecycle", "on_init")
+        assert call.verdict == "ok"
