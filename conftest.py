@@ -1,7 +1,8 @@
 """Repo-level pytest configuration for pytest-wasmhost's own test suite.
 
-The installed package registers itself through the ``pytest11`` entry point; here we only add
-pytester (for testing options, fixtures and markers in isolated runs) and the repo paths tests use.
+The installed package registers itself through the ``pytest11`` entry point; pytester is enabled in
+pyproject's addopts (not with ``pytest_plugins`` here: this conftest is also seen when the conformance
+suite inside the package is collected from another rootdir). Here: only the repo paths tests use.
 """
 
 from __future__ import annotations
@@ -9,8 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-pytest_plugins = ["pytester"]
 
 REPO = Path(__file__).resolve().parent
 SAMPLES = REPO / "sample_plugins"

@@ -1,8 +1,186 @@
-"""pytest entry point (``pytest11: wasmhost``).
+"""pytest entry point (``pytest11: wasmhost``): options, ini keys, markers, parametrization, reports.
 
-Thin wiring only: options, fixtures and the conformance suite arrive with the pytest-plugin issue.
-Registering the plugin now means ``pip install pytest-wasmhost`` already shows up in ``pytest --version``
-plugin lists without doing any work at import time.
+Wiring only: fixtures live in :mod:`pytest_wasmhost.fixtures`, behaviour in the library. Nothing is
+loaded or compiled at import time; ``--wasm-plugin`` paths are validated once at start-up so a typo is
+a usage error naming the path, not a traceback in every test.
 """
 
 from __future__ import annotations
+
+import json
+from collections.abc import Generator
+from pathlib import Path
+
+import pytest
+
+from pytest_wasmhost.errors import WasmHostError
+from pytest_wasmhost.fixtures import (
+    PLUGIN_KEY,
+    RUNTIME_KEY,
+    SETTINGS_KEY,
+    WasmCalls,
+    WasmSettings,
+    settings_of,
+    wasm_calls,
+    wasm_clock,
+    wasm_config,
+    wasm_host,
+    wasm_load,
+    wasm_plugin,
+    wasm_runtime,
+)
+
+# Re-exported so pytest registers them as fixtures of this plugin.
+__all__ = ["wasm_calls", "wasm_clock", "wasm_config", "wasm_host", "wasm_load", "wasm_plugin", "wasm_runtime"]
+
+SOURCES_KEY = pytest.StashKey[dict[str, str]]()  # plugin path -> plugin id, for ids and the header
+CONFORMANCE = Path(__file__).parent / "conformance" / "suite.py"
+
+MARKERS = (
+    "wasm_plugin(path): the plugin under test (a folder, an .ndp, or a .wasm with manifest.json beside).",
+    "wasm_config(mapping): the plugin's configuration for this test (keys seen in lower case, as before).",
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("wasmhost", "WebAssembly plugins (pytest-wasmhost)")
+    group.addoption(
+        "--wasm-plugin",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="plugin to test (repeatable): a plugin folder, an .ndp package, or a .wasm with manifest.json "
+        "beside it; runs the built-in conformance suite on it and parametrizes the wasm_plugin fixture.",
+    )
+    group.addoption(
+        "--wasm-cache-dir", metavar="DIR", help="compile cache folder (default ~/.cache/pytest-wasmhost)"
+    )
+    group.addoption("--wasm-no-disk-cache", action="store_true", help="compile in memory only")
+    group.addoption("--wasm-call-timeout", type=float, metavar="SECONDS", help="deadline per guest call (30)")
+    group.addoption("--wasm-memory-limit", metavar="SIZE", help="linear-memory cap per instance, e.g. 256MiB")
+    parser.addini("wasm_plugins", "plugins to test (one path per line)", type="linelist", default=[])
+    parser.addini("wasm_cache_dir", "compile cache folder", default="")
+    parser.addini("wasm_call_timeout", "deadline per guest call in seconds", default="")
+    parser.addini("wasm_memory_limit", "linear-memory cap per instance, e.g. 256MiB", default="")
+
+
+def _settings(config: pytest.Config) -> WasmSettings:
+    from pytest_wasmhost.runtime.compile_cache import parse_size  # the library, not a copy
+
+    root = config.rootpath
+    cli_plugins = [Path(p) for p in config.getoption("wasm_plugin") or []]
+    ini_plugins = [root / p for p in config.getini("wasm_plugins")]
+    cache_dir = config.getoption("wasm_cache_dir") or config.getini("wasm_cache_dir") or None
+    timeout_text = config.getoption("wasm_call_timeout") or config.getini("wasm_call_timeout") or None
+    memory_text = config.getoption("wasm_memory_limit") or config.getini("wasm_memory_limit") or None
+    try:
+        timeout = float(timeout_text) if timeout_text is not None else None
+    except ValueError:
+        raise pytest.UsageError(f"wasm_call_timeout: {timeout_text!r} is not a number of seconds") from None
+    if timeout is not None and timeout <= 0:
+        raise pytest.UsageError(f"--wasm-call-timeout must be positive, got {timeout:g}")
+    memory = None
+    if memory_text is not None:
+        memory = parse_size(str(memory_text))
+        if not memory:
+            raise pytest.UsageError(
+                f"--wasm-memory-limit: {memory_text!r} is not a size like 256MiB or 512MB"
+            )
+    return WasmSettings(
+        plugins=tuple(cli_plugins or ini_plugins),
+        cache_dir=Path(cache_dir) if cache_dir else None,
+        disk_cache=not config.getoption("wasm_no_disk_cache"),
+        call_timeout=timeout,
+        memory_limit=memory,
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from pytest_wasmhost.abi.capabilities import CAPABILITIES
+
+    for marker in MARKERS:
+        config.addinivalue_line("markers", marker)
+    for capability in CAPABILITIES:
+        config.addinivalue_line(
+            "markers", f"{capability}: conformance checks of the {capability} capability."
+        )
+    settings = _settings(config)
+    config.stash[SETTINGS_KEY] = settings
+    config.stash[SOURCES_KEY] = _validate_plugins(settings.plugins)
+    if settings.plugins and str(CONFORMANCE) not in config.args:
+        config.args.append(str(CONFORMANCE))
+
+
+def _validate_plugins(paths: tuple[Path, ...]) -> dict[str, str]:
+    from pytest_wasmhost.package import load_plugin
+
+    ids: dict[str, str] = {}
+    for path in paths:
+        if not path.exists():
+            raise pytest.UsageError(f"--wasm-plugin {path}: no such file or folder")
+        try:
+            source = load_plugin(path)
+        except WasmHostError as exc:
+            raise pytest.UsageError(f"--wasm-plugin {path}: {exc}") from None
+        ids[str(path)] = source.plugin_id
+    return ids
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    settings = settings_of(config)
+    sources = config.stash.get(SOURCES_KEY, {})
+    if not sources:
+        return []
+    listed = ", ".join(f"{pid} ({path})" for path, pid in sources.items())
+    cache = "off" if not settings.disk_cache else str(settings.runtime_settings().resolved_cache_dir())
+    return [f"wasmhost: plugins under test: {listed}; compile cache: {cache}"]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize ``wasm_plugin`` over the configured plugins (ids = plugin ids) unless a marker picks."""
+    if "wasm_plugin" not in metafunc.fixturenames or metafunc.definition.get_closest_marker("wasm_plugin"):
+        return
+    sources = metafunc.config.stash.get(SOURCES_KEY, {})
+    if sources:
+        metafunc.parametrize("wasm_plugin", list(sources), ids=list(sources.values()), indirect=True)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.failed and call.when in ("call", "setup"):
+        section = _failure_section(item)
+        if section:
+            report.sections.append(("wasmhost", section))
+    return report
+
+
+def _failure_section(item: pytest.Item) -> str:
+    runtime = item.stash.get(RUNTIME_KEY, None)
+    if runtime is None:
+        return ""
+    verbose = item.config.get_verbosity() >= 2
+    lines: list[str] = []
+    plugin = item.stash.get(PLUGIN_KEY, None)
+    if plugin is not None:
+        lines.append(f"plugin: {plugin.plugin_id} ({plugin.source.origin}: {plugin.source.wasm_path})")
+    lines.append(WasmCalls(runtime.transcript).render(limit=None if verbose else 20))
+    stderr = plugin.stderr if plugin is not None else ""
+    if stderr:
+        tail = stderr if verbose else "\n".join(stderr.splitlines()[-20:])
+        lines.append("plugin stderr" + ("" if verbose else " (last 20 lines, -vv for all)") + ":")
+        lines.extend(f"  {line}" for line in tail.splitlines())
+    return "\n".join(lines)
+
+
+def request_as_json(message: object) -> str:
+    """A protobuf request as one line of JSON for reports."""
+    from google.protobuf.message import Message
+
+    from pytest_wasmhost.abi.codec import message_to_dict
+
+    if isinstance(message, Message):
+        return json.dumps(message_to_dict(message), ensure_ascii=False)
+    return repr(message)

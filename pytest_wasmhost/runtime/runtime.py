@@ -296,8 +296,9 @@ class ScopedRuntime:
         self.limits = limits
         self.clock = clock
         # Plugin ids and keys lower-cased: the original's config loader did so (runtime.md §1).
-        self.config: dict[str, dict[str, str]] = {
-            pid.lower(): {k.lower(): v for k, v in section.items()} for pid, section in (config or {}).items()
+        # Sections are kept as given (a test may keep mutating its dict) and lower-cased when read.
+        self.config: dict[str, Mapping[str, str]] = {
+            pid: dict(section) for pid, section in (config or {}).items()
         }
         self._lock = threading.Lock()
         self._plugins: list[Plugin] = []
@@ -349,7 +350,8 @@ class ScopedRuntime:
             raise RuntimeError("this runtime scope is closed")
         build = self.runtime.build(path, plugin_id=plugin_id)
         if config is not None:
-            self.config[build.plugin_id.lower()] = {k.lower(): v for k, v in config.items()}
+            # The caller's mapping itself, not a copy: later changes are seen live, as in the original.
+            self.config[build.plugin_id] = config
         plugin = Plugin(
             build.source,
             build.linked,
@@ -376,7 +378,7 @@ class ScopedRuntime:
             if key in self._initialised:
                 return False
             self._initialised.add(key)
-        config = self.config.get(plugin.plugin_id.lower(), {})
+        config = self.plugin_config(plugin.plugin_id)
         started = time.perf_counter()
         try:
             response = plugin.lifecycle_management.on_init(config=config)
@@ -415,7 +417,17 @@ class ScopedRuntime:
 
     def _config_source(self, plugin_id: str) -> Callable[[], Mapping[str, str]]:
         # Read live on every call, as the original's config service did.
-        return lambda: dict(self.config.get(plugin_id.lower(), {}))
+        return lambda: self.plugin_config(plugin_id)
+
+    def plugin_config(self, plugin_id: str) -> dict[str, str]:
+        """The plugin's config now. Ids and keys match case-insensitively and are seen in lower case:
+        the original's configuration loader lower-cased them (runtime.md §1)."""
+        wanted = plugin_id.lower()
+        merged: dict[str, str] = {}
+        for pid, section in list(self.config.items()):
+            if pid.lower() == wanted:
+                merged.update({k.lower(): v for k, v in section.items()})
+        return merged
 
     def sweep(self) -> int:
         with self._lock:

@@ -128,8 +128,10 @@ def test_idle_instance_expires_after_a_minute_with_frozen_time(runtime: Runtime,
 
 def test_config_is_read_live_and_keys_are_lower_cased(runtime: Runtime, samples_dir: Path) -> None:
     folder = samples_dir / "c" / "config_agent"
-    with runtime.scope(config={"Config_Agent": {"Greeting": "Hi"}}) as scope:
+    section = {"Greeting": "Hi"}
+    with runtime.scope(config={"Config_Agent": section}) as scope:
         plugin = scope.plugin(folder)
+        # The id and the key match case-insensitively: the plugin asks for "greeting".
         assert plugin.metadata_agent.get_artist_biography(name="Ann").biography == "Hi, Ann"
-        scope.config["config_agent"]["greeting"] = "Yo"
+        scope.config["Config_Agent"] = {"GREETING": "Yo"}  # read live on every call
         assert plugin.metadata_agent.get_artist_biography(name="Ann").biography == "Yo, Ann"

@@ -1,0 +1,270 @@
+"""The built-in conformance suite, collected once per plugin given with ``--wasm-plugin`` / ``wasm_plugins``.
+
+Each check is one test with an id of the form ``test_<check>[<plugin id>]`` (or ``[<plugin id>-<export>]``),
+marked with the capability it concerns, so ``-k`` and ``-m`` select them. Checks that cannot apply are
+skipped with a reason. No real traffic leaves the machine: the suite's scopes answer permitted outbound
+calls with canned replies, and a plugin error string in reply to those is fine; a trap or a timeout is not.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Iterator
+
+import pytest
+from google.protobuf.message import Message
+from hypothesis import HealthCheck, given, settings
+
+from pytest_wasmhost.abi.capabilities import CAPABILITIES, METHODS_BY_EXPORT, Reply, load_check_failure
+from pytest_wasmhost.abi.codec import message_to_dict
+from pytest_wasmhost.conformance.requests import TYPICAL, fuzz_strategy
+from pytest_wasmhost.errors import (
+    AbiError,
+    NoResult,
+    PluginError,
+    PluginLoadError,
+    PluginMemoryError,
+    PluginTimeout,
+    PluginTrap,
+    WasmHostError,
+)
+from pytest_wasmhost.host.base import service_of
+from pytest_wasmhost.package import PluginSource, load_plugin
+from pytest_wasmhost.runtime.instance import describe_module
+from pytest_wasmhost.runtime.plugin import Plugin
+from pytest_wasmhost.runtime.runtime import Runtime, ScopedRuntime
+from pytest_wasmhost.runtime.wasi import WASI_MODULE
+
+FUZZ_EXAMPLES = 25
+CONCURRENT_THREADS = 4
+CALLS_PER_THREAD = 5
+
+
+def _sources(config: pytest.Config) -> dict[str, str]:
+    from pytest_wasmhost.pytest_plugin import SOURCES_KEY
+
+    return config.stash.get(SOURCES_KEY, {})
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    sources = _sources(metafunc.config)
+    if "plugin_path" in metafunc.fixturenames:
+        if "export" in metafunc.fixturenames:
+            params = []
+            for path, pid in sources.items():
+                declared = load_plugin(path).manifest.capabilities
+                for export, method in METHODS_BY_EXPORT.items():
+                    if method.capability in declared:
+                        marks = [getattr(pytest.mark, method.capability)]
+                        params.append(pytest.param(path, export, id=f"{pid}-{export}", marks=marks))
+            metafunc.parametrize(("plugin_path", "export"), params)
+        else:
+            metafunc.parametrize("plugin_path", list(sources), ids=list(sources.values()))
+
+
+# -- fixtures --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def source(plugin_path: str) -> PluginSource:
+    return load_plugin(plugin_path)
+
+
+@pytest.fixture
+def scope(wasm_host: Runtime) -> Iterator[ScopedRuntime]:
+    with wasm_host.scope() as scope:
+        yield scope
+
+
+@pytest.fixture
+def plugin(scope: ScopedRuntime, plugin_path: str, request: pytest.FixtureRequest) -> Plugin:
+    """The plugin loaded into a fresh scope; a load failure fails the check that needs it, naming why."""
+    try:
+        loaded = scope.plugin(plugin_path, init=False)
+    except WasmHostError as exc:
+        pytest.fail(f"the plugin cannot be loaded, so this check cannot run: {exc}", pytrace=False)
+    from pytest_wasmhost.fixtures import PLUGIN_KEY, RUNTIME_KEY, WasmRuntime
+
+    request.node.stash[PLUGIN_KEY] = loaded
+    request.node.stash[RUNTIME_KEY] = WasmRuntime(scope.runtime, scope)
+    return loaded
+
+
+# -- static checks ---------------------------------------------------------------------------------
+
+
+def test_manifest_is_valid(source: PluginSource) -> None:
+    """The original host's validator accepts the manifest; schema-only findings are warnings."""
+    for warning in source.lint:
+        import warnings
+
+        warnings.warn(
+            f"{source.plugin_id}: manifest lint {warning.json_path}: {warning.message}", stacklevel=1
+        )
+    assert source.manifest.capabilities, "the manifest declares no capability"
+
+
+def test_module_compiles(source: PluginSource, wasm_host: Runtime) -> None:
+    wasm_host.modules.get(source.wasm_bytes, plugin_id=source.plugin_id)
+
+
+def test_imports_are_wasi_or_granted(source: PluginSource, wasm_host: Runtime) -> None:
+    module = wasm_host.modules.get(source.wasm_bytes, plugin_id=source.plugin_id)
+    imports, _ = describe_module(module)
+    granted = set(source.manifest.permissions.granted())
+    problems = []
+    for imp in imports:
+        if imp.module == WASI_MODULE:
+            continue
+        if imp.module != "env":
+            problems.append(
+                f"{imp.module}.{imp.name}: unknown import module (only env and {WASI_MODULE} exist)"
+            )
+            continue
+        service = service_of(imp.name)
+        if service is None:
+            problems.append(f"env.{imp.name}: no host service provides it")
+        elif service not in granted:
+            problems.append(
+                f'env.{imp.name}: needs the {service!r} permission; add "{service}": {{"reason": "..."}} '
+                "under permissions in manifest.json"
+            )
+    assert not problems, "imports the host would not link:\n  " + "\n  ".join(problems)
+
+
+def test_exports_match_capabilities(source: PluginSource, scope: ScopedRuntime, plugin_path: str) -> None:
+    """Every declared capability has its version export (= 1), every method export, malloc and free."""
+    try:
+        loaded = scope.plugin(plugin_path, eager=False, init=False)
+    except PluginLoadError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    exports = {e.name: (e.params, e.results) for e in loaded.linked.exports if e.kind == "func"}
+    problems = []
+    for name in source.manifest.capabilities:
+        capability = CAPABILITIES[name]
+        with loaded.pool.lease() as instance:
+
+            def version(export: str = capability.version_export) -> int | None:
+                with instance.activate(export):
+                    return instance.call_export(export, ()) if export in exports else None
+
+            cause = load_check_failure(capability, exports, version)
+        if cause:
+            problems.append(f"{name}: {cause}")
+    assert not problems, "declared capabilities the module does not implement:\n  " + "\n  ".join(problems)
+
+
+def test_initialize_runs(plugin: Plugin) -> None:
+    """A fresh instance starts: ``_initialize`` returns without trapping or exiting."""
+    with plugin.pool.lease():
+        pass
+    assert plugin.stats().created >= 1
+
+
+def test_on_init_succeeds(plugin: Plugin, scope: ScopedRuntime) -> None:
+    if "LifecycleManagement" not in plugin.manifest.capabilities:
+        pytest.skip("the plugin does not declare LifecycleManagement")
+    try:
+        scope.initialise(plugin)
+    except WasmHostError as exc:
+        pytest.fail(f"OnInit failed (the original host would unregister the plugin): {exc}", pytrace=False)
+
+
+# -- behaviour checks ------------------------------------------------------------------------------
+
+
+def _call(plugin: Plugin, export: str, request: Message) -> Reply:
+    try:
+        return plugin.call(export, request)
+    except (PluginTrap, PluginTimeout, PluginMemoryError, AbiError) as exc:
+        pytest.fail(
+            f"{type(exc).__name__} on {export} with request {message_to_dict(request)}: {exc}", pytrace=False
+        )
+
+
+def test_typical_request(plugin: Plugin, export: str, scope: ScopedRuntime) -> None:
+    """A typical request gets a response, not-implemented / not-found, or a plugin error: never a trap."""
+    reply = _call(plugin, export, TYPICAL[export])
+    assert reply.response is not None or reply.error_text is not None
+    denied = [c for c in scope.transcript if c.verdict == "denied"]
+    assert not denied, (
+        "host calls were denied (the manifest is missing a permission or a URL):\n  "
+        + "\n  ".join(str(c) for c in denied)
+    )
+
+
+def test_fresh_and_pooled_instances_agree(
+    plugin: Plugin, export: str, wasm_host: Runtime, plugin_path: str
+) -> None:
+    """The same request answered by a reused pooled instance and by a brand-new one: hidden state shows."""
+    request = TYPICAL[export]
+    _call(plugin, export, request)  # warm the pooled instance
+    pooled = _call(plugin, export, request)
+    with wasm_host.scope() as other:
+        fresh_plugin = other.plugin(plugin_path, init=False)
+        fresh = _call(fresh_plugin, export, request)
+    assert _comparable(pooled) == _comparable(fresh), (
+        f"{export} answered differently on a reused instance than on a fresh one: the plugin keeps state "
+        f"between calls (pooled: {_comparable(pooled)}, fresh: {_comparable(fresh)})"
+    )
+
+
+def _comparable(reply: Reply) -> object:
+    return reply.error_text if reply.response is None else message_to_dict(reply.response)
+
+
+def test_fuzzed_requests(plugin: Plugin, export: str) -> None:
+    """Hypothesis-generated requests: no trap, no timeout, responses decode, memory within the cap."""
+
+    @settings(
+        max_examples=FUZZ_EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(request=fuzz_strategy(export))
+    def run(request: Message) -> None:
+        reply = _call(plugin, export, request)
+        assert reply.response is not None or reply.error_text is not None
+
+    run()
+
+
+def test_concurrent_calls(plugin: Plugin, export: str) -> None:
+    """Several threads through the pool at once: every call completes, nothing is handed out twice."""
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        for _ in range(CALLS_PER_THREAD):
+            try:
+                plugin.call(export, TYPICAL[export])
+            except (NoResult, PluginError):
+                pass
+            except BaseException as exc:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(CONCURRENT_THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a concurrent call never returned"
+    assert not errors, f"concurrent calls failed: {errors[0]}"
+    stats = plugin.stats()
+    assert stats.busy == 0
+    assert stats.live <= plugin.pool.settings.max_live
+
+
+def test_repeated_load_and_unload_leaves_nothing_behind(plugin_path: str, wasm_host: Runtime) -> None:
+    before = threading.active_count()
+    for _ in range(3):
+        with wasm_host.scope() as scope:
+            loaded = scope.plugin(plugin_path, init=False)
+            stats_open = loaded.stats()
+        stats = loaded.stats()
+        assert stats_open.live >= 1
+        assert stats.live == 0, f"instances left open: {stats}"
+        assert stats.closed == stats.created, f"instances left open: {stats}"
+    gc.collect()
+    assert threading.active_count() <= before, "threads were left running"

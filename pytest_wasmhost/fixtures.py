@@ -1,0 +1,306 @@
+"""The fixtures plugin authors use, and the small helper objects behind them.
+
+Library first: everything here is a thin layer over :mod:`pytest_wasmhost.runtime`; the pytest hooks
+(options, markers, parametrization, reports) live in :mod:`pytest_wasmhost.pytest_plugin`.
+Nothing does work at import time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_wasmhost.errors import WasmHostError
+from pytest_wasmhost.host.base import HostCall, Transcript
+from pytest_wasmhost.runtime.instance import InstanceLimits
+from pytest_wasmhost.runtime.plugin import Plugin
+from pytest_wasmhost.runtime.runtime import Runtime, RuntimeSettings, ScopedRuntime
+
+__all__ = [
+    "WasmCalls",
+    "WasmClock",
+    "WasmRuntime",
+    "WasmSettings",
+    "wasm_calls",
+    "wasm_clock",
+    "wasm_config",
+    "wasm_host",
+    "wasm_load",
+    "wasm_plugin",
+    "wasm_runtime",
+]
+
+SETTINGS_KEY = pytest.StashKey["WasmSettings"]()
+
+
+@dataclass(frozen=True, slots=True)
+class WasmSettings:
+    """The session's configuration, from command-line options and ini keys (options win)."""
+
+    plugins: tuple[Path, ...] = ()
+    cache_dir: Path | None = None
+    disk_cache: bool = True
+    call_timeout: float | None = None
+    memory_limit: int | None = None
+
+    def runtime_settings(self) -> RuntimeSettings:
+        defaults = InstanceLimits()
+        limits = InstanceLimits(
+            call_timeout=self.call_timeout if self.call_timeout is not None else defaults.call_timeout,
+            memory_limit=self.memory_limit if self.memory_limit is not None else defaults.memory_limit,
+        )
+        return RuntimeSettings(cache_dir=self.cache_dir, disk_cache=self.disk_cache, limits=limits)
+
+
+def settings_of(config: pytest.Config) -> WasmSettings:
+    return config.stash.get(SETTINGS_KEY, WasmSettings())
+
+
+# -- runtime ---------------------------------------------------------------------------------------
+
+
+class WasmRuntime:
+    """The per-test runtime scope (``wasm_runtime``): load plugins, inspect host state, get fresh scopes.
+
+    Attribute access falls through to the underlying :class:`ScopedRuntime`.
+    """
+
+    def __init__(self, host: Runtime, scope: ScopedRuntime) -> None:
+        self.host = host
+        self.scope = scope
+
+    def load(self, path: str | Path, *, plugin_id: str | None = None, **kwargs: Any) -> Plugin:
+        """Load a plugin into this test's scope (compiled once per session)."""
+        return self.scope.plugin(path, plugin_id=plugin_id, **kwargs)
+
+    @contextlib.contextmanager
+    def fresh(self, **scope_options: Any) -> Iterator[ScopedRuntime]:
+        """A brand-new scope for one hypothesis example (or any block that needs clean state)."""
+        with self.host.scope(**scope_options) as scope:
+            yield scope
+
+    @property
+    def transcript(self) -> Transcript:
+        return self.scope.transcript
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.scope, name)
+
+
+# -- clock -----------------------------------------------------------------------------------------
+
+
+class WasmClock:
+    """Test time (freezegun underneath). ``advance`` moves it, expires what is due, fires due jobs."""
+
+    def __init__(self, runtime: WasmRuntime, start: dt.datetime | str | None = None) -> None:
+        from freezegun import freeze_time  # imported on use: freezegun costs tens of ms to import
+
+        self._runtime = runtime
+        self._freezer = freeze_time(start or dt.datetime.now(dt.UTC), tick=False)
+        self._frozen: Any = None
+
+    def start(self) -> WasmClock:
+        self._frozen = self._freezer.start()
+        return self
+
+    def stop(self) -> None:
+        if self._frozen is not None:
+            self._freezer.stop()
+            self._frozen = None
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC)
+
+    def advance(self, delta: float | dt.timedelta) -> list[Any]:
+        """Move time forward, sweep pools and caches, fire due scheduler jobs; return what fired.
+
+        Jobs fire in due order; a recurring job fires once per time it fell due within ``delta``.
+        """
+        if self._frozen is None:
+            raise RuntimeError("wasm_clock is not running")
+        seconds = delta.total_seconds() if isinstance(delta, dt.timedelta) else float(delta)
+        if seconds < 0:
+            raise ValueError("time only moves forward: advance() takes a non-negative delta")
+        fired: list[Any] = []
+        # Fire in steps so that jobs see the clock at (about) their due time, not at the end of the jump.
+        target = self._frozen.time_to_freeze.timestamp() + seconds
+        while True:
+            next_due = self._next_due()
+            now = self._frozen.time_to_freeze.timestamp()
+            if next_due is None or next_due > target:
+                break
+            if next_due > now:
+                self._frozen.tick(dt.timedelta(seconds=next_due - now))
+            step = self._runtime.scope.run_due()
+            if not step:
+                break  # nothing was actually due (e.g. cancelled meanwhile)
+            fired.extend(step)
+        remaining = target - self._frozen.time_to_freeze.timestamp()
+        if remaining > 0:
+            self._frozen.tick(dt.timedelta(seconds=remaining))
+        self._runtime.host.sweep()
+        fired.extend(self._runtime.scope.run_due())
+        return fired
+
+    def _next_due(self) -> float | None:
+        engine = self._runtime.scope.env.shared("scheduler", lambda: None)
+        next_due = getattr(engine, "next_due", None)
+        return next_due() if callable(next_due) else None
+
+
+# -- transcript ------------------------------------------------------------------------------------
+
+
+class WasmCalls:
+    """The host-call transcript of the test (``wasm_calls``), with assertion helpers."""
+
+    def __init__(self, transcript: Transcript) -> None:
+        self._transcript = transcript
+
+    def __call__(self, service: str | None = None, function: str | None = None, **kw: Any) -> list[HostCall]:
+        return self._transcript.calls(service, function, **kw)
+
+    def __iter__(self) -> Iterator[HostCall]:
+        return iter(self._transcript)
+
+    def __len__(self) -> int:
+        return len(self._transcript)
+
+    def assert_called(
+        self,
+        service: str,
+        function: str | None = None,
+        *,
+        times: int | None = None,
+        verdict: str | None = None,
+    ) -> list[HostCall]:
+        """Assert the plugin called ``service.function`` (``times`` times, with ``verdict``)."""
+        calls = [
+            c for c in self._transcript.calls(service, function) if verdict is None or c.verdict == verdict
+        ]
+        what = f"{service}.{function or '*'}" + (f" with verdict {verdict!r}" if verdict else "")
+        if (times is None and not calls) or (times is not None and len(calls) != times):
+            expected = "at least once" if times is None else f"{times} time(s)"
+            raise AssertionError(f"expected {what} {expected}, got {len(calls)}.\n{self.render()}")
+        return calls
+
+    def assert_not_called(self, service: str, function: str | None = None) -> None:
+        calls = self._transcript.calls(service, function)
+        if calls:
+            raise AssertionError(
+                f"expected no call to {service}.{function or '*'}, got {len(calls)}.\n{self.render()}"
+            )
+
+    def render(self, *, limit: int | None = 20) -> str:
+        calls = list(self._transcript)
+        if not calls:
+            return "host calls: (none)"
+        shown = calls if limit is None else calls[-limit:]
+        lines = [
+            f"host calls ({len(calls)}{', last ' + str(len(shown)) if len(shown) < len(calls) else ''}):"
+        ]
+        lines.extend(f"  {call}" for call in shown)
+        return "\n".join(lines)
+
+
+# -- fixtures --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def wasm_host(pytestconfig: pytest.Config) -> Iterator[Runtime]:
+    """The production runtime of the session: real engine, disk compile cache, pools (xdist-safe)."""
+    with Runtime(settings_of(pytestconfig).runtime_settings()) as runtime:
+        yield runtime
+
+
+def _marker_config(request: pytest.FixtureRequest) -> dict[str, dict[str, str]]:
+    marker = request.node.get_closest_marker("wasm_config")
+    if marker is None:
+        return {}
+    if len(marker.args) != 1 or not isinstance(marker.args[0], Mapping):
+        raise pytest.UsageError("@pytest.mark.wasm_config takes one dict: wasm_config({'key': 'value'})")
+    plugin_id = marker.kwargs.get("plugin_id", "*")
+    return {str(plugin_id): {str(k): str(v) for k, v in marker.args[0].items()}}
+
+
+@pytest.fixture
+def wasm_runtime(wasm_host: Runtime, request: pytest.FixtureRequest) -> Iterator[WasmRuntime]:
+    """A fresh runtime scope for this test: its own pools, host-service state, config and transcript."""
+    with wasm_host.scope() as scope:
+        runtime = WasmRuntime(wasm_host, scope)
+        request.node.stash[RUNTIME_KEY] = runtime
+        yield runtime
+
+
+RUNTIME_KEY = pytest.StashKey[WasmRuntime]()
+PLUGIN_KEY = pytest.StashKey[Plugin]()
+
+
+@pytest.fixture
+def wasm_config(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The configuration map the plugin under test sees (set it before using ``wasm_plugin``).
+
+    Starts from the ``wasm_config`` marker; keys are lower-cased when the plugin is loaded, as the
+    original's configuration loader did.
+    """
+    return dict(_marker_config(request).get("*", {}))
+
+
+@pytest.fixture
+def wasm_plugin(
+    request: pytest.FixtureRequest, wasm_runtime: WasmRuntime, wasm_config: dict[str, str]
+) -> Plugin:
+    """The plugin under test: from --wasm-plugin (parametrized), the wasm_plugin marker, or a conftest."""
+    path = _plugin_path(request)
+    try:
+        plugin = wasm_runtime.load(path, config=wasm_config)
+    except WasmHostError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    request.node.stash[PLUGIN_KEY] = plugin
+    return plugin
+
+
+def _plugin_path(request: pytest.FixtureRequest) -> Path:
+    marker = request.node.get_closest_marker("wasm_plugin")
+    if marker is not None:
+        if len(marker.args) != 1:
+            raise pytest.UsageError("@pytest.mark.wasm_plugin takes one path: wasm_plugin('path/to/plugin')")
+        path = Path(str(marker.args[0]))
+        return path if path.is_absolute() else Path(str(request.node.path)).parent / path
+    param = getattr(request, "param", None)
+    if param is not None:
+        return Path(param)
+    raise pytest.UsageError(
+        f"{request.node.nodeid} uses wasm_plugin but no plugin was given: pass --wasm-plugin PATH, set the "
+        "wasm_plugins ini key, mark the test with @pytest.mark.wasm_plugin('path'), or override the "
+        "wasm_plugin fixture in your conftest.py."
+    )
+
+
+@pytest.fixture
+def wasm_load(wasm_runtime: WasmRuntime) -> Any:
+    """A factory: ``wasm_load(path, config={...}, plugin_id=...)`` loads any plugin into this test's scope."""
+    return wasm_runtime.load
+
+
+@pytest.fixture
+def wasm_clock(wasm_runtime: WasmRuntime) -> Iterator[WasmClock]:
+    """Frozen test time; ``wasm_clock.advance(seconds)`` expires what is due and fires scheduler jobs."""
+    clock = WasmClock(wasm_runtime).start()
+    try:
+        yield clock
+    finally:
+        clock.stop()
+
+
+@pytest.fixture
+def wasm_calls(wasm_runtime: WasmRuntime) -> WasmCalls:
+    """Every host call this test's plugins made, in order (service, function, request, verdict, duration)."""
+    return WasmCalls(wasm_runtime.transcript)
