@@ -1,0 +1,177 @@
+"""The pytest plugin as users run it: pytester sessions with options, ini keys, markers and fixtures."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+
+
+@pytest.fixture
+def go_agent(samples_dir: Path) -> Path:
+    return samples_dir / "go" / "fake_artist_agent"
+
+
+@pytest.fixture
+def c_agent(samples_dir: Path) -> Path:
+    return samples_dir / "c" / "config_agent"
+
+
+@pytest.fixture
+def cache_args(tmp_path: Path) -> list[str]:
+    return [f"--wasm-cache-dir={tmp_path / 'wasm-cache'}", "-p", "no:cacheprovider"]
+
+
+def test_missing_plugin_path_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--wasm-plugin", "does/not/exist")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--wasm-plugin does/not/exist: no such file or folder*"])
+
+
+def test_bad_manifest_is_a_usage_error_naming_path_and_rule(
+    pytester: pytest.Pytester, go_agent: Path
+) -> None:
+    bad = pytester.path / "bad"
+    bad.mkdir()
+    shutil.copy(go_agent / "plugin.wasm", bad / "plugin.wasm")
+    (bad / "manifest.json").write_text(json.dumps({"name": "x"}))
+    result = pytester.runpytest("--wasm-plugin", str(bad))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*--wasm-plugin {bad}:*manifest.json*required*"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--wasm-call-timeout=-1"], "*--wasm-call-timeout must be positive*"),
+        (["--wasm-memory-limit=lots"], "*--wasm-memory-limit: 'lots' is not a size*"),
+    ],
+)
+def test_bad_option_values_are_usage_errors(pytester: pytest.Pytester, args: list[str], message: str) -> None:
+    result = pytester.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+
+
+def test_header_lists_plugins_under_test(
+    pytester: pytest.Pytester, go_agent: Path, cache_args: list[str]
+) -> None:
+    result = pytester.runpytest("--wasm-plugin", str(go_agent), "--co", *cache_args)
+    result.stdout.fnmatch_lines(
+        [f"wasmhost: plugins under test: fake_artist_agent ({go_agent}); compile cache: *"]
+    )
+
+
+def test_conformance_suite_runs_on_the_go_sample(
+    pytester: pytest.Pytester, go_agent: Path, cache_args: list[str]
+) -> None:
+    result = pytester.runpytest("--wasm-plugin", str(go_agent), *cache_args)
+    # 5 whole-plugin checks + 4 checks x 8 MetadataAgent exports + load/unload; OnInit does not apply.
+    result.assert_outcomes(passed=38, skipped=1)
+    result.stdout.fnmatch_lines(["SKIPPED * the plugin does not declare LifecycleManagement"])
+
+
+def test_no_option_collects_no_suite(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_nothing(): pass")
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1)
+
+
+def test_ini_keys_configure_plugins_and_cache(
+    pytester: pytest.Pytester, c_agent: Path, tmp_path: Path
+) -> None:
+    pytester.makeini(
+        f"""
+        [pytest]
+        wasm_plugins = {c_agent}
+        wasm_cache_dir = {tmp_path / "ini-cache"}
+        wasm_call_timeout = 5
+        wasm_memory_limit = 64MiB
+        """
+    )
+    result = pytester.runpytest("-k", "typical_request", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=8)
+    assert (tmp_path / "ini-cache" / "plugins").is_dir()
+
+
+def test_plugin_can_be_disabled(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("-p", "no:wasmhost", "--wasm-plugin", "x")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*unrecognized arguments: --wasm-plugin*"])
+
+
+def test_fixtures_marker_and_transcript(
+    pytester: pytest.Pytester, c_agent: Path, cache_args: list[str]
+) -> None:
+    pytester.makepyfile(
+        f"""
+        import pytest
+
+        @pytest.mark.wasm_plugin({str(c_agent)!r})
+        @pytest.mark.wasm_config({{"Greeting": "Hi"}})
+        def test_bio(wasm_plugin, wasm_calls):
+            assert wasm_plugin.metadata_agent.get_artist_biography(name="Ann").biography == "Hi, Ann"
+            wasm_calls.assert_called("config", "get_plugin_config", times=1)
+
+        @pytest.mark.wasm_plugin({str(c_agent)!r})
+        def test_config_is_live(wasm_plugin, wasm_config):
+            wasm_config["greeting"] = "Yo"
+            assert wasm_plugin.metadata_agent.get_artist_biography(name="Ann").biography == "Yo, Ann"
+        """
+    )
+    result = pytester.runpytest(*cache_args)
+    result.assert_outcomes(passed=2)
+
+
+def test_failure_report_has_the_transcript_section(
+    pytester: pytest.Pytester, c_agent: Path, cache_args: list[str]
+) -> None:
+    pytester.makepyfile(
+        f"""
+        import pytest
+
+        @pytest.mark.wasm_plugin({str(c_agent)!r})
+        def test_fails(wasm_plugin):
+            wasm_plugin.metadata_agent.get_artist_biography(name="Ann")
+            assert False, "boom"
+        """
+    )
+    result = pytester.runpytest(*cache_args)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*- wasmhost -*",
+            "plugin: config_agent *",
+            "host calls (1):",
+            "  #1 config_agent config.get_plugin_config -> ok*",
+        ]
+    )
+
+
+def test_wasm_plugin_without_a_plugin_is_a_clear_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_x(wasm_plugin): pass")
+    result = pytester.runpytest()
+    result.stdout.fnmatch_lines(["*uses wasm_plugin but no plugin was given*--wasm-plugin PATH*"])
+
+
+def test_markers_are_registered(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--markers")
+    result.stdout.fnmatch_lines(["@pytest.mark.wasm_plugin(path):*", "@pytest.mark.wasm_config(mapping):*"])
+
+
+def test_conformance_reports_an_ungranted_import(
+    pytester: pytest.Pytester, c_agent: Path, cache_args: list[str]
+) -> None:
+    bad = pytester.path / "no_config"
+    bad.mkdir()
+    shutil.copy(c_agent / "plugin.wasm", bad / "plugin.wasm")
+    manifest = json.loads((c_agent / "manifest.json").read_text())
+    manifest["permissions"] = {}
+    (bad / "manifest.json").write_text(json.dumps(manifest))
+    result = pytester.runpytest("--wasm-plugin", str(bad), "-k", "imports_are", *cache_args)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*env.get_plugin_config: needs the 'config' permission; add \"config\"*"])
