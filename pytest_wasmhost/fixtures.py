@@ -150,7 +150,7 @@ class WasmClock:
         return fired
 
     def _next_due(self) -> float | None:
-        engine = self._runtime.scope.env.shared("scheduler", lambda: None)
+        engine = self._runtime.scope.env.peek("scheduler")
         next_due = getattr(engine, "next_due", None)
         return next_due() if callable(next_due) else None
 

@@ -140,6 +140,11 @@ class HostEnvironment:
             value: T = self._shared[key]
             return value
 
+    def peek(self, key: str) -> Any:
+        """The backend under ``key`` if one was created, else None (never creates one)."""
+        with self._lock:
+            return self._shared.get(key)
+
     def _backends(self) -> list[Any]:
         with self._lock:
             return list(self._shared.values())
