@@ -1,19 +1,908 @@
-"""Host service ``subsonicapi`` (spec/services/subsonicapi.md). Not implemented yet: links no functions."""
+"""Host service ``subsonicapi``: ``call`` runs a Subsonic API request (spec/services/subsonicapi.md).
+
+The original parsed the plugin's URL with Go's ``url.Parse``, checked the ``u`` user against the
+manifest, rewrote ``c``/``f``/``v``, kept only the last path segment as the endpoint and served
+``GET /<endpoint>?<query>`` in-process on Navidrome's Subsonic router, authenticated internally as ``u``.
+The plugin got the response body, whatever the status. We reproduce every step on the bytes Go saw
+(``net/url`` as in Go 1.25, the toolchain of the last Navidrome release with this host), so errors, the
+chosen endpoint and the re-encoded query are the original's.
+
+The router is a :class:`SubsonicBackend`, chosen per scope through
+``HostEnvironment.options["subsonicapi"]["backend"]``:
+
+* :class:`FakeSubsonic`: an in-memory server (users with an admin flag, canned answers per endpoint)
+  that records every request routed to it;
+* :class:`ForwardingSubsonic`: a real Subsonic-compatible server over HTTP, with configured credentials.
+
+With no backend configured, a scope gets one :class:`FakeSubsonic` with the original tests' users (a
+real Navidrome always had its router); ``backend: None`` given explicitly reproduces the original
+without a router (``SubsonicAPI router not available``). The service never closes a backend it was
+given: whoever put it into the options owns it (:class:`ForwardingSubsonic` is a context manager).
+
+Decisions where the spec is silent:
+
+* Refusals by a permission rule raise :class:`Denied` (transcript verdict ``denied``): ``username <u>
+  is not allowed`` (rule ``allowedUsernames``), ``username <u> not found`` and ``calling SubsonicAPI as
+  admin user is not allowed`` (rule ``allowAdmins``, whose check needs a known, non-admin user). Every
+  other failure is a plain ``error`` response, including a user-store error (:class:`UserStoreError`).
+* A backend that cannot serve at all (:class:`SubsonicBackendError`: the forwarding server is down,
+  rejects the configured credentials, ...) is a hard error: the plugin's call traps, naming the cause.
+  The in-process original had no such failure, so a test must not pass silently over one.
+* Strings Go kept as raw bytes (``%FF`` in the query) reach the plugin and the backend with each invalid
+  byte as U+FFFD: protobuf strings in Python must be valid UTF-8.
+* The original's defensive ``permissions check failed: router not available`` cannot happen here: the
+  backend is both the router and the user store, and its absence is answered first.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import json
+import secrets
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
-from pytest_wasmhost.host.base import HostFunction, HostService, ServiceContext
+from pytest_wasmhost.abi.proto import subsonicapi_pb2
+from pytest_wasmhost.host.base import Denied, HostFunction, HostHardError, HostService, ServiceContext
+from pytest_wasmhost.manifest import SubsonicApiPermission, go_quote, go_utf8
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = [
+    "FAKE_SERVER_VERSION",
+    "NOT_FOUND_BODY",
+    "SUBSONIC_API_VERSION",
+    "FakeSubsonic",
+    "ForwardingSubsonic",
+    "RoutedRequest",
+    "SubsonicApiService",
+    "SubsonicBackend",
+    "SubsonicBackendError",
+    "SubsonicReply",
+    "SubsonicUser",
+    "UserStoreError",
+    "configured_backend",
+    "subsonic_failed",
+    "subsonic_ok",
+]
+
+#: ``v`` forced on every call (Navidrome's ``subsonic.Version``).
+SUBSONIC_API_VERSION = "1.16.1"
+
+#: What Navidrome's router (chi, no custom NotFound handler) answered for an unknown endpoint.
+NOT_FOUND_BODY = "404 page not found\n"
+
+#: ``serverVersion`` in the fake's documents (Navidrome prints ``<tag> (<sha>)``).
+FAKE_SERVER_VERSION = "0.59.0 (pytest-wasmhost)"
+
+# Navidrome's Subsonic error texts (server/subsonic/responses/errors.go).
+_SUBSONIC_ERRORS: Mapping[int, str] = {
+    0: "A generic error",
+    10: "Required parameter is missing",
+    20: "Incompatible Subsonic REST protocol version. Client must upgrade",
+    30: "Incompatible Subsonic REST protocol version. Server must upgrade",
+    40: "Wrong username or password",
+    50: "User is not authorized for the given operation",
+    60: "The trial period for the Subsonic server is over. Please upgrade to Subsonic Premium. "
+    "Visit subsonic.org for details",
+    70: "The requested data was not found",
+}
+
+
+# --------------------------------------------------------------------------------------------------
+# The backend protocol
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SubsonicUser:
+    """A user as the permission check sees it."""
+
+    username: str
+    is_admin: bool = False
+
+
+class UserStoreError(Exception):
+    """The user store failed (not a plain "not found"); the plugin gets this text as ``error``."""
+
+
+class SubsonicBackendError(Exception):
+    """The backend cannot serve at all (network, credentials); the plugin's call traps."""
+
+
+@runtime_checkable
+class SubsonicBackend(Protocol):
+    """The Subsonic router and the user store behind ``call``."""
+
+    def find_user(self, username: str) -> SubsonicUser | None:
+        """The user named ``username`` by the store's own case rules; ``None`` when there is none.
+
+        Raise :class:`UserStoreError` for another store failure.
+        """
+        ...
+
+    def handle(self, endpoint: str, query: list[tuple[str, str]], username: str) -> tuple[int, str]:
+        """Serve ``GET /<endpoint>?<query>`` authenticated as ``username``; return (status, body text).
+
+        ``query`` is sorted by key (values of a key in their original order) and already carries the
+        forced ``c``, ``f`` and ``v``.
+        """
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class RoutedRequest:
+    """One request that reached a backend's router."""
+
+    endpoint: str
+    query: tuple[tuple[str, str], ...]
+    username: str  # the internal-auth user (the first ``u``)
+
+    @property
+    def path(self) -> str:
+        return "/" + self.endpoint
+
+    @property
+    def params(self) -> dict[str, str]:
+        """The first value of every key, as Go's ``Values.Get`` reads them."""
+        first: dict[str, str] = {}
+        for key, value in self.query:
+            first.setdefault(key, value)
+        return first
+
+    def get_all(self, key: str) -> list[str]:
+        return [value for k, value in self.query if k == key]
+
+    @property
+    def target(self) -> str:
+        """The internal request target, as the original built it: ``/ping?c=...&f=json&u=...&v=1.16.1``."""
+        query = _go_encode_pairs(self.query)
+        return "/" + _go_escape(_utf8(self.endpoint), _PATH) + ("?" + query if query else "")
+
+
+@dataclass(frozen=True, slots=True)
+class SubsonicReply:
+    """A canned answer with an explicit status (e.g. Navidrome's 501 text for unimplemented endpoints)."""
+
+    status: int
+    body: str
+
+
+ReplyBody: TypeAlias = "str | Mapping[str, Any] | SubsonicReply"
+CannedReply: TypeAlias = "ReplyBody | Callable[[RoutedRequest], ReplyBody]"
+
+
+# --------------------------------------------------------------------------------------------------
+# The service
+# --------------------------------------------------------------------------------------------------
 
 
 class SubsonicApiService(HostService):
     name = "subsonicapi"
-    function_names = ()
+    function_names = ("call",)
 
     @classmethod
     def create(cls, ctx: ServiceContext) -> SubsonicApiService:
-        return cls()
+        # A granted service always has its permission object. The original turned a missing one into
+        # the restrictive defaults (any user, admins refused), never into "no checks".
+        permission = ctx.manifest.permissions.subsonicapi or SubsonicApiPermission(reason="")
+        section = ctx.env.options.get("subsonicapi") or {}
+        if not isinstance(section, Mapping) or "backend" in section:
+            backend = configured_backend(ctx.env.options)
+        else:
+            backend = ctx.env.shared("subsonicapi.backend", FakeSubsonic)
+        return cls(plugin_id=ctx.plugin_id, backend=backend, permission=permission)
+
+    def __init__(
+        self,
+        *,
+        plugin_id: str,
+        backend: SubsonicBackend | None,
+        permission: SubsonicApiPermission | None,
+    ) -> None:
+        """``permission=None`` skips every check, like the original's tests without a permission object."""
+        self._plugin_id = plugin_id
+        self._backend = backend
+        self._permission = permission
+        self._allowed = frozenset(_go_lower(u) for u in permission.allowed_usernames) if permission else None
+
+    def call(self, request: subsonicapi_pb2.CallRequest) -> subsonicapi_pb2.CallResponse:
+        backend = self._backend
+        if backend is None:
+            return _error("SubsonicAPI router not available")
+        try:
+            url = _go_url_parse(_utf8(request.url))
+        except _GoError as exc:
+            return _error(f"invalid URL format: {exc}")
+        values = _go_parse_query(url.raw_query)
+        raw_user = values.get(b"u", [b""])[0]
+        if not raw_user:
+            return _error("missing required parameter 'u' (username)")
+        username = go_utf8(raw_user)
+        refusal = self._check_permissions(backend, username)
+        if refusal is not None:
+            return refusal
+        values[b"c"] = [_utf8(self._plugin_id)]
+        values[b"f"] = [b"json"]
+        values[b"v"] = [SUBSONIC_API_VERSION.encode()]
+        endpoint = go_utf8(_go_path_base(url.path))
+        query = [(go_utf8(key), go_utf8(value)) for key in sorted(values) for value in values[key]]
+        try:
+            _status, body = backend.handle(endpoint, query, username)
+        except SubsonicBackendError as exc:
+            raise HostHardError(self.name, "call", f"the Subsonic backend failed: {exc}") from exc
+        # The body whatever the status: a Subsonic failure is a normal document, a 404 is chi's text.
+        return subsonicapi_pb2.CallResponse(json=body)
+
+    def _check_permissions(
+        self, backend: SubsonicBackend, username: str
+    ) -> subsonicapi_pb2.CallResponse | None:
+        permission = self._permission
+        if permission is None:
+            return None
+        if self._allowed and _go_lower(username) not in self._allowed:
+            _deny(f"username {username} is not allowed", "allowedUsernames")
+        if not permission.allow_admins:
+            try:
+                user = backend.find_user(username)
+            except UserStoreError as exc:
+                return _error(str(exc))
+            except SubsonicBackendError as exc:
+                raise HostHardError(self.name, "call", f"the Subsonic user store failed: {exc}") from exc
+            if user is None:
+                _deny(f"username {username} not found", "allowAdmins")
+            elif user.is_admin:
+                _deny("calling SubsonicAPI as admin user is not allowed", "allowAdmins")
+        return None
 
     def functions(self) -> Sequence[HostFunction]:
-        return ()
+        return (
+            HostFunction(
+                service=self.name,
+                name="call",
+                request_type=subsonicapi_pb2.CallRequest,
+                response_type=subsonicapi_pb2.CallResponse,
+                handler=self.call,
+            ),
+        )
+
+
+def configured_backend(options: Mapping[str, Any]) -> SubsonicBackend | None:
+    """The backend of a scope: ``options["subsonicapi"]["backend"]``, or ``None`` (no router)."""
+    section = options.get("subsonicapi") or {}
+    if not isinstance(section, Mapping):
+        raise TypeError(f"options['subsonicapi'] must be a mapping, not {type(section).__name__}")
+    backend = section.get("backend")
+    if backend is not None and not isinstance(backend, SubsonicBackend):
+        raise TypeError(
+            "options['subsonicapi']['backend'] must provide find_user() and handle() "
+            f"(FakeSubsonic, ForwardingSubsonic), not {type(backend).__name__}"
+        )
+    return backend
+
+
+def _error(text: str) -> subsonicapi_pb2.CallResponse:
+    return subsonicapi_pb2.CallResponse(error=text)
+
+
+def _deny(text: str, rule: str) -> None:
+    raise Denied(_error(text), reason=text, rule=rule)
+
+
+# --------------------------------------------------------------------------------------------------
+# Subsonic documents (Navidrome's shape and Go's encoding/json output)
+# --------------------------------------------------------------------------------------------------
+
+
+def subsonic_ok(*, server_version: str = FAKE_SERVER_VERSION, **fields: Any) -> dict[str, Any]:
+    """A successful Navidrome document: ``subsonic_ok(license={"valid": True})``."""
+    return {"subsonic-response": {**_envelope("ok", server_version), **fields}}
+
+
+def subsonic_failed(
+    code: int, message: str | None = None, *, server_version: str = FAKE_SERVER_VERSION
+) -> dict[str, Any]:
+    """A Subsonic error document; ``message`` defaults to Navidrome's text for ``code``."""
+    text = message if message is not None else _SUBSONIC_ERRORS.get(code, _SUBSONIC_ERRORS[0])
+    return {
+        "subsonic-response": {
+            **_envelope("failed", server_version),
+            "error": {"code": code, "message": text},
+        }
+    }
+
+
+def _envelope(status: str, server_version: str) -> dict[str, Any]:
+    # Field order of Navidrome's responses.Subsonic struct.
+    return {
+        "status": status,
+        "version": SUBSONIC_API_VERSION,
+        "type": "navidrome",
+        "serverVersion": server_version,
+        "openSubsonic": True,
+    }
+
+
+def _go_json(value: Any) -> str:
+    """Compact JSON with Go's HTML-safe escapes (only possible inside strings, so a text replace is safe)."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    for raw, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028")):
+        text = text.replace(raw, escaped)
+    return text.replace("\u2029", "\\u2029")
+
+
+# --------------------------------------------------------------------------------------------------
+# Backends
+# --------------------------------------------------------------------------------------------------
+
+
+class _Recorder:
+    """Keeps every routed request, thread-safely, so tests can assert what reached the server."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requests: list[RoutedRequest] = []
+
+    def _record(self, endpoint: str, query: Sequence[tuple[str, str]], username: str) -> RoutedRequest:
+        request = RoutedRequest(endpoint, tuple(query), username)
+        with self._lock:
+            self._requests.append(request)
+        return request
+
+    @property
+    def requests(self) -> list[RoutedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def last(self) -> RoutedRequest:
+        with self._lock:
+            if not self._requests:
+                raise LookupError("no request has reached the Subsonic backend")
+            return self._requests[-1]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._requests.clear()
+
+
+class FakeSubsonic(_Recorder):
+    """An in-memory Navidrome Subsonic router and user store.
+
+    Like Navidrome it routes ``<name>`` and ``<name>.view`` alike, answers an unknown endpoint with
+    chi's ``404 page not found`` text, and answers a user it cannot find with Subsonic error 40. Users
+    are found ASCII-case-insensitively (Navidrome's ``COLLATE NOCASE``). Canned answers per endpoint
+    are a body text, a JSON-able document (see :func:`subsonic_ok`), a :class:`SubsonicReply`, or a
+    callable taking the :class:`RoutedRequest` and returning one of those. ``ping`` and ``getLicense``
+    answer as Navidrome does unless overridden. Set ``store_error`` to make the user store fail.
+    """
+
+    def __init__(
+        self,
+        *,
+        users: Mapping[str, bool] | None = None,
+        responses: Mapping[str, CannedReply] | None = None,
+        server_version: str = FAKE_SERVER_VERSION,
+    ) -> None:
+        """``users`` maps username -> is_admin; default ``admin`` (admin) and ``user``, as in the original."""
+        super().__init__()
+        self.server_version = server_version
+        self.store_error: str | None = None
+        self._users: dict[str, SubsonicUser] = {}
+        for username, is_admin in (users if users is not None else {"admin": True, "user": False}).items():
+            self.add_user(username, admin=is_admin)
+        self._responses: dict[str, CannedReply] = {
+            "ping": subsonic_ok(server_version=server_version),
+            "getLicense": subsonic_ok(server_version=server_version, license={"valid": True}),
+        }
+        self._responses.update(responses or {})
+        self.lookups: list[str] = []  # every find_user() name, in order
+
+    def add_user(self, username: str, *, admin: bool = False) -> None:
+        self._users[_ascii_lower(username)] = SubsonicUser(username, admin)
+
+    def respond(self, endpoint: str, reply: CannedReply) -> None:
+        self._responses[endpoint] = reply
+
+    def find_user(self, username: str) -> SubsonicUser | None:
+        with self._lock:
+            self.lookups.append(username)
+        if self.store_error is not None:
+            raise UserStoreError(self.store_error)
+        return self._users.get(_ascii_lower(username))
+
+    def handle(self, endpoint: str, query: list[tuple[str, str]], username: str) -> tuple[int, str]:
+        request = self._record(endpoint, query, username)
+        reply = self._responses.get(endpoint)
+        if reply is None and endpoint.endswith(".view"):
+            reply = self._responses.get(endpoint[: -len(".view")])
+        if reply is None:
+            return 404, NOT_FOUND_BODY  # routing comes before authentication in Navidrome
+        if self.store_error is not None or _ascii_lower(username) not in self._users:
+            return 200, _go_json(subsonic_failed(40, server_version=self.server_version))
+        body = reply(request) if callable(reply) else reply
+        if isinstance(body, SubsonicReply):
+            return body.status, body.body
+        if isinstance(body, str):
+            return 200, body
+        return 200, _go_json(body)
+
+
+class ForwardingSubsonic(_Recorder):
+    """Sends each call to a real Subsonic-compatible server over HTTP as one configured user.
+
+    ``base_url`` is the server's root (Navidrome's BaseURL included); calls go to
+    ``<base_url>/rest/<endpoint>`` with the plugin's query, authenticated with the Subsonic token scheme
+    (``t = md5(password + salt)``, ``s = salt``). The plugin's own ``p``/``t``/``s``/``jwt``/``apiKey``
+    are dropped: the server would otherwise authenticate with them instead.
+
+    The backend knows exactly one user, the configured one (matched ASCII-case-insensitively, as
+    Navidrome does), so it behaves like a server whose user store holds only that user:
+
+    * ``find_user`` asks the server's ``getUser`` for that user's ``adminRole`` (on every call, as the
+      original read the store per call); any other name is not found;
+    * a call for another user is answered, without network, with Subsonic error 40, as Navidrome
+      answers an unknown user.
+
+    Endpoints ``.``, ``..`` and ``/`` (from URLs without a path) are answered without network with the
+    router's 404: over HTTP they would be resolved as directories. Network failures, timeouts and a
+    rejected ``getUser`` raise :class:`SubsonicBackendError` (the plugin's call traps). The environment's
+    proxy settings are never used; a client you pass must have ``trust_env=False``.
+    """
+
+    _AUTH_PARAMS = frozenset({"p", "t", "s", "jwt", "apiKey"})
+
+    def __init__(
+        self,
+        base_url: str,
+        username: str,
+        password: str,
+        client: httpx.Client | None = None,
+        *,
+        timeout: float = 10.0,
+        client_name: str = "pytest-wasmhost",
+    ) -> None:
+        import httpx  # optional dependency: only this backend needs it
+
+        super().__init__()
+        if not base_url.startswith(("http://", "https://")):
+            raise ValueError(f"base_url must be an http:// or https:// URL, not {base_url!r}")
+        if client is not None and client.trust_env:
+            raise ValueError("pass an httpx.Client(trust_env=False): calls must not follow proxy settings")
+        self.base_url = base_url.rstrip("/")
+        self.username = username
+        self._password = password
+        self._client_name = client_name
+        self._owns_client = client is None
+        self._client = client or httpx.Client(timeout=timeout, trust_env=False, follow_redirects=False)
+        self._http_error: type[Exception] = httpx.HTTPError
+
+    def find_user(self, username: str) -> SubsonicUser | None:
+        if not self._is_configured_user(username):
+            return None
+        status, body = self._get(
+            "getUser",
+            [
+                ("c", self._client_name),
+                ("f", "json"),
+                ("u", self.username),
+                ("username", self.username),
+                ("v", SUBSONIC_API_VERSION),
+            ],
+        )
+        try:
+            document = json.loads(body)["subsonic-response"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SubsonicBackendError(f"getUser answered HTTP {status} without a Subsonic document") from exc
+        if not isinstance(document, dict) or document.get("status") != "ok":
+            error = document.get("error", {}) if isinstance(document, dict) else {}
+            raise SubsonicBackendError(
+                f"getUser for the configured user {self.username!r} failed: "
+                f"{error.get('message', 'no message')} (code {error.get('code', '?')})"
+            )
+        user = document.get("user") or {}
+        return SubsonicUser(str(user.get("username", self.username)), bool(user.get("adminRole", False)))
+
+    def handle(self, endpoint: str, query: list[tuple[str, str]], username: str) -> tuple[int, str]:
+        self._record(endpoint, query, username)
+        if endpoint in (".", "..", "/"):
+            return 404, NOT_FOUND_BODY
+        if not self._is_configured_user(username):
+            return 200, _go_json(subsonic_failed(40))
+        return self._get(endpoint, [(k, v) for k, v in query if k not in self._AUTH_PARAMS])
+
+    def _get(self, endpoint: str, query: list[tuple[str, str]]) -> tuple[int, str]:
+        """GET ``/rest/<endpoint>`` with ``query`` plus a fresh salt and token for the configured password."""
+        salt = secrets.token_hex(8)
+        token = hashlib.md5((self._password + salt).encode(), usedforsecurity=False).hexdigest()
+        params = [*query, ("s", salt), ("t", token)]
+        path = f"/rest/{_go_escape(_utf8(endpoint), _PATH)}"
+        try:
+            response = self._client.get(f"{self.base_url}{path}?{_go_encode_pairs(params)}")
+        except self._http_error as exc:
+            raise SubsonicBackendError(f"GET {self.base_url}{path} failed: {exc}") from exc
+        return response.status_code, go_utf8(response.content)
+
+    def _is_configured_user(self, username: str) -> bool:
+        return _ascii_lower(username) == _ascii_lower(self.username)
+
+    def close(self) -> None:
+        if self._owns_client:
+            self._client.close()
+
+    def __enter__(self) -> ForwardingSubsonic:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def _ascii_lower(text: str) -> str:
+    """SQLite's NOCASE folding (Navidrome's user lookup): ASCII letters only."""
+    return text.translate(_ASCII_LOWER)
+
+
+_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+
+
+# --------------------------------------------------------------------------------------------------
+# Go emulation: net/url (Go 1.25), path.Base, strings.ToLower, strconv.Quote on bytes
+#
+# Everything works on the bytes Go saw: a %-escape may produce bytes that are not UTF-8, and Go's
+# error texts quote byte slices that may cut a multi-byte character.
+# --------------------------------------------------------------------------------------------------
+
+
+class _GoError(Exception):
+    """An error text exactly as Go's ``err.Error()`` prints it."""
+
+
+@dataclass(frozen=True, slots=True)
+class _GoURL:
+    path: bytes  # decoded
+    raw_query: bytes
+
+
+# Encoding modes of net/url (the order of its constants).
+_PATH, _PATH_SEGMENT, _HOST, _ZONE, _USER_PASSWORD, _QUERY_COMPONENT, _FRAGMENT = range(7)
+
+
+def _should_escape(c: int, mode: int) -> bool:
+    """net/url's shouldEscape."""
+    if 0x61 <= c <= 0x7A or 0x41 <= c <= 0x5A or 0x30 <= c <= 0x39:
+        return False
+    if mode in (_HOST, _ZONE) and chr(c) in "!$&'()*+,;=:[]<>\"":
+        return False
+    if chr(c) in "-_.~":
+        return False
+    if chr(c) in "$&+,/:;=?@":
+        if mode == _PATH:
+            return c == ord("?")
+        if mode == _PATH_SEGMENT:
+            return chr(c) in "/;,?"
+        if mode == _USER_PASSWORD:
+            return chr(c) in "@/?:"
+        if mode == _QUERY_COMPONENT:
+            return True
+        if mode == _FRAGMENT:
+            return False
+    return not (mode == _FRAGMENT and chr(c) in "!()*")
+
+
+_KEEP: tuple[frozenset[int], ...] = tuple(
+    frozenset(c for c in range(256) if not _should_escape(c, mode)) for mode in range(7)
+)
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+
+
+def _unhex(c: int) -> int:
+    return int(chr(c), 16)
+
+
+def _go_escape(data: bytes, mode: int) -> str:
+    keep = _KEEP[mode]
+    out: list[str] = []
+    for c in data:
+        if c == 0x20 and mode == _QUERY_COMPONENT:
+            out.append("+")
+        elif c in keep:
+            out.append(chr(c))
+        else:
+            out.append(f"%{c:02X}")
+    return "".join(out)
+
+
+def _go_unescape(s: bytes, mode: int) -> bytes:
+    """net/url's unescape: validate every escape first (Go's error for the first bad one), then decode."""
+    i = 0
+    while i < len(s):
+        c = s[i]
+        if c == 0x25:  # %
+            if i + 2 >= len(s) or s[i + 1] not in _HEX or s[i + 2] not in _HEX:
+                raise _GoError("invalid URL escape " + _go_quote(s[i : i + 3]))
+            # In a host, escapes are only for non-ASCII bytes; %25 introduces an IPv6 zone.
+            if mode == _HOST and _unhex(s[i + 1]) < 8 and s[i : i + 3] != b"%25":
+                raise _GoError("invalid URL escape " + _go_quote(s[i : i + 3]))
+            if mode == _ZONE:
+                v = _unhex(s[i + 1]) << 4 | _unhex(s[i + 2])
+                if s[i : i + 3] != b"%25" and v != 0x20 and _should_escape(v, _HOST):
+                    raise _GoError("invalid URL escape " + _go_quote(s[i : i + 3]))
+            i += 3
+            continue
+        if mode in (_HOST, _ZONE) and c < 0x80 and _should_escape(c, mode):
+            raise _GoError("invalid character " + _go_quote(s[i : i + 1]) + " in host name")
+        i += 1
+    out = bytearray()
+    i = 0
+    while i < len(s):
+        c = s[i]
+        if c == 0x25:
+            out.append(_unhex(s[i + 1]) << 4 | _unhex(s[i + 2]))
+            i += 3
+            continue
+        out.append(0x20 if c == 0x2B and mode == _QUERY_COMPONENT else c)
+        i += 1
+    return bytes(out)
+
+
+def _go_url_parse(raw: bytes) -> _GoURL:
+    """Go's ``url.Parse`` (a URL reference: absolute or relative), keeping what ``call`` reads."""
+    rest, _, fragment = raw.partition(b"#")
+    try:
+        url = _parse_reference(rest)
+    except _GoError as exc:
+        raise _GoError(f"parse {_go_quote(rest)}: {exc}") from None
+    if fragment:
+        try:
+            _go_unescape(fragment, _FRAGMENT)
+        except _GoError as exc:
+            raise _GoError(f"parse {_go_quote(raw)}: {exc}") from None
+    return url
+
+
+def _parse_reference(raw: bytes) -> _GoURL:
+    if any(c < 0x20 or c == 0x7F for c in raw):
+        raise _GoError("net/url: invalid control character in URL")
+    if raw == b"*":
+        return _GoURL(b"*", b"")
+    scheme, rest = _get_scheme(raw)
+    if rest.endswith(b"?") and rest.count(b"?") == 1:
+        rest, raw_query = rest[:-1], b""
+    else:
+        rest, _, raw_query = rest.partition(b"?")
+    if not rest.startswith(b"/"):
+        if scheme:
+            return _GoURL(b"", raw_query)  # opaque (scheme:rootless): no path at all
+        if b":" in rest.partition(b"/")[0]:
+            raise _GoError("first path segment in URL cannot contain colon")
+    if (scheme or not rest.startswith(b"///")) and rest.startswith(b"//"):
+        authority, slash, tail = rest[2:].partition(b"/")
+        rest = slash + tail
+        _parse_authority(authority)
+    return _GoURL(_go_unescape(rest, _PATH), raw_query)
+
+
+def _get_scheme(raw: bytes) -> tuple[bytes, bytes]:
+    for i, c in enumerate(raw):
+        if 0x61 <= c <= 0x7A or 0x41 <= c <= 0x5A:
+            continue
+        if 0x30 <= c <= 0x39 or c in b"+-.":
+            if i == 0:
+                return b"", raw
+            continue
+        if c == 0x3A:  # :
+            if i == 0:
+                raise _GoError("missing protocol scheme")
+            return raw[:i], raw[i + 1 :]
+        return b"", raw
+    return b"", raw
+
+
+_USERINFO_CHARS = frozenset(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._:~!$&'()*+,;=%@"
+)
+
+
+def _parse_authority(authority: bytes) -> None:
+    at = authority.rfind(b"@")
+    _parse_host(authority[at + 1 :])
+    if at < 0:
+        return
+    userinfo = authority[:at]
+    if any(c not in _USERINFO_CHARS for c in userinfo):
+        raise _GoError("net/url: invalid userinfo")
+    for part in userinfo.split(b":", 1):
+        _go_unescape(part, _USER_PASSWORD)
+
+
+def _parse_host(host: bytes) -> None:
+    bracket = host.rfind(b"[")
+    if bracket > 0:
+        raise _GoError("invalid IP-literal")
+    if bracket == 0:
+        close = host.rfind(b"]")
+        if close < 0:
+            raise _GoError("missing ']' in host")
+        colon_port = host[close + 1 :]
+        if not _valid_optional_port(colon_port):
+            raise _GoError(f"invalid port {_go_quote(colon_port)} after host")
+        _go_unescape(colon_port, _HOST)
+        hostname = host[1:close]
+        zone = hostname.find(b"%25")
+        if zone >= 0:
+            literal = _go_unescape(hostname[:zone], _HOST) + _go_unescape(hostname[zone:], _ZONE)
+        else:
+            literal = _go_unescape(hostname, _HOST)
+        try:
+            is_ipv4 = _netip_parse_addr(literal)
+        except _GoError as exc:
+            raise _GoError(f"invalid host: {exc}") from None
+        if is_ipv4:
+            raise _GoError("invalid IP-literal")
+        return
+    colon = host.rfind(b":")  # Go 1.25: the port is after the last colon (no urlstrictcolons yet)
+    if colon >= 0 and not _valid_optional_port(host[colon:]):
+        raise _GoError(f"invalid port {_go_quote(host[colon:])} after host")
+    _go_unescape(host, _HOST)
+
+
+def _valid_optional_port(port: bytes) -> bool:
+    return port == b"" or (port[:1] == b":" and all(0x30 <= c <= 0x39 for c in port[1:]))
+
+
+def _go_parse_query(raw_query: bytes) -> dict[bytes, list[bytes]]:
+    """``url.ParseQuery`` as ``URL.Query()`` uses it: pairs with ``;`` or a bad escape are dropped."""
+    values: dict[bytes, list[bytes]] = {}
+    for pair in raw_query.split(b"&"):
+        if not pair or b";" in pair:
+            continue
+        key, _, value = pair.partition(b"=")
+        try:
+            key, value = _go_unescape(key, _QUERY_COMPONENT), _go_unescape(value, _QUERY_COMPONENT)
+        except _GoError:
+            continue
+        values.setdefault(key, []).append(value)
+    return values
+
+
+def _go_encode_pairs(pairs: Sequence[tuple[str, str]]) -> str:
+    """``url.Values.Encode``: keys in byte order, each key's values in their order."""
+    ordered = sorted(((_utf8(k), _utf8(v)) for k, v in pairs), key=lambda kv: kv[0])
+    return "&".join(
+        f"{_go_escape(k, _QUERY_COMPONENT)}={_go_escape(v, _QUERY_COMPONENT)}" for k, v in ordered
+    )
+
+
+def _go_path_base(path: bytes) -> bytes:
+    """``path.Base``: the last element; ``.`` for an empty path, ``/`` for a path of slashes."""
+    if not path:
+        return b"."
+    stripped = path.rstrip(b"/")
+    if not stripped:
+        return b"/"
+    return stripped.rpartition(b"/")[2]
+
+
+def _netip_parse_addr(s: bytes) -> bool:
+    """``netip.ParseAddr`` for an IP-literal; returns whether it is plain IPv4. Raises Go's error."""
+    for c in s:
+        if c == 0x2E:
+            _parse_ipv4_fields(s, 0, len(s))
+            return True
+        if c == 0x3A:
+            _parse_ipv6(s)
+            return False
+        if c == 0x25:
+            raise _addr_error(s, "missing IPv6 address")
+    raise _addr_error(s, "unable to parse IP")
+
+
+def _addr_error(given: bytes, msg: str, at: bytes = b"") -> _GoError:
+    text = f"ParseAddr({_go_quote(given)}): {msg}"
+    return _GoError(f"{text} (at {_go_quote(at)})" if at else text)
+
+
+def _parse_ipv4_fields(given: bytes, start: int, end: int) -> None:
+    s = given[start:end]
+    value = fields = digits = 0
+    for i, c in enumerate(s):
+        if 0x30 <= c <= 0x39:
+            if digits == 1 and value == 0:
+                raise _addr_error(given, "IPv4 field has octet with leading zero")
+            value = value * 10 + c - 0x30
+            digits += 1
+            if value > 255:
+                raise _addr_error(given, "IPv4 field has value >255")
+        elif c == 0x2E:
+            if i == 0 or i == len(s) - 1 or s[i - 1] == 0x2E:
+                raise _addr_error(given, "IPv4 field must have at least one digit", s[i:])
+            if fields == 3:
+                raise _addr_error(given, "IPv4 address too long")
+            fields, value, digits = fields + 1, 0, 0
+        else:
+            raise _addr_error(given, "unexpected character", s[i:])
+    if fields < 3:
+        raise _addr_error(given, "IPv4 address too short")
+
+
+def _parse_ipv6(given: bytes) -> None:
+    """A line-by-line port of ``netip.parseIPv6`` (only the error texts matter here)."""
+    s, zone = given, b""
+    if b"%" in s:
+        s, _, zone = s.partition(b"%")
+        if not zone:
+            raise _addr_error(given, "zone must be a non-empty string")
+    ellipsis = -1
+    if s[:2] == b"::":
+        ellipsis, s = 0, s[2:]
+        if not s:
+            return
+    i = 0
+    while i < 16:
+        off = acc = 0
+        while off < len(s) and s[off] in _HEX:
+            acc = (acc << 4) + _unhex(s[off])
+            if off > 3:
+                raise _addr_error(given, "each group must have 4 or less digits", s)
+            if acc > 0xFFFF:
+                raise _addr_error(given, "IPv6 field has value >=2^16", s)
+            off += 1
+        if off == 0:
+            raise _addr_error(given, "each colon-separated field must have at least one digit", s)
+        if off < len(s) and s[off] == 0x2E:
+            if ellipsis < 0 and i != 12:
+                raise _addr_error(
+                    given, "embedded IPv4 address must replace the final 2 fields of the address", s
+                )
+            if i + 4 > 16:
+                raise _addr_error(
+                    given, "too many hex fields to fit an embedded IPv4 at the end of the address", s
+                )
+            end = len(given) - (len(zone) + 1 if zone else 0)
+            _parse_ipv4_fields(given, end - len(s), end)
+            s, i = b"", i + 4
+            break
+        i += 2
+        s = s[off:]
+        if not s:
+            break
+        if s[0] != 0x3A:
+            raise _addr_error(given, "unexpected character, want colon", s)
+        if len(s) == 1:
+            raise _addr_error(given, "colon must be followed by more characters", s)
+        s = s[1:]
+        if s[0] == 0x3A:
+            if ellipsis >= 0:
+                raise _addr_error(given, "multiple :: in address", s)
+            ellipsis, s = i, s[1:]
+            if not s:
+                break
+    if s:
+        raise _addr_error(given, "trailing garbage after address", s)
+    if i < 16 and ellipsis < 0:
+        raise _addr_error(given, "address string too short")
+    if i >= 16 and ellipsis >= 0:
+        raise _addr_error(given, "the :: must expand to at least one field of zeros")
+
+
+def _go_quote(data: bytes) -> str:
+    """``strconv.Quote`` of a byte string: invalid UTF-8 bytes print as ``\\xNN``."""
+    out = []
+    for ch in data.decode("utf-8", "surrogateescape"):
+        code = ord(ch)
+        out.append(f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else go_quote(ch)[1:-1])
+    return '"' + "".join(out) + '"'
+
+
+def _go_lower(text: str) -> str:
+    """Go's ``strings.ToLower``: per-rune simple case mapping (Python lowers U+0130 to two runes)."""
+    if text.isascii():
+        return text.lower()
+    return "".join("i" if ch == "\u0130" else ch.lower() for ch in text)
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
