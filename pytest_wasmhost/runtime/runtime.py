@@ -158,7 +158,11 @@ class Runtime:
         self._build_locks: dict[str, threading.Lock] = {}
         self._scopes: set[ScopedRuntime] = set()
         self.closed = False
-        self.default_scope = self.scope(config=config, host_options=host_options)
+        options = dict(host_options or {})
+        if janitor:
+            # Production: scheduled jobs fire on a real-time thread (tests fire them by advancing the clock).
+            options["scheduler"] = {"run": True, **dict(options.get("scheduler") or {})}
+        self.default_scope = self.scope(config=config, host_options=options)
         self._janitor: Janitor | None = None
         if janitor:
             # The original swept every TTL/3; the janitor only calls sweep(), tests call it themselves.
