@@ -273,7 +273,11 @@ def _plugin_path(request: pytest.FixtureRequest) -> Path:
         if len(marker.args) != 1:
             raise pytest.UsageError("@pytest.mark.wasm_plugin takes one path: wasm_plugin('path/to/plugin')")
         path = Path(str(marker.args[0]))
-        return path if path.is_absolute() else Path(str(request.node.path)).parent / path
+        if path.is_absolute():
+            return path
+        # Relative to the test file, else to the rootdir (where pytest runs from in CI).
+        beside_test = Path(str(request.node.path)).parent / path
+        return beside_test if beside_test.exists() else request.config.rootpath / path
     param = getattr(request, "param", None)
     if param is not None:
         return Path(param)
