@@ -18,6 +18,9 @@ import pytest
 
 from pytest_wasmhost.errors import WasmHostError
 from pytest_wasmhost.host.base import HostCall, Transcript
+from pytest_wasmhost.host.cache import CacheStore, scope_store
+from pytest_wasmhost.host.scheduler import SchedulerEngine
+from pytest_wasmhost.host.subsonicapi import FakeSubsonic
 from pytest_wasmhost.runtime.instance import InstanceLimits
 from pytest_wasmhost.runtime.plugin import Plugin
 from pytest_wasmhost.runtime.runtime import Runtime, RuntimeSettings, ScopedRuntime
@@ -27,6 +30,8 @@ __all__ = [
     "WasmClock",
     "WasmRuntime",
     "WasmSettings",
+    "wasm_artwork",
+    "wasm_cache",
     "wasm_calls",
     "wasm_clock",
     "wasm_config",
@@ -34,6 +39,8 @@ __all__ = [
     "wasm_load",
     "wasm_plugin",
     "wasm_runtime",
+    "wasm_scheduler",
+    "wasm_subsonic",
 ]
 
 SETTINGS_KEY = pytest.StashKey["WasmSettings"]()
@@ -302,6 +309,32 @@ def wasm_clock(wasm_runtime: WasmRuntime) -> Iterator[WasmClock]:
         yield clock
     finally:
         clock.stop()
+
+
+@pytest.fixture
+def wasm_cache(wasm_runtime: WasmRuntime) -> CacheStore:
+    """The cache service's store of this test: seed it, or inspect what the plugin cached."""
+    return scope_store(wasm_runtime.scope.env)
+
+
+@pytest.fixture
+def wasm_scheduler(wasm_runtime: WasmRuntime) -> SchedulerEngine:
+    """The scheduler of this test: ``jobs()`` lists what the plugin scheduled; fire them with wasm_clock."""
+    return SchedulerEngine.of(wasm_runtime.scope.env)
+
+
+@pytest.fixture
+def wasm_subsonic(wasm_runtime: WasmRuntime) -> FakeSubsonic:
+    """The fake Subsonic server the plugin's ``subsonicapi`` calls reach: users, canned answers, requests."""
+    return wasm_runtime.scope.env.shared("subsonicapi.backend", FakeSubsonic)
+
+
+@pytest.fixture
+def wasm_artwork(wasm_runtime: WasmRuntime) -> dict[str, Any]:
+    """The artwork service's settings of this test (``share_url``, ``base_host``, ``base_scheme``,
+    ``base_path``, ``secret``); read on every call, so set them any time."""
+    options: dict[str, Any] = wasm_runtime.scope.env.options.setdefault("artwork", {})
+    return options
 
 
 @pytest.fixture

@@ -21,6 +21,8 @@ from pytest_wasmhost.fixtures import (
     WasmCalls,
     WasmSettings,
     settings_of,
+    wasm_artwork,
+    wasm_cache,
     wasm_calls,
     wasm_clock,
     wasm_config,
@@ -28,10 +30,24 @@ from pytest_wasmhost.fixtures import (
     wasm_load,
     wasm_plugin,
     wasm_runtime,
+    wasm_scheduler,
+    wasm_subsonic,
 )
 
 # Re-exported so pytest registers them as fixtures of this plugin.
-__all__ = ["wasm_calls", "wasm_clock", "wasm_config", "wasm_host", "wasm_load", "wasm_plugin", "wasm_runtime"]
+__all__ = [
+    "wasm_artwork",
+    "wasm_cache",
+    "wasm_calls",
+    "wasm_clock",
+    "wasm_config",
+    "wasm_host",
+    "wasm_load",
+    "wasm_plugin",
+    "wasm_runtime",
+    "wasm_scheduler",
+    "wasm_subsonic",
+]
 
 SOURCES_KEY = pytest.StashKey[dict[str, str]]()  # plugin path -> plugin id, for ids and the header
 CONFORMANCE = Path(__file__).parent / "conformance" / "suite.py"

@@ -175,3 +175,75 @@ def test_conformance_reports_an_ungranted_import(
     result = pytester.runpytest("--wasm-plugin", str(bad), "-k", "imports_are", *cache_args)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*env.get_plugin_config: needs the 'config' permission; add \"config\"*"])
+
+
+SCHEDULING_PLUGIN = r"""
+(module
+  (import "env" "schedule_one_time" (func $once (param i32 i32) (result i64)))
+  (memory (export "memory") 1)
+  (global $next (mut i32) (i32.const 1024))
+  ;; ScheduleOneTimeRequest{delay_seconds: 60, payload: "p", schedule_id: "job"}
+  (data (i32.const 64) "\08\3c\12\01\70\1a\03\6a\6f\62")
+  (func (export "malloc") (param i32) (result i32) (local $p i32)
+    (local.set $p (global.get $next)) (global.set $next (i32.add (global.get $next) (local.get 0)))
+    (local.get $p))
+  (func (export "free") (param i32))
+  (func (export "lifecycle_management_api_version") (result i64) (i64.const 1))
+  (func (export "lifecycle_management_on_init") (param i32 i32) (result i64)
+    (drop (call $once (i32.const 64) (i32.const 10))) (i64.const 0))
+  (func (export "scheduler_callback_api_version") (result i64) (i64.const 1))
+  (func (export "scheduler_callback_on_scheduler_callback") (param i32 i32) (result i64) (i64.const 0))
+)
+"""
+
+
+def test_clock_fixture_fires_a_job_scheduled_in_on_init(
+    pytester: pytest.Pytester, cache_args: list[str]
+) -> None:
+    import wasmtime
+
+    folder = pytester.path / "scheduling"
+    folder.mkdir()
+    (folder / "plugin.wasm").write_bytes(wasmtime.wat2wasm(SCHEDULING_PLUGIN))
+    manifest = {
+        "name": "scheduling",
+        "author": "t",
+        "version": "1",
+        "description": "d",
+        "website": "https://example.com",
+        "capabilities": ["LifecycleManagement", "SchedulerCallback"],
+        "permissions": {"scheduler": {"reason": "test"}},
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.wasm_plugin("scheduling")
+        def test_fires_once(wasm_plugin, wasm_clock, wasm_scheduler, wasm_calls):
+            assert [job.schedule_id for job in wasm_scheduler.jobs()] == ["job"]
+            assert wasm_clock.advance(59) == []
+            (firing,) = wasm_clock.advance(2)
+            assert (firing.schedule_id, firing.payload, firing.is_recurring) == ("job", b"p", False)
+            assert wasm_scheduler.jobs() == []
+            wasm_calls.assert_called("scheduler", "schedule_one_time", times=1)
+            wasm_calls.assert_called("scheduler", "on_scheduler_callback", times=1, verdict="ok")
+        """
+    )
+    result = pytester.runpytest(*cache_args)
+    result.assert_outcomes(passed=1)
+
+
+def test_cache_and_subsonic_fixtures_are_the_scope_backends(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        def test_backends(wasm_cache, wasm_subsonic, wasm_artwork, wasm_runtime):
+            wasm_cache.set("p", "k", "v")
+            assert wasm_cache.get("p", "k") == "v"
+            assert wasm_subsonic is wasm_runtime.env.shared("subsonicapi.backend", object)
+            wasm_artwork["share_url"] = "https://music.example.com"
+            assert wasm_runtime.env.options["artwork"]["share_url"] == "https://music.example.com"
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
