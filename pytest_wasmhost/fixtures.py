@@ -266,12 +266,49 @@ def wasm_plugin(
 ) -> Plugin:
     """The plugin under test: from --wasm-plugin (parametrized), the wasm_plugin marker, or a conftest."""
     path = _plugin_path(request)
+    permissions = _marker_permissions(request)
     try:
-        plugin = wasm_runtime.load(path, config=wasm_config)
+        plugin = wasm_runtime.load(path, config=wasm_config, permissions=permissions)
     except WasmHostError as exc:
         pytest.fail(str(exc), pytrace=False)
     request.node.stash[PLUGIN_KEY] = plugin
     return plugin
+
+
+PERMISSIONS_PROPERTY = "wasmhost_permissions"
+
+
+def _marker_permissions(request: pytest.FixtureRequest) -> dict[str, Any] | None:
+    """``wasm_permissions(http={...}, cache=None, scheduler=True)``: per-test grants over the manifest's.
+
+    A dict replaces that service's permission object, ``True`` grants it with a placeholder reason,
+    ``None`` removes it. The change is recorded so the terminal summary shows which tests widened or
+    narrowed what their manifest grants.
+    """
+    marker = request.node.get_closest_marker("wasm_permissions")
+    if marker is None:
+        return None
+    if marker.args:
+        raise pytest.UsageError(
+            "@pytest.mark.wasm_permissions takes keyword arguments: wasm_permissions(http={...})"
+        )
+    overrides: dict[str, Any] = {}
+    for service, value in marker.kwargs.items():
+        overrides[service] = (
+            {"reason": "granted by @pytest.mark.wasm_permissions"} if value is True else value
+        )
+    widened = sorted(k for k, v in overrides.items() if v is not None)
+    narrowed = sorted(k for k, v in overrides.items() if v is None)
+    summary = "; ".join(
+        part
+        for part in (
+            f"widened: {', '.join(widened)}" if widened else "",
+            f"narrowed: {', '.join(narrowed)}" if narrowed else "",
+        )
+        if part
+    )
+    request.node.user_properties.append((PERMISSIONS_PROPERTY, summary))
+    return overrides
 
 
 def _plugin_path(request: pytest.FixtureRequest) -> Path:

@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 from collections.abc import Generator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pytest_wasmhost.errors import WasmHostError
 from pytest_wasmhost.fixtures import (
+    PERMISSIONS_PROPERTY,
     PLUGIN_KEY,
     RUNTIME_KEY,
     SETTINGS_KEY,
@@ -55,6 +57,8 @@ CONFORMANCE = Path(__file__).parent / "conformance" / "suite.py"
 MARKERS = (
     "wasm_plugin(path): the plugin under test (a folder, an .ndp, or a .wasm with manifest.json beside).",
     "wasm_config(mapping): the plugin's configuration for this test (keys seen in lower case, as before).",
+    "wasm_permissions(**services): narrow (service=None) or widen (service={...} or True) the manifest's "
+    "grants for this test; shown in the terminal summary.",
 )
 
 
@@ -123,6 +127,7 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = _settings(config)
     config.stash[SETTINGS_KEY] = settings
     config.stash[SOURCES_KEY] = _validate_plugins(settings.plugins)
+    config.pluginmanager.register(SessionSummary(), "wasmhost-summary")
     if settings.plugins and str(CONFORMANCE) not in config.args:
         config.args.append(str(CONFORMANCE))
 
@@ -171,6 +176,63 @@ def pytest_runtest_makereport(
         if section:
             report.sections.append(("wasmhost", section))
     return report
+
+
+CALLS_PROPERTY = "wasmhost_calls"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+    # Before the fixtures close: note which host functions this test's plugins exercised. Carried in
+    # user_properties so the terminal summary sees them under pytest-xdist too.
+    runtime = item.stash.get(RUNTIME_KEY, None)
+    if runtime is not None:
+        exercised = sorted({f"{c.plugin_id}\t{c.service}.{c.function}" for c in runtime.transcript})
+        if exercised:
+            item.user_properties.append((CALLS_PROPERTY, exercised))
+    return (yield)
+
+
+class SessionSummary:
+    """Collects, from every test report (also those of xdist workers), what the terminal summary shows."""
+
+    def __init__(self) -> None:
+        self.coverage: dict[str, set[str]] = {}
+        self.changed: list[tuple[str, str]] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "teardown":
+            return
+        for name, value in report.user_properties:
+            if name == CALLS_PROPERTY and isinstance(value, list):
+                for entry in value:
+                    plugin_id, _, function = str(entry).partition("\t")
+                    self.coverage.setdefault(plugin_id, set()).add(function)
+            elif name == PERMISSIONS_PROPERTY:
+                self.changed.append((report.nodeid, str(value)))
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        from pytest_wasmhost.host.base import SERVICE_FUNCTIONS
+
+        if not self.coverage and not self.changed:
+            return
+        terminalreporter.section("wasmhost")
+        for nodeid, summary in self.changed:
+            terminalreporter.write_line(f"permissions changed by marker in {nodeid}: {summary}")
+        for plugin_id in sorted(self.coverage):
+            used = self.coverage[plugin_id]
+            host_calls = {f for f in used if f.split(".", 1)[0] in SERVICE_FUNCTIONS}
+            services = sorted({f.split(".", 1)[0] for f in host_calls})
+            untouched = [
+                f"{svc}.{fn}"
+                for svc in services
+                for fn in SERVICE_FUNCTIONS[svc]
+                if f"{svc}.{fn}" not in used
+            ]
+            terminalreporter.write_line(
+                f"{plugin_id}: host functions exercised: {', '.join(sorted(host_calls)) or '(none)'}"
+                + (f"; never touched in the services it used: {', '.join(untouched)}" if untouched else "")
+            )
 
 
 def _failure_section(item: pytest.Item) -> str:

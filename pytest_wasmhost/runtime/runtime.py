@@ -15,6 +15,8 @@ content digest (§11.12).
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import os
 import threading
@@ -32,7 +34,7 @@ from pytest_wasmhost.abi.capabilities import Reply
 from pytest_wasmhost.errors import PluginLoadError, WasmHostError
 from pytest_wasmhost.host.base import HostEnvironment, Transcript
 from pytest_wasmhost.host.registry import IMPLEMENTED
-from pytest_wasmhost.manifest import runtime_permission_problems
+from pytest_wasmhost.manifest import parse_manifest, runtime_permission_problems
 from pytest_wasmhost.package import PluginSource, load_plugin
 from pytest_wasmhost.runtime.clock import SYSTEM_CLOCK, Clock, Janitor
 from pytest_wasmhost.runtime.compile_cache import CompiledModuleCache, DiskCache, purge_cache, wasm_digest
@@ -108,6 +110,20 @@ def _fingerprint(path: Path) -> tuple[object, ...]:
     return tuple(stamps)
 
 
+def _with_permissions(source: PluginSource, permissions: Mapping[str, Any]) -> PluginSource:
+    """The source with its manifest's permissions overridden, validated by the same rules."""
+    document = source.manifest.as_json()
+    granted = dict(document.get("permissions") or {})
+    for name, value in permissions.items():
+        if value is None:
+            granted.pop(name, None)
+        else:
+            granted[name] = value
+    document["permissions"] = granted
+    manifest = parse_manifest(json.dumps(document), path=f"{source.wasm_path or source.plugin_id} (overridden)")
+    return dataclasses.replace(source, manifest=manifest)
+
+
 _purged_roots: set[Path] = set()
 _purge_lock = threading.Lock()
 
@@ -170,11 +186,22 @@ class Runtime:
 
     # -- builds ----------------------------------------------------------------------------------
 
-    def build(self, path: str | Path, *, plugin_id: str | None = None) -> PluginBuild:
-        """The plugin's build, compiled once and reused until its files change on disk."""
+    def build(
+        self,
+        path: str | Path,
+        *,
+        plugin_id: str | None = None,
+        permissions: Mapping[str, Any] | None = None,
+    ) -> PluginBuild:
+        """The plugin's build, compiled once and reused until its files change on disk.
+
+        ``permissions`` overrides entries of the manifest's ``permissions`` object (a value of None
+        removes a grant): the ``wasm_permissions`` marker narrows or widens grants this way.
+        """
         path = Path(path)
-        fingerprint = _fingerprint(path)
-        key = plugin_id or str(path.resolve())
+        override = json.dumps(permissions, sort_keys=True, default=str) if permissions is not None else ""
+        fingerprint = (*_fingerprint(path), override)
+        key = f"{plugin_id or path.resolve()}\0{override}"
         with self._lock:
             lock = self._build_locks.setdefault(key, threading.Lock())
         with lock:  # concurrent first use of one plugin builds it once
@@ -182,6 +209,8 @@ class Runtime:
             if current is not None and current.fingerprint == fingerprint:
                 return current
             source = load_plugin(path, plugin_id=plugin_id)
+            if permissions is not None:
+                source = _with_permissions(source, permissions)
             digest = wasm_digest(source.wasm_bytes)
             if (
                 current is not None
@@ -343,6 +372,7 @@ class ScopedRuntime:
         config: Mapping[str, str] | None = None,
         eager: bool = True,
         init: bool = True,
+        permissions: Mapping[str, Any] | None = None,
     ) -> Plugin:
         """Load a plugin into this scope (compiled once per runtime; instances per scope).
 
@@ -352,7 +382,7 @@ class ScopedRuntime:
         """
         if self.closed:
             raise RuntimeError("this runtime scope is closed")
-        build = self.runtime.build(path, plugin_id=plugin_id)
+        build = self.runtime.build(path, plugin_id=plugin_id, permissions=permissions)
         if config is not None:
             # The caller's mapping itself, not a copy: later changes are seen live, as in the original.
             self.config[build.plugin_id] = config

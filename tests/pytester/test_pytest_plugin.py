@@ -247,3 +247,46 @@ def test_cache_and_subsonic_fixtures_are_the_scope_backends(pytester: pytest.Pyt
     )
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
+
+
+def test_permissions_marker_narrows_and_the_summary_says_so(
+    pytester: pytest.Pytester, c_agent: Path, cache_args: list[str]
+) -> None:
+    pytester.makepyfile(
+        f"""
+        import pytest
+        from pytest_wasmhost import PluginLoadError
+
+        @pytest.mark.wasm_plugin({str(c_agent)!r})
+        @pytest.mark.wasm_permissions(config=None, cache=True)
+        def test_narrowed(wasm_plugin):
+            pass
+        """
+    )
+    result = pytester.runpytest(*cache_args)
+    # Without config the plugin's env.get_plugin_config import cannot link: the load fails, naming it.
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*env.get_plugin_config*does not grant the 'config' permission*",
+            "*permissions changed by marker in test_permissions_marker_narrows_and_the_summary_says_so.py"
+            "::test_narrowed: widened: cache; narrowed: config",
+        ]
+    )
+
+
+def test_summary_lists_exercised_host_functions(
+    pytester: pytest.Pytester, c_agent: Path, cache_args: list[str]
+) -> None:
+    pytester.makepyfile(
+        f"""
+        import pytest
+
+        @pytest.mark.wasm_plugin({str(c_agent)!r})
+        def test_bio(wasm_plugin):
+            wasm_plugin.metadata_agent.get_artist_biography(name="Ann")
+        """
+    )
+    result = pytester.runpytest(*cache_args, "-n", "2")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["config_agent: host functions exercised: config.get_plugin_config"])
