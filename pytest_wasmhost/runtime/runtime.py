@@ -120,7 +120,8 @@ def _with_permissions(source: PluginSource, permissions: Mapping[str, Any]) -> P
         else:
             granted[name] = value
     document["permissions"] = granted
-    manifest = parse_manifest(json.dumps(document), path=f"{source.wasm_path or source.plugin_id} (overridden)")
+    where = f"{source.wasm_path or source.plugin_id} (permissions overridden)"
+    manifest = parse_manifest(json.dumps(document), path=where)
     return dataclasses.replace(source, manifest=manifest)
 
 
