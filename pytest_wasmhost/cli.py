@@ -2,6 +2,7 @@
 
 ``wasmhost inspect PATH``       manifest summary, imports vs grants, exports vs capabilities, api versions
 ``wasmhost call PATH EXPORT JSON``  JSON -> protobuf -> call -> JSON
+``wasmhost check PATH...``      the conformance suite (through pytest), non-zero exit on failure
 
 Exit codes: 0 success; 1 the plugin answered with an error; 2 the plugin cannot be loaded or the
 command line is wrong; 3 the plugin answered ``plugin:not_implemented`` / ``plugin:not_found``.
@@ -89,7 +90,47 @@ def build_parser() -> argparse.ArgumentParser:
     )
     call.add_argument("--real-clocks", action="store_true", help="give the guest real clocks (default: fake)")
     call.add_argument("--stderr", action="store_true", help="print what the plugin wrote to stderr")
+    check = sub.add_parser(
+        "check", help="run the built-in conformance suite on plugins (no test files needed)"
+    )
+    check.add_argument(
+        "paths", nargs="+", metavar="PATH", help="plugin folders, .ndp packages or .wasm files"
+    )
+    check.add_argument("--junitxml", metavar="FILE", help="write a JUnit XML report (for CI)")
+    check.add_argument("--cache-dir", help="compile cache folder (default: ~/.cache/pytest-wasmhost)")
+    check.add_argument(
+        "-k", dest="keyword", metavar="EXPR", help="only checks matching this pytest -k expression"
+    )
+    check.add_argument("-q", "--quiet", action="store_true", help="less output")
     return parser
+
+
+# -- check -----------------------------------------------------------------------------------------
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Run the conformance suite through pytest, isolated from any pytest config in the current folder."""
+    import tempfile
+
+    import pytest
+
+    suite = Path(__file__).parent / "conformance" / "suite.py"
+    with tempfile.TemporaryDirectory(prefix="wasmhost-check-") as tmp:
+        ini = Path(tmp) / "pytest.ini"
+        ini.write_text("[pytest]\n")
+        # This process imported pytest_wasmhost already, so pytest cannot assert-rewrite it: say nothing.
+        argv = [str(suite), "-c", str(ini), "--rootdir", tmp, "-p", "no:cacheprovider"]
+        argv += ["-W", "ignore::pytest.PytestAssertRewriteWarning"]
+        for path in args.paths:
+            argv += ["--wasm-plugin", str(Path(path).resolve())]
+        if args.cache_dir:
+            argv += ["--wasm-cache-dir", args.cache_dir]
+        if args.junitxml:
+            argv += ["--junitxml", args.junitxml]
+        if args.keyword:
+            argv += ["-k", args.keyword]
+        argv += ["-q"] if args.quiet else ["-rfEs"]
+        return int(pytest.main(argv))
 
 
 # -- inspect ---------------------------------------------------------------------------------------
@@ -254,6 +295,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "inspect":
             return cmd_inspect(args)
+        if args.command == "check":
+            return cmd_check(args)
         return cmd_call(args)
     except argparse.ArgumentTypeError as exc:
         parser.error(str(exc))

@@ -132,3 +132,21 @@ def test_inspect_go_sample_lists_every_capability_export(
 def test_console_script_entry_point_is_main() -> None:
     (script,) = entry_points(group="console_scripts", name="wasmhost")
     assert script.load() is main
+
+
+def test_check_runs_the_conformance_suite(go_agent: str, tmp_path: Path) -> None:
+    from pytest_wasmhost.cli import main as cli_main
+
+    junit = tmp_path / "report.xml"
+    code = cli_main(["check", go_agent, "--junitxml", str(junit), "--cache-dir", str(tmp_path / "c"), "-q"])
+    assert code == 0
+    assert 'tests="39"' in junit.read_text()
+
+
+def test_check_fails_on_a_broken_plugin(c_agent: str, tmp_path: Path) -> None:
+    from pytest_wasmhost.cli import main as cli_main
+
+    wasm = (Path(c_agent) / "plugin.wasm").read_bytes()
+    folder = write_plugin(tmp_path, wasm, plugin_id="no_config", permissions={})
+    code = cli_main(["check", str(folder), "-k", "imports_are", "--cache-dir", str(tmp_path / "c"), "-q"])
+    assert code == 1
