@@ -120,6 +120,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         ini.write_text("[pytest]\n")
         # This process imported pytest_wasmhost already, so pytest cannot assert-rewrite it: say nothing.
         argv = [str(suite), "-c", str(ini), "--rootdir", tmp, "-p", "no:cacheprovider"]
+        # faulthandler's enable/disable pair would unhook wasmtime's trap handlers when this runs
+        # in a process that already uses wasmtime (a wasm trap would then kill the process).
+        argv += ["-p", "no:faulthandler"]
         argv += ["-W", "ignore::pytest.PytestAssertRewriteWarning"]
         for path in args.paths:
             argv += ["--wasm-plugin", str(Path(path).resolve())]

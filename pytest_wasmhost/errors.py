@@ -8,6 +8,7 @@ fix. Tests and reports use the fields; humans read the message.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = [
     "AbiError",
@@ -25,6 +26,13 @@ __all__ = [
     "PoolTimeout",
     "WasmHostError",
 ]
+
+
+def hide_harness_frames(excinfo: Any) -> bool:
+    """pytest's ``__tracebackhide__`` hook for our modules: an error of ours already names the plugin,
+    the export and the fix, so its traceback shows the user's frames only. Any other exception (a bug
+    in the harness) keeps every frame."""
+    return isinstance(getattr(excinfo, "value", None), WasmHostError)
 
 
 class WasmHostError(Exception):

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from pytest_wasmhost.errors import WasmHostError
+from pytest_wasmhost.errors import WasmHostError, hide_harness_frames
 from pytest_wasmhost.host.base import HostCall, Transcript
 from pytest_wasmhost.host.cache import CacheStore, scope_store
 from pytest_wasmhost.host.scheduler import SchedulerEngine
@@ -24,6 +24,9 @@ from pytest_wasmhost.host.subsonicapi import FakeSubsonic
 from pytest_wasmhost.runtime.instance import InstanceLimits
 from pytest_wasmhost.runtime.plugin import Plugin
 from pytest_wasmhost.runtime.runtime import Runtime, RuntimeSettings, ScopedRuntime
+
+# Errors of ours show the user's frames, not these (see errors.hide_harness_frames).
+__tracebackhide__ = hide_harness_frames
 
 __all__ = [
     "WasmCalls",

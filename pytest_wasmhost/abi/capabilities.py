@@ -16,7 +16,10 @@ from typing import Any, TypeVar
 from google.protobuf.message import Message
 
 from pytest_wasmhost.abi.proto import api_pb2
-from pytest_wasmhost.errors import NotFoundByPlugin, NotImplementedByPlugin, PluginError
+from pytest_wasmhost.errors import NotFoundByPlugin, NotImplementedByPlugin, PluginError, hide_harness_frames
+
+# Errors of ours show the user's frames, not these (see errors.hide_harness_frames).
+__tracebackhide__ = hide_harness_frames
 
 log = logging.getLogger("pytest_wasmhost.abi.capabilities")
 

@@ -14,7 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from pytest_wasmhost.errors import AbiError
+from pytest_wasmhost.errors import AbiError, hide_harness_frames
+
+# Errors of ours show the user's frames, not these (see errors.hide_harness_frames).
+__tracebackhide__ = hide_harness_frames
 
 ERROR_BIT = 0x8000_0000
 _U32 = 0xFFFF_FFFF

@@ -32,7 +32,7 @@ from pytest_wasmhost.abi.capabilities import (
     load_check_failure,
 )
 from pytest_wasmhost.abi.memory import call_method
-from pytest_wasmhost.errors import AbiError, PluginLoadError, WasmHostError
+from pytest_wasmhost.errors import AbiError, PluginLoadError, WasmHostError, hide_harness_frames
 from pytest_wasmhost.host.base import HostEnvironment, HostService, ServiceContext, Transcript
 from pytest_wasmhost.host.registry import bind, build_services
 from pytest_wasmhost.manifest import Manifest
@@ -40,6 +40,9 @@ from pytest_wasmhost.package import PluginSource
 from pytest_wasmhost.runtime.clock import SYSTEM_CLOCK, Clock
 from pytest_wasmhost.runtime.instance import InstanceLimits, LinkedPlugin, PluginInstance
 from pytest_wasmhost.runtime.pool import InstancePool, PoolSettings, PoolStats
+
+# Errors of ours show the user's frames, not these (see errors.hide_harness_frames).
+__tracebackhide__ = hide_harness_frames
 
 ServiceBuilder = Callable[[ServiceContext], list[HostService]]
 

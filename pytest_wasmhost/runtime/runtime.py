@@ -31,7 +31,7 @@ import wasmtime
 from google.protobuf.message import Message
 
 from pytest_wasmhost.abi.capabilities import Reply
-from pytest_wasmhost.errors import PluginLoadError, WasmHostError
+from pytest_wasmhost.errors import PluginLoadError, WasmHostError, hide_harness_frames
 from pytest_wasmhost.host.base import HostEnvironment, Transcript
 from pytest_wasmhost.host.registry import IMPLEMENTED
 from pytest_wasmhost.manifest import parse_manifest, runtime_permission_problems
@@ -43,6 +43,9 @@ from pytest_wasmhost.runtime.instance import InstanceLimits, LinkedPlugin
 from pytest_wasmhost.runtime.plugin import Plugin, ServiceBuilder
 from pytest_wasmhost.runtime.pool import PoolSettings
 from pytest_wasmhost.runtime.wasi import WasiOptions
+
+# Errors of ours show the user's frames, not these (see errors.hide_harness_frames).
+__tracebackhide__ = hide_harness_frames
 
 log = logging.getLogger("pytest_wasmhost.runtime.runtime")
 

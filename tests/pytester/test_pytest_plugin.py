@@ -11,6 +11,12 @@ import pytest
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
 
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """An in-process pytest run without faulthandler: its enable/disable pair would unhook wasmtime's
+    SIGILL/SIGSEGV trap handlers in this process, and the next wasm trap would kill it."""
+    return pytester.runpytest("-p", "no:faulthandler", *args)
+
+
 @pytest.fixture
 def go_agent(samples_dir: Path) -> Path:
     return samples_dir / "go" / "fake_artist_agent"
@@ -27,7 +33,7 @@ def cache_args(tmp_path: Path) -> list[str]:
 
 
 def test_missing_plugin_path_is_a_usage_error(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest("--wasm-plugin", "does/not/exist")
+    result = run(pytester, "--wasm-plugin", "does/not/exist")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--wasm-plugin does/not/exist: no such file or folder*"])
 
@@ -39,7 +45,7 @@ def test_bad_manifest_is_a_usage_error_naming_path_and_rule(
     bad.mkdir()
     shutil.copy(go_agent / "plugin.wasm", bad / "plugin.wasm")
     (bad / "manifest.json").write_text(json.dumps({"name": "x"}))
-    result = pytester.runpytest("--wasm-plugin", str(bad))
+    result = run(pytester, "--wasm-plugin", str(bad))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*--wasm-plugin {bad}:*manifest.json*required*"])
 
@@ -52,7 +58,7 @@ def test_bad_manifest_is_a_usage_error_naming_path_and_rule(
     ],
 )
 def test_bad_option_values_are_usage_errors(pytester: pytest.Pytester, args: list[str], message: str) -> None:
-    result = pytester.runpytest(*args)
+    result = run(pytester, *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
 
@@ -60,7 +66,7 @@ def test_bad_option_values_are_usage_errors(pytester: pytest.Pytester, args: lis
 def test_header_lists_plugins_under_test(
     pytester: pytest.Pytester, go_agent: Path, cache_args: list[str]
 ) -> None:
-    result = pytester.runpytest("--wasm-plugin", str(go_agent), "--co", *cache_args)
+    result = run(pytester, "--wasm-plugin", str(go_agent), "--co", *cache_args)
     result.stdout.fnmatch_lines(
         [f"wasmhost: plugins under test: fake_artist_agent ({go_agent}); compile cache: *"]
     )
@@ -69,7 +75,7 @@ def test_header_lists_plugins_under_test(
 def test_conformance_suite_runs_on_the_go_sample(
     pytester: pytest.Pytester, go_agent: Path, cache_args: list[str]
 ) -> None:
-    result = pytester.runpytest("--wasm-plugin", str(go_agent), *cache_args)
+    result = run(pytester, "--wasm-plugin", str(go_agent), *cache_args)
     # 5 whole-plugin checks + 4 checks x 8 MetadataAgent exports + load/unload; OnInit does not apply.
     result.assert_outcomes(passed=38, skipped=1)
     result.stdout.fnmatch_lines(["SKIPPED * the plugin does not declare LifecycleManagement"])
@@ -77,7 +83,9 @@ def test_conformance_suite_runs_on_the_go_sample(
 
 def test_no_option_collects_no_suite(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_nothing(): pass")
-    result = pytester.runpytest()
+    result = run(
+        pytester,
+    )
     result.assert_outcomes(passed=1)
 
 
@@ -93,13 +101,13 @@ def test_ini_keys_configure_plugins_and_cache(
         wasm_memory_limit = 64MiB
         """
     )
-    result = pytester.runpytest("-k", "typical_request", "-p", "no:cacheprovider")
+    result = run(pytester, "-k", "typical_request", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=8)
     assert (tmp_path / "ini-cache" / "plugins").is_dir()
 
 
 def test_plugin_can_be_disabled(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest("-p", "no:wasmhost", "--wasm-plugin", "x")
+    result = run(pytester, "-p", "no:wasmhost", "--wasm-plugin", "x")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*unrecognized arguments: --wasm-plugin*"])
 
@@ -123,7 +131,7 @@ def test_fixtures_marker_and_transcript(
             assert wasm_plugin.metadata_agent.get_artist_biography(name="Ann").biography == "Yo, Ann"
         """
     )
-    result = pytester.runpytest(*cache_args)
+    result = run(pytester, *cache_args)
     result.assert_outcomes(passed=2)
 
 
@@ -140,7 +148,7 @@ def test_failure_report_has_the_transcript_section(
             assert False, "boom"
         """
     )
-    result = pytester.runpytest(*cache_args)
+    result = run(pytester, *cache_args)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -154,12 +162,14 @@ def test_failure_report_has_the_transcript_section(
 
 def test_wasm_plugin_without_a_plugin_is_a_clear_error(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_x(wasm_plugin): pass")
-    result = pytester.runpytest()
+    result = run(
+        pytester,
+    )
     result.stdout.fnmatch_lines(["*uses wasm_plugin but no plugin was given*--wasm-plugin PATH*"])
 
 
 def test_markers_are_registered(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest("--markers")
+    result = run(pytester, "--markers")
     result.stdout.fnmatch_lines(["@pytest.mark.wasm_plugin(path):*", "@pytest.mark.wasm_config(mapping):*"])
 
 
@@ -172,7 +182,7 @@ def test_conformance_reports_an_ungranted_import(
     manifest = json.loads((c_agent / "manifest.json").read_text())
     manifest["permissions"] = {}
     (bad / "manifest.json").write_text(json.dumps(manifest))
-    result = pytester.runpytest("--wasm-plugin", str(bad), "-k", "imports_are", *cache_args)
+    result = run(pytester, "--wasm-plugin", str(bad), "-k", "imports_are", *cache_args)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*env.get_plugin_config: needs the 'config' permission; add \"config\"*"])
 
@@ -230,7 +240,7 @@ def test_clock_fixture_fires_a_job_scheduled_in_on_init(
             wasm_calls.assert_called("scheduler", "on_scheduler_callback", times=1, verdict="ok")
         """
     )
-    result = pytester.runpytest(*cache_args)
+    result = run(pytester, *cache_args)
     result.assert_outcomes(passed=1)
 
 
@@ -245,7 +255,7 @@ def test_cache_and_subsonic_fixtures_are_the_scope_backends(pytester: pytest.Pyt
             assert wasm_runtime.env.options["artwork"]["share_url"] == "https://music.example.com"
         """
     )
-    result = pytester.runpytest("-p", "no:cacheprovider")
+    result = run(pytester, "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
 
 
@@ -263,7 +273,7 @@ def test_permissions_marker_narrows_and_the_summary_says_so(
             pass
         """
     )
-    result = pytester.runpytest(*cache_args)
+    result = run(pytester, *cache_args)
     # Without config the plugin's env.get_plugin_config import cannot link: the load fails, naming it.
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
@@ -287,6 +297,26 @@ def test_summary_lists_exercised_host_functions(
             wasm_plugin.metadata_agent.get_artist_biography(name="Ann")
         """
     )
-    result = pytester.runpytest(*cache_args, "-n", "2")
+    result = run(pytester, *cache_args, "-n", "2")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["config_agent: host functions exercised: config.get_plugin_config"])
+
+
+def test_our_errors_render_without_harness_frames(
+    pytester: pytest.Pytester, go_agent: Path, cache_args: list[str]
+) -> None:
+    pytester.makepyfile(
+        f"""
+        import pytest
+
+        @pytest.mark.wasm_plugin({str(go_agent)!r})
+        def test_album(wasm_plugin):
+            wasm_plugin.metadata_agent.get_album_info(name="A", artist="B")
+        """
+    )
+    result = run(pytester, *cache_args)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*NotImplementedByPlugin: plugin 'fake_artist_agent', export*"])
+    assert (
+        "pytest_wasmhost/" not in result.stdout.str().split("short test summary")[0].split("wasmhost ---")[0]
+    )
