@@ -320,3 +320,23 @@ def test_our_errors_render_without_harness_frames(
     assert (
         "pytest_wasmhost/" not in result.stdout.str().split("short test summary")[0].split("wasmhost ---")[0]
     )
+
+
+def test_suite_under_xdist_shares_one_disk_cache(
+    pytester: pytest.Pytester, go_agent: Path, c_agent: Path, tmp_path: Path
+) -> None:
+    cache = tmp_path / "shared-cache"
+    result = pytester.runpytest_subprocess(
+        "--wasm-plugin",
+        str(go_agent),
+        "--wasm-plugin",
+        str(c_agent),
+        f"--wasm-cache-dir={cache}",
+        "-n",
+        "2",
+        "-p",
+        "no:cacheprovider",
+    )
+    result.assert_outcomes(passed=38 + 38, skipped=2)
+    artifacts = sorted(p.name for p in (cache / "plugins").rglob("*.cwasm"))
+    assert len(artifacts) == 2, f"one artifact per module, got {artifacts}"
