@@ -14,13 +14,23 @@ from pytest_wasmhost.host.artwork import ArtworkService
 from pytest_wasmhost.host.base import HostBinding, HostService, ServiceContext, Transcript
 from pytest_wasmhost.host.cache import CacheService
 from pytest_wasmhost.host.config import ConfigService
+from pytest_wasmhost.host.http import HttpService
 from pytest_wasmhost.host.scheduler import SchedulerService
 from pytest_wasmhost.host.subsonicapi import SubsonicApiService
+from pytest_wasmhost.host.websocket import WebSocketService
 
-# In the original's link order (runtime.md §6); http and websocket arrive with their issue.
+# In the original's link order (runtime.md §6).
 SERVICES: Mapping[str, type[HostService]] = {
     cls.name: cls
-    for cls in (ConfigService, SchedulerService, CacheService, ArtworkService, SubsonicApiService)
+    for cls in (
+        ConfigService,
+        SchedulerService,
+        CacheService,
+        ArtworkService,
+        HttpService,
+        WebSocketService,
+        SubsonicApiService,
+    )
 }
 
 IMPLEMENTED: Mapping[str, tuple[str, ...]] = {name: cls.function_names for name, cls in SERVICES.items()}

@@ -1,0 +1,952 @@
+"""Network policy for the http and websocket services: URL allow-lists and the local-network guard.
+
+CONTRACT (implemented by the http issue; the websocket service codes against it):
+
+* ``url_matches(url, pattern) -> bool``: the original's matcher, exactly (services/http.md).
+* ``NetPolicy(allowed, allow_local_network=False, mode="strict", resolver=None)``:
+  ``allowed`` is a sequence of ``(pattern, methods)`` (http; methods upper-case, ``"*"`` = any) or of
+  plain patterns (websocket: no methods). ``mode="strict"`` (default) also resolves host names and
+  refuses every non-public address in every spelling; ``mode="legacy"`` reproduces the original's
+  checks exactly (literal addresses only). ``resolver(host, port) -> list[str]`` returns IP address
+  strings (default: ``socket.getaddrinfo``); tests inject a fake one.
+* ``NetPolicy.check_http(url, method) -> Decision`` and ``NetPolicy.check_websocket(url) -> Decision``.
+* ``NetPolicy.guard_address(ip) -> Decision``: the connect-time check of the address actually
+  connected to (so there is no resolve-then-connect race).
+* ``Decision(allowed, reason, code, rule, addresses)``: ``reason`` is the original's text that follows
+  ``Request blocked by plugin permissions: `` / ``Connection blocked by plugin permissions: ``;
+  ``code`` is a short reason code for the transcript; ``rule`` the pattern or policy that decided;
+  ``addresses`` the resolved addresses that were approved (strict mode).
+
+ADDITIONS (compatible with the contract):
+
+* ``check_http(url, method, *, resolve=True)`` / ``check_websocket(url, *, resolve=True)``: with
+  ``resolve=False`` the strict policy stops after the literal checks and leaves name resolution to the
+  connect-time guard (the http service does this so respx-mocked hosts are never looked up).
+* ``NetPolicy.resolve(host, port) -> Decision`` (also on :class:`AddressGuard`): resolve through the
+  policy's resolver and guard every address; ``addresses`` are what to connect to. ``host`` is the
+  host the client connects to (``httpx.URL.raw_host``: punycode, no brackets).
+* ``Decision.error_text(prefix)``, ``HTTP_DENIAL_PREFIX``, ``WEBSOCKET_DENIAL_PREFIX``; reason codes
+  in :data:`REASON_CODES`; ``Decision.label`` (``"<code>: <rule>"``) for the transcript's rule column.
+
+Order of the checks (services/http.md "Permission algorithm"), per mode:
+
+1. local network (skipped with ``allowLocalNetwork``) — legacy: the original's literal string / IP
+   checks; strict: the same place, on every spelling of an address (see :func:`classify_host`), keeping
+   the original's message whenever the original also refused;
+2-6. the allow-list, identical in both modes (exact patterns first, then wildcards; when several
+   patterns match, any pattern that allows the method allows — the spec's deterministic fix);
+7. strict only: the URL must mean the same host to the matcher (Go's ``net/url``) and to the HTTP
+   client (httpx), or it is refused as ``invalid-url``;
+8. strict only, ``resolve=True``: resolve the host and guard every address.
+
+Name resolution comes last on purpose: a URL the allow-list refuses is never looked up, and the
+messages of the original's refusals stay the original's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import re
+import socket
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Final, Literal
+from urllib.parse import unquote
+
+import httpx
+import idna
+
+__all__ = [
+    "HTTP_DENIAL_PREFIX",
+    "REASON_CODES",
+    "WEBSOCKET_DENIAL_PREFIX",
+    "AddressGuard",
+    "Decision",
+    "GoURL",
+    "GoURLError",
+    "Mode",
+    "NetPolicy",
+    "Refusal",
+    "Resolver",
+    "classify_address",
+    "classify_host",
+    "default_resolver",
+    "go_quote",
+    "legacy_is_private",
+    "parse_go_url",
+    "parse_ip_literal",
+    "parse_legacy_ipv4",
+    "url_matches",
+]
+
+Mode = Literal["strict", "legacy"]
+Resolver = Callable[[str, int], Sequence[str]]
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+HTTP_DENIAL_PREFIX: Final = "Request blocked by plugin permissions: "
+WEBSOCKET_DENIAL_PREFIX: Final = "Connection blocked by plugin permissions: "
+
+REASON_CODES: Final = (
+    "loopback",
+    "private",
+    "link-local",
+    "cgnat",
+    "multicast",
+    "reserved",
+    "unspecified",
+    "ipv6-embedded-ipv4",
+    "metadata",
+    "invalid-url",
+    "no-allowlist",
+    "not-in-allowlist",
+    "method",
+    "resolution-failed",
+)
+
+# The original's messages (kept verbatim wherever the original refused too).
+MSG_LOCALHOST: Final = "requests to localhost are not allowed"
+MSG_PRIVATE: Final = "requests to private IP addresses are not allowed"
+MSG_NO_ALLOWLIST: Final = "no allowed URLs configured for plugin"
+
+# Strict-only refusals: same shape as the original's, plus what was refused in parentheses.
+_STRICT_MESSAGES: Final[dict[str, str]] = {
+    "loopback": "requests to loopback addresses are not allowed",
+    "private": "requests to private IP addresses are not allowed",
+    "link-local": "requests to link-local / metadata addresses are not allowed",
+    "metadata": "requests to link-local / metadata addresses are not allowed",
+    "cgnat": "requests to shared (CGNAT) addresses are not allowed",
+    "multicast": "requests to multicast addresses are not allowed",
+    "reserved": "requests to reserved IP addresses are not allowed",
+    "unspecified": "requests to unspecified addresses are not allowed",
+    "ipv6-embedded-ipv4": "requests to IPv6 addresses embedding a non-public IPv4 address are not allowed",
+}
+
+_LOCAL_RULE: Final = "allowLocalNetwork=false"
+_ALLOWLIST_RULE: Final = "allowedUrls"
+_TARGET_RULE: Final = "strict URL check"  # step 7: matcher and client must see the same host
+_DNS_RULE: Final = "name resolution"
+_DEFAULT_PORTS: Final[dict[str, int]] = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+
+# --------------------------------------------------------------------------------------------------
+# Go's net/url.Parse, as far as the original's checks depend on it
+# --------------------------------------------------------------------------------------------------
+
+
+class GoURLError(ValueError):
+    """``url.Parse`` failed; ``str()`` is Go's text, e.g. ``parse "http://[::1": missing ']' in host``."""
+
+
+class _ParseError(Exception):
+    """Go's inner error, before ``url.Error`` wraps it with ``parse "<url>": ``."""
+
+
+@dataclass(frozen=True, slots=True)
+class GoURL:
+    """The fields of Go's ``url.URL`` the matcher and the local-network check read (unescaped, as Go)."""
+
+    scheme: str = ""
+    opaque: str = ""
+    userinfo: str | None = None  # raw, as written; None when the URL has no '@' in its authority
+    host: str = ""  # host[:port], brackets kept, like Go's URL.Host
+    path: str = ""
+    raw_query: str = ""
+    fragment: str = ""
+
+    @property
+    def hostname(self) -> str:
+        """Go's ``URL.Hostname()``: no port, no brackets."""
+        return _split_host_port(self.host)[0]
+
+    @property
+    def port(self) -> str:
+        """Go's ``URL.Port()``: the digits after the last ``:``, or ``""``."""
+        return _split_host_port(self.host)[1]
+
+
+def parse_go_url(raw: str) -> GoURL:
+    """Go's ``url.Parse(raw)`` (Go 1.22-1.25 rules); raises :class:`GoURLError` with Go's message."""
+    before, hash_sign, fragment = raw.partition("#")
+    try:
+        parsed = _parse(before)
+    except _ParseError as exc:
+        raise GoURLError(f"parse {go_quote(before)}: {exc}") from None
+    if not hash_sign:
+        return parsed
+    try:
+        decoded = _unescape(fragment, _FRAGMENT)
+    except _ParseError as exc:
+        raise GoURLError(f"parse {go_quote(raw)}: {exc}") from None
+    return _replace_fragment(parsed, decoded)
+
+
+def _replace_fragment(url: GoURL, fragment: str) -> GoURL:
+    return GoURL(url.scheme, url.opaque, url.userinfo, url.host, url.path, url.raw_query, fragment)
+
+
+def _parse(raw: str) -> GoURL:
+    if any(ch < " " or ch == "\x7f" for ch in raw):
+        raise _ParseError("net/url: invalid control character in URL")
+    if raw == "*":
+        return GoURL(path="*")
+    scheme, rest = _get_scheme(raw)
+    scheme = scheme.lower()
+    if rest.endswith("?") and rest.count("?") == 1:
+        rest, query = rest[:-1], ""
+    else:
+        rest, _, query = rest.partition("?")
+    if not rest.startswith("/"):
+        if scheme:
+            return GoURL(scheme=scheme, opaque=rest, raw_query=query)
+        if ":" in rest.partition("/")[0]:
+            raise _ParseError("first path segment in URL cannot contain colon")
+    userinfo: str | None = None
+    host = ""
+    if (scheme or not rest.startswith("///")) and rest.startswith("//"):
+        authority, slash, path = rest[2:].partition("/")
+        rest = slash + path
+        userinfo, host = _parse_authority(authority)
+    return GoURL(scheme=scheme, userinfo=userinfo, host=host, path=_unescape(rest, _PATH), raw_query=query)
+
+
+def _get_scheme(raw: str) -> tuple[str, str]:
+    for i, ch in enumerate(raw):
+        if "a" <= ch <= "z" or "A" <= ch <= "Z":
+            continue
+        if "0" <= ch <= "9" or ch in "+-.":
+            if i == 0:
+                return "", raw
+            continue
+        if ch == ":":
+            if i == 0:
+                raise _ParseError("missing protocol scheme")
+            return raw[:i], raw[i + 1 :]
+        return "", raw
+    return "", raw
+
+
+def _parse_authority(authority: str) -> tuple[str | None, str]:
+    at = authority.rfind("@")  # Go takes the LAST '@': http://allowed.com@127.0.0.1/ is 127.0.0.1
+    host = _parse_host(authority[at + 1 :] if at >= 0 else authority)
+    if at < 0:
+        return None, host
+    userinfo = authority[:at]
+    if not all(_is_ascii_alnum(ch) or ch in "-._:~!$&'()*+,;=%@" for ch in userinfo):
+        raise _ParseError("net/url: invalid userinfo")
+    username, _, password = userinfo.partition(":")
+    _unescape(username, _USERINFO)
+    _unescape(password, _USERINFO)
+    return userinfo, host
+
+
+def _parse_host(host: str) -> str:
+    if host.startswith("["):
+        close = host.rfind("]")
+        if close < 0:
+            raise _ParseError("missing ']' in host")
+        colon_port = host[close + 1 :]
+        if not _valid_optional_port(colon_port):
+            raise _ParseError(f"invalid port {go_quote(colon_port)} after host")
+        zone = host[:close].find("%25")
+        if zone >= 0:
+            return (
+                _unescape(host[:zone], _HOST)
+                + _unescape(host[zone:close], _ZONE)
+                + _unescape(host[close:], _HOST)
+            )
+    else:
+        colon = host.rfind(":")
+        if colon != -1 and not _valid_optional_port(host[colon:]):
+            raise _ParseError(f"invalid port {go_quote(host[colon:])} after host")
+    return _unescape(host, _HOST)
+
+
+def _valid_optional_port(colon_port: str) -> bool:
+    if colon_port == "":
+        return True
+    return colon_port[0] == ":" and all("0" <= ch <= "9" for ch in colon_port[1:])
+
+
+def _split_host_port(host_port: str) -> tuple[str, str]:
+    host, port = host_port, ""
+    colon = host.rfind(":")
+    if colon != -1 and _valid_optional_port(host[colon:]):
+        host, port = host[:colon], host[colon + 1 :]
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, port
+
+
+_PATH, _HOST, _ZONE, _USERINFO, _FRAGMENT = "path", "host", "zone", "userinfo", "fragment"
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+# Go's shouldEscape(c, encodeHost) is false for these ASCII bytes (plus letters and digits).
+_HOST_SAFE = frozenset(b"!$&'()*+,;=:[]<>\"-_.~")
+
+
+def _unescape(text: str, mode: str) -> str:
+    """Go's ``unescape``: %XX decoding with its per-component validity rules; strings are bytes in Go."""
+    raw = text.encode("utf-8", "surrogateescape")
+    out = bytearray()
+    i = 0
+    while i < len(raw):
+        byte = raw[i]
+        if byte == 0x25:  # '%'
+            if i + 2 >= len(raw) or raw[i + 1] not in _HEX or raw[i + 2] not in _HEX:
+                raise _ParseError(f"invalid URL escape {go_quote(raw[i : i + 3])}")
+            value = int(raw[i + 1 : i + 3], 16)
+            # In a host, %-encoding may only spell non-ASCII bytes (RFC 3986), or %25 before a zone.
+            if mode == _HOST and value < 0x80 and raw[i : i + 3] != b"%25":
+                raise _ParseError(f"invalid URL escape {go_quote(raw[i : i + 3])}")
+            if mode == _ZONE and raw[i : i + 3] != b"%25" and value != 0x20 and _host_byte_invalid(value):
+                raise _ParseError(f"invalid URL escape {go_quote(raw[i : i + 3])}")
+            out.append(value)
+            i += 3
+            continue
+        if mode in (_HOST, _ZONE) and byte < 0x80 and _host_byte_invalid(byte):
+            raise _ParseError(f"invalid character {go_quote(bytes([byte]))} in host name")
+        out.append(byte)
+        i += 1
+    return out.decode("utf-8", "surrogateescape")
+
+
+def _host_byte_invalid(byte: int) -> bool:
+    return not (_is_ascii_alnum(chr(byte)) or byte in _HOST_SAFE)
+
+
+def _is_ascii_alnum(ch: str) -> bool:
+    return "a" <= ch <= "z" or "A" <= ch <= "Z" or "0" <= ch <= "9"
+
+
+_GO_ESCAPES: Final[dict[str, str]] = {
+    "\a": r"\a",
+    "\b": r"\b",
+    "\f": r"\f",
+    "\n": r"\n",
+    "\r": r"\r",
+    "\t": r"\t",
+    "\v": r"\v",
+    '"': r"\"",
+    "\\": r"\\",
+}
+
+
+def go_quote(value: str | bytes) -> str:
+    """Go's ``strconv.Quote`` / ``%q`` (printable Unicode kept, invalid UTF-8 bytes as ``\\xNN``)."""
+    text = value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
+    out = ['"']
+    for ch in text:
+        code = ord(ch)
+        if ch in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[ch])
+        elif 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\x{code:02x}")
+        elif ch.isprintable():
+            out.append(ch)
+        elif code < 0x10000:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    out.append('"')
+    return "".join(out)
+
+
+# --------------------------------------------------------------------------------------------------
+# The original's URL pattern matcher
+# --------------------------------------------------------------------------------------------------
+
+
+def url_matches(url: str, pattern: str) -> bool:
+    """The original's ``matchesURLPattern(url, pattern)``, exactly (services/http.md, "matcher")."""
+    if pattern == "*":
+        return True
+    try:
+        request = parse_go_url(url)
+    except GoURLError:
+        return False
+    return _matches(request, url, pattern)
+
+
+def _matches(request: GoURL, raw_url: str, pattern: str) -> bool:
+    if pattern == "*":
+        return True
+    parsed = _parse_pattern(pattern)
+    if parsed is None:  # e.g. https://api.example.com:* — a regex over the whole raw URL
+        return _fallback_regex(pattern).fullmatch(raw_url) is not None
+    if parsed.scheme and parsed.scheme != request.scheme:
+        return False
+    if not _host_matches(request.host, parsed.host):
+        return False
+    if parsed.path in ("", "/") and "*" in pattern:
+        return True
+    return _path_matches(request.path, parsed.path)
+
+
+@lru_cache(maxsize=1024)
+def _parse_pattern(pattern: str) -> GoURL | None:
+    try:
+        return parse_go_url(pattern)
+    except GoURLError:
+        return None
+
+
+@lru_cache(maxsize=1024)
+def _fallback_regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(re.escape(pattern).replace(r"\*", ".*"))
+
+
+@lru_cache(maxsize=1024)
+def _host_regexes(pattern_host: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    quoted = re.escape(pattern_host)
+    return re.compile(quoted.replace(r"\*", "[0-9.]+")), re.compile(quoted.replace(r"\*", "[^.]*"))
+
+
+def _host_matches(request_host: str, pattern_host: str) -> bool:
+    # Both sides include the port (api.example.com:8443); the comparison is case-sensitive, like Go's.
+    if pattern_host in ("", "*"):
+        return True
+    if "*" in pattern_host:
+        ip_ish, label = _host_regexes(pattern_host)
+        return ip_ish.fullmatch(request_host) is not None or label.fullmatch(request_host) is not None
+    return request_host == pattern_host
+
+
+def _path_matches(request_path: str, pattern_path: str) -> bool:
+    request_path = request_path or "/"
+    pattern_path = pattern_path or "/"
+    if pattern_path.endswith("/*"):
+        # A plain string prefix (no segment boundary: /v1/* admits /v10), as the original.
+        return request_path.startswith(pattern_path[:-2])
+    return request_path == pattern_path
+
+
+# --------------------------------------------------------------------------------------------------
+# Addresses: every spelling, one classification
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why an address or host is not public: a reason code and what was seen (for the message)."""
+
+    code: str
+    detail: str
+
+
+def _nets(*cidrs: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(c) for c in cidrs)
+
+
+# Cloud metadata endpoints. 168.63.129.16 (Azure's wire server, reachable from GitHub-hosted runners)
+# and 100.100.100.200 (Alibaba) are not link-local, so they are listed by address.
+METADATA_ADDRESSES: Final = frozenset(
+    ipaddress.ip_address(a)
+    for a in (
+        "169.254.169.254",
+        "169.254.170.2",
+        "169.254.170.23",
+        "168.63.129.16",
+        "100.100.100.200",
+        "fd00:ec2::254",
+        "fd00:ec2::23",
+    )
+)
+METADATA_HOSTS: Final = frozenset(
+    {
+        "metadata",
+        "metadata.google.internal",
+        "metadata.goog",
+        "instance-data",
+        "instance-data.ec2.internal",
+        "metadata.tencentyun.com",
+    }
+)
+LOCALHOST_HOSTS: Final = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
+
+# Explicit tables rather than ipaddress.is_private / is_global: those changed between Python patch
+# releases (3.11.10, 3.12.4, 3.13), and the guard must not move with the interpreter.
+_V4_TABLE: Final = (
+    (_nets("0.0.0.0/8"), "unspecified"),
+    (_nets("127.0.0.0/8"), "loopback"),
+    (_nets("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"), "private"),
+    (_nets("169.254.0.0/16"), "link-local"),
+    (_nets("100.64.0.0/10"), "cgnat"),
+    (_nets("224.0.0.0/4"), "multicast"),
+    (
+        _nets(
+            "240.0.0.0/4",  # includes 255.255.255.255
+            "192.0.0.0/24",
+            "192.0.2.0/24",
+            "198.51.100.0/24",
+            "203.0.113.0/24",
+            "198.18.0.0/15",  # benchmarking; also the "fake-ip" range of local DNS proxies
+            "192.88.99.0/24",
+        ),
+        "reserved",
+    ),
+)
+_V6_TABLE: Final = (
+    (_nets("::/128"), "unspecified"),
+    (_nets("::1/128"), "loopback"),
+    (_nets("fc00::/7", "fec0::/10", "64:ff9b:1::/48"), "private"),
+    (_nets("fe80::/10"), "link-local"),
+    (_nets("ff00::/8"), "multicast"),
+    (_nets("2001::/23", "2001:db8::/32", "3fff::/20", "100::/64", "5f00::/16"), "reserved"),
+)
+_V6_GLOBAL_UNICAST: Final = ipaddress.ip_network("2000::/3")
+_NAT64: Final = ipaddress.ip_network("64:ff9b::/96")
+_V4_COMPATIBLE: Final = ipaddress.ip_network("::/96")
+
+
+def classify_address(ip: Address) -> Refusal | None:
+    """``None`` for a public address; otherwise the strict policy's reason code and detail."""
+    if ip in METADATA_ADDRESSES:
+        return Refusal("metadata", str(ip))
+    if isinstance(ip, ipaddress.IPv4Address):
+        return _classify_v4(ip)
+    return _classify_v6(ip)
+
+
+def _classify_v4(ip: ipaddress.IPv4Address) -> Refusal | None:
+    for networks, code in _V4_TABLE:
+        if any(ip in net for net in networks):
+            return Refusal(code, str(ip))
+    return None
+
+
+def _classify_v6(ip: ipaddress.IPv6Address) -> Refusal | None:
+    plain = ipaddress.IPv6Address(int(ip))  # drop a %zone: it does not change where the address is
+    for embedded in _embedded_ipv4(plain):
+        inner = classify_address(embedded)
+        if inner is not None:
+            return Refusal("ipv6-embedded-ipv4", f"{ip} embeds {embedded}, {inner.code}")
+    if plain.ipv4_mapped is not None or plain in _NAT64 or plain.sixtofour is not None:
+        return None  # a translation of a public IPv4 address is as public as that address
+    if plain.teredo is not None:
+        return None
+    for networks, code in _V6_TABLE:
+        if any(plain in net for net in networks):
+            return Refusal(code, str(ip))
+    if plain in _V4_COMPATIBLE or plain not in _V6_GLOBAL_UNICAST:
+        return Refusal("reserved", str(ip))
+    return None
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries: mapped, compatible, NAT64, 6to4, Teredo."""
+    if ip.ipv4_mapped is not None:
+        return [ip.ipv4_mapped]
+    low32 = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip in _V4_COMPATIBLE and int(ip) > 1:  # ::a.b.c.d (deprecated), but not :: or ::1
+        return [low32]
+    if ip in _NAT64:
+        return [low32]
+    if ip.sixtofour is not None:
+        return [ip.sixtofour]
+    if ip.teredo is not None:
+        server, client = ip.teredo
+        return [client, server]
+    return []
+
+
+def parse_ip_literal(host: str) -> Address | None:
+    """An IP address however it is spelled, or ``None`` for a name.
+
+    ``host`` is normalised first (see :func:`normalize_host`). Besides what ``ipaddress`` reads, this
+    accepts the legacy IPv4 spellings of :func:`parse_legacy_ipv4`.
+    """
+    text = normalize_host(host)
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return parse_legacy_ipv4(text)
+
+
+def parse_legacy_ipv4(text: str) -> ipaddress.IPv4Address | None:
+    """The BSD ``inet_aton`` grammar: 1-4 dot-separated parts, each decimal, 0-octal or 0x-hex.
+
+    ``ipaddress`` accepts only dotted-quad decimal, but libc's resolver (and so ``getaddrinfo``, which the
+    connection uses), curl and the WHATWG URL parser of browsers all read ``2130706433``, ``0x7f.1``,
+    ``017700000001`` and ``127.1`` as 127.0.0.1; the guard must read them the same way. Implemented
+    here rather than with ``socket.inet_aton`` so it is identical on every platform and never accepts
+    glibc's "anything after a space".
+    """
+    parts = text.split(".")
+    if not 1 <= len(parts) <= 4:
+        return None
+    values = [_aton_part(part) for part in parts]
+    if any(v is None for v in values):
+        return None
+    numbers = [v for v in values if v is not None]
+    head, last = numbers[:-1], numbers[-1]
+    if any(v > 0xFF for v in head) or last >= 1 << (8 * (5 - len(numbers))):
+        return None
+    value = last
+    for index, byte in enumerate(head):
+        value |= byte << (8 * (3 - index))
+    return ipaddress.IPv4Address(value)
+
+
+def _aton_part(part: str) -> int | None:
+    if part[:2] in ("0x", "0X"):
+        digits, base, alphabet = part[2:], 16, "0123456789abcdefABCDEF"
+    elif len(part) > 1 and part[0] == "0":
+        digits, base, alphabet = part[1:], 8, "01234567"
+    else:
+        digits, base, alphabet = part, 10, "0123456789"
+    if not all(ch in alphabet for ch in digits):  # ASCII only: int() accepts full-width digits and "1_0"
+        return None
+    if not digits:
+        return 0 if base == 16 else None
+    return int(digits, base)
+
+
+def normalize_host(host: str) -> str:
+    """How a resolver sees a host: brackets, zone escapes, UTS #46 mapping (full-width digits,
+    ideographic full stops), case and trailing dots all removed."""
+    text = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    text = text.replace("%25", "%")
+    if not text.isascii():
+        with contextlib.suppress(idna.IDNAError, UnicodeError, ValueError):  # unmappable: as written
+            text = idna.uts46_remap(text, std3_rules=False, transitional=False)
+    return text.lower().rstrip(".")
+
+
+def classify_host(host: str) -> Refusal | None:
+    """The strict verdict on a host without resolving it: localhost / metadata names, IP literals."""
+    name = normalize_host(host)
+    if name in LOCALHOST_HOSTS or name.endswith(".localhost"):
+        return Refusal("loopback", host)
+    if name in METADATA_HOSTS:
+        return Refusal("metadata", host)
+    ip = parse_ip_literal(name)
+    refusal = None if ip is None else classify_address(ip)
+    if refusal is None or host == str(ip):
+        return refusal
+    return Refusal(refusal.code, f"{host} = {refusal.detail}")  # show the spelling that was used
+
+
+def legacy_is_private(ip: Address) -> bool:
+    """The original's ``IsPrivateIP``: loopback, RFC 1918 / fc00::/7, IPv4 and IPv6 link-local.
+
+    Go's ``To4()`` treats IPv4-mapped IPv6 as IPv4; the other embeddings are not unwrapped.
+    """
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv4Address):
+        return any(ip in net for net in _LEGACY_V4)
+    return ip == ipaddress.IPv6Address("::1") or any(ip in net for net in _LEGACY_V6)
+
+
+_LEGACY_V4: Final = _nets("127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16")
+_LEGACY_V6: Final = _nets("fc00::/7", "fe80::/10")
+
+
+def _go_parse_ip(text: str) -> Address | None:
+    """Go's ``net.ParseIP``: dotted-quad IPv4 (no leading zeros) or IPv6, no zones."""
+    if "%" in text:
+        return None
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def _legacy_local_refusal(url: GoURL) -> str | None:
+    """The original's ``checkLocalNetwork`` on a parsed URL: its message, or ``None``."""
+    host = url.hostname
+    if host in ("localhost", "127.0.0.1", "::1"):
+        return MSG_LOCALHOST
+    ip = _go_parse_ip(host)
+    if ip is not None and legacy_is_private(ip):
+        return MSG_PRIVATE
+    return None
+
+
+# --------------------------------------------------------------------------------------------------
+# Decisions and the connect-time guard
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One verdict. ``reason`` is empty when allowed; ``rule`` is the pattern or policy that decided."""
+
+    allowed: bool
+    reason: str = ""
+    code: str = "allowed"
+    rule: str = ""
+    addresses: tuple[str, ...] = ()
+
+    @classmethod
+    def allow(cls, rule: str, addresses: Iterable[str] = ()) -> Decision:
+        return cls(True, "", "allowed", rule, tuple(addresses))
+
+    @classmethod
+    def deny(cls, code: str, reason: str, rule: str) -> Decision:
+        return cls(False, reason, code, rule)
+
+    def error_text(self, prefix: str = HTTP_DENIAL_PREFIX) -> str:
+        """The text the plugin receives, e.g. ``Request blocked by plugin permissions: <reason>``."""
+        return prefix + self.reason
+
+    @property
+    def label(self) -> str:
+        """``"<code>: <rule>"``, what the transcript shows as the deciding rule."""
+        return f"{self.code}: {self.rule}" if self.rule else self.code
+
+
+def default_resolver(host: str, port: int) -> list[str]:
+    """``getaddrinfo`` for TCP, addresses in the system's preference order, without duplicates."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def _strict_refusal_decision(refusal: Refusal) -> Decision:
+    return Decision.deny(refusal.code, f"{_STRICT_MESSAGES[refusal.code]} ({refusal.detail})", _LOCAL_RULE)
+
+
+@dataclass(frozen=True)
+class AddressGuard:
+    """The connect-time half of a policy: resolve a host and vet the addresses actually connected to.
+
+    Hashable, so a scope can keep one connection pool per distinct guard: a connection opened under a
+    permissive guard is never reused by a plugin under a stricter one.
+    """
+
+    mode: Mode = "strict"
+    allow_local_network: bool = False
+    resolver: Resolver | None = None
+
+    @property
+    def enforcing(self) -> bool:
+        """Legacy mode had no connect-time check, and ``allowLocalNetwork`` turns it off."""
+        return self.mode == "strict" and not self.allow_local_network
+
+    def guard_address(self, ip: str) -> Decision:
+        """The verdict on one address about to be connected to."""
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            return Decision.deny("invalid-url", f"invalid URL: {ip!r} is not an IP address", _LOCAL_RULE)
+        if not self.enforcing:
+            return Decision.allow("allowLocalNetwork" if self.allow_local_network else "legacy", [ip])
+        refusal = classify_address(address)
+        if refusal is not None:
+            return _strict_refusal_decision(refusal)
+        return Decision.allow("public address", [ip])
+
+    def resolve(self, host: str, port: int) -> Decision:
+        """Resolve ``host`` (as the client connects to it) and guard every address it resolves to.
+
+        One non-public address refuses the whole name (a rebinding name may mix public and private
+        records). Literal addresses, in any spelling, are not sent to the resolver.
+        """
+        literal = parse_ip_literal(host)
+        if literal is not None:
+            return self._vet(host, [str(literal)])
+        if self.enforcing:
+            refusal = classify_host(host)
+            if refusal is not None:
+                return _strict_refusal_decision(refusal)
+        try:
+            addresses = list((self.resolver or default_resolver)(host, port))
+        except (OSError, UnicodeError, ValueError) as exc:
+            return Decision.deny("resolution-failed", f"lookup {host}: {_resolver_cause(exc)}", _DNS_RULE)
+        if not addresses:
+            return Decision.deny("resolution-failed", f"lookup {host}: no such host", _DNS_RULE)
+        return self._vet(host, addresses)
+
+    def _vet(self, host: str, addresses: list[str]) -> Decision:
+        for ip in addresses:
+            verdict = self.guard_address(ip)
+            if not verdict.allowed:
+                return self._name_refusal(host, ip, verdict)
+        rule = "public address" if self.enforcing else self.guard_address(addresses[0]).rule
+        return Decision.allow(rule, addresses)
+
+    @staticmethod
+    def _name_refusal(host: str, ip: str, verdict: Decision) -> Decision:
+        """Say which name led to the refused address: ``(evil.test -> 127.0.0.1)``."""
+        if normalize_host(host) == ip or verdict.code not in _STRICT_MESSAGES:
+            return verdict
+        return Decision.deny(verdict.code, f"{_STRICT_MESSAGES[verdict.code]} ({host} -> {ip})", verdict.rule)
+
+
+def _resolver_cause(exc: Exception) -> str:
+    if isinstance(exc, socket.gaierror) and exc.errno in (
+        socket.EAI_NONAME,
+        getattr(socket, "EAI_NODATA", -5),
+    ):
+        return "no such host"
+    return str(exc) or type(exc).__name__
+
+
+# --------------------------------------------------------------------------------------------------
+# The policy
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    pattern: str
+    methods: tuple[str, ...]  # ("*",) for websocket patterns
+
+    @property
+    def specificity(self) -> int:
+        """Literal characters: the most specific of several refusing patterns names the refusal."""
+        return len(self.pattern) - self.pattern.count("*")
+
+
+class NetPolicy:
+    """A plugin's network permission: allow-list + local-network guard (see the module docstring)."""
+
+    def __init__(
+        self,
+        allowed: Sequence[tuple[str, Sequence[str]] | str],
+        allow_local_network: bool = False,
+        mode: Mode = "strict",
+        resolver: Resolver | None = None,
+    ) -> None:
+        if mode not in ("strict", "legacy"):
+            raise ValueError(f"network policy mode must be 'strict' or 'legacy', got {mode!r}")
+        self.mode: Mode = mode
+        self.allow_local_network = allow_local_network
+        self.guard = AddressGuard(mode, allow_local_network, resolver)
+        self._rules = tuple(
+            _Rule(entry, ("*",)) if isinstance(entry, str) else _Rule(entry[0], tuple(entry[1]))
+            for entry in allowed
+        )
+        self._exact = tuple(r for r in self._rules if "*" not in r.pattern)
+        self._wildcard = tuple(r for r in self._rules if "*" in r.pattern)
+
+    @property
+    def patterns(self) -> tuple[str, ...]:
+        return tuple(r.pattern for r in self._rules)
+
+    # --- public checks -------------------------------------------------------------------------
+
+    def check_http(self, url: str, method: str, *, resolve: bool = True) -> Decision:
+        """``IsRequestAllowed(url, method)``; strict mode adds the connection-target and address checks."""
+        return self._check(url, method.upper(), resolve=resolve)
+
+    def check_websocket(self, url: str, *, resolve: bool = True) -> Decision:
+        """``IsConnectionAllowed(url)``: like http without methods (every matching pattern allows)."""
+        return self._check(url, None, resolve=resolve)
+
+    def guard_address(self, ip: str) -> Decision:
+        return self.guard.guard_address(ip)
+
+    def resolve(self, host: str, port: int) -> Decision:
+        return self.guard.resolve(host, port)
+
+    # --- the algorithm -------------------------------------------------------------------------
+
+    def _check(self, url: str, method: str | None, *, resolve: bool) -> Decision:
+        request, parse_error = _parse_request(url)
+        if not self.allow_local_network:
+            if request is None:
+                return Decision.deny("invalid-url", f"invalid URL: {parse_error}", _LOCAL_RULE)
+            local = self._local_network(url, request)
+            if local is not None:
+                return local
+        decision = self._allow_list(url, request, method)
+        if not decision.allowed or self.mode == "legacy":
+            return decision
+        if request is None:  # only the pattern "*" matches an unparseable URL
+            return Decision.deny("invalid-url", f"invalid URL: {parse_error}", _TARGET_RULE)
+        target = _connection_target(url, request)
+        if isinstance(target, Decision):
+            return target
+        if not resolve:
+            return decision
+        resolved = self.guard.resolve(*target)
+        if not resolved.allowed:
+            return resolved
+        return Decision.allow(decision.rule, resolved.addresses)
+
+    def _local_network(self, url: str, request: GoURL) -> Decision | None:
+        legacy = _legacy_local_refusal(request)
+        if self.mode == "legacy":
+            if legacy is None:
+                return None
+            found = classify_host(request.hostname)
+            return Decision.deny(found.code if found else "private", legacy, _LOCAL_RULE)
+        refusal = classify_host(request.hostname) or _classify_client_host(url)
+        if refusal is None:
+            return None
+        if legacy is not None:  # the original refused this too: keep its message
+            return Decision.deny(refusal.code, legacy, _LOCAL_RULE)
+        return _strict_refusal_decision(refusal)
+
+    def _allow_list(self, url: str, request: GoURL | None, method: str | None) -> Decision:
+        if not self._rules:
+            return Decision.deny("no-allowlist", MSG_NO_ALLOWLIST, _ALLOWLIST_RULE)
+        for group in (self._exact, self._wildcard):
+            matching = [r for r in group if self._rule_matches(r, request, url)]
+            if not matching:
+                continue
+            for rule in matching:
+                if method is None or "*" in rule.methods or method in rule.methods:
+                    return Decision.allow(rule.pattern)
+            # Every matching pattern refuses the method: name the most specific (first on ties).
+            worst = max(matching, key=lambda r: r.specificity)
+            return Decision.deny(
+                "method", f"operation {method} not allowed for URL pattern {worst.pattern}", worst.pattern
+            )
+        return Decision.deny(
+            "not-in-allowlist", f"URL {url} does not match any allowed URL patterns", _ALLOWLIST_RULE
+        )
+
+    @staticmethod
+    def _rule_matches(rule: _Rule, request: GoURL | None, url: str) -> bool:
+        if rule.pattern == "*":
+            return True
+        return request is not None and _matches(request, url, rule.pattern)
+
+
+def _parse_request(url: str) -> tuple[GoURL | None, str]:
+    try:
+        return parse_go_url(url), ""
+    except GoURLError as exc:
+        return None, str(exc)
+
+
+def _classify_client_host(url: str) -> Refusal | None:
+    """The host httpx will connect to, when it differs in spelling from Go's view (defence in depth)."""
+    try:
+        host = httpx.URL(url).raw_host.decode("ascii")
+    except (httpx.InvalidURL, UnicodeError, ValueError):
+        return None  # httpx cannot connect to it either
+    return classify_host(unquote(host))
+
+
+def _connection_target(url: str, request: GoURL) -> tuple[str, int] | Decision:
+    """Strict step 7: the host and port httpx will connect to must be the ones the matcher saw.
+
+    The allow-list reads the URL the way Go did; the connection is made by httpx, which parses URLs by
+    RFC 3986 + IDNA. Where the two disagree (``%``-escapes in the host, an IDNA spelling only one of them
+    accepts), the check and the connection could see different hosts, so the URL is refused.
+    """
+    try:
+        client = httpx.URL(url)
+    except (httpx.InvalidURL, UnicodeError, ValueError) as exc:
+        return Decision.deny("invalid-url", f"invalid URL: {exc}", _TARGET_RULE)
+    client_host = unquote(client.raw_host.decode("ascii")).lower()
+    try:
+        expected = unquote(httpx.URL(scheme="http", host=request.hostname).raw_host.decode("ascii")).lower()
+    except (httpx.InvalidURL, UnicodeError, ValueError):
+        expected = request.hostname.lower()
+    client_port = client.port or _DEFAULT_PORTS.get(client.scheme, 0)
+    expected_port = int(request.port) if request.port else _DEFAULT_PORTS.get(request.scheme, 0)
+    if (client.scheme, client_host, client_port) != (request.scheme, expected, expected_port):
+        return Decision.deny(
+            "invalid-url",
+            f"invalid URL: ambiguous host: {request.host!r} to the permission check, "
+            f"{client.netloc.decode('ascii')!r} to the HTTP client",
+            _TARGET_RULE,
+        )
+    return client.raw_host.decode("ascii"), client_port
