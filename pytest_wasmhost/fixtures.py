@@ -21,6 +21,8 @@ from pytest_wasmhost.host.base import HostCall, Transcript
 from pytest_wasmhost.host.cache import CacheStore, scope_store
 from pytest_wasmhost.host.scheduler import SchedulerEngine
 from pytest_wasmhost.host.subsonicapi import FakeSubsonic
+from pytest_wasmhost.host.websocket import WebSocketHub, websocket_hub
+from pytest_wasmhost.mocks import HttpMock
 from pytest_wasmhost.runtime.instance import InstanceLimits
 from pytest_wasmhost.runtime.plugin import Plugin
 from pytest_wasmhost.runtime.runtime import Runtime, RuntimeSettings, ScopedRuntime
@@ -39,11 +41,13 @@ __all__ = [
     "wasm_clock",
     "wasm_config",
     "wasm_host",
+    "wasm_http",
     "wasm_load",
     "wasm_plugin",
     "wasm_runtime",
     "wasm_scheduler",
     "wasm_subsonic",
+    "wasm_websocket",
 ]
 
 SETTINGS_KEY = pytest.StashKey["WasmSettings"]()
@@ -84,6 +88,7 @@ class WasmRuntime:
     def __init__(self, host: Runtime, scope: ScopedRuntime) -> None:
         self.host = host
         self.scope = scope
+        self.http = HttpMock()
 
     def load(self, path: str | Path, *, plugin_id: str | None = None, **kwargs: Any) -> Plugin:
         """Load a plugin into this test's scope (compiled once per session)."""
@@ -240,13 +245,28 @@ def _marker_config(request: pytest.FixtureRequest) -> dict[str, dict[str, str]]:
     return {str(plugin_id): {str(k): str(v) for k, v in marker.args[0].items()}}
 
 
+def _http_mock(request: pytest.FixtureRequest) -> HttpMock:
+    marker = request.node.get_closest_marker("wasm_http")
+    return HttpMock(**(marker.kwargs if marker else {}))
+
+
 @pytest.fixture
 def wasm_runtime(wasm_host: Runtime, request: pytest.FixtureRequest) -> Iterator[WasmRuntime]:
-    """A fresh runtime scope for this test: its own pools, host-service state, config and transcript."""
-    with wasm_host.scope() as scope:
+    """A fresh runtime scope for this test: its own pools, host-service state, config and transcript.
+
+    Nothing leaves the machine: the http service talks to this test's ``wasm_http`` mock and the
+    websocket service to in-memory peers (``wasm_websocket``).
+    """
+    http = _http_mock(request)
+    options = {"http": {"transport": http.transport}, "websocket": {"transport": "memory"}}
+    with wasm_host.scope(host_options=options) as scope:
         runtime = WasmRuntime(wasm_host, scope)
+        runtime.http = http
         request.node.stash[RUNTIME_KEY] = runtime
         yield runtime
+    problems = http.problems()
+    if problems:
+        pytest.fail("\n\n".join(problems), pytrace=False)
 
 
 RUNTIME_KEY = pytest.StashKey[WasmRuntime]()
@@ -375,6 +395,23 @@ def wasm_artwork(wasm_runtime: WasmRuntime) -> dict[str, Any]:
     ``base_path``, ``secret``); read on every call, so set them any time."""
     options: dict[str, Any] = wasm_runtime.scope.env.options.setdefault("artwork", {})
     return options
+
+
+@pytest.fixture
+def wasm_http(wasm_runtime: WasmRuntime) -> HttpMock:
+    """A respx router for the plugin's permitted HTTP requests (denied ones never reach it).
+
+    Strict by default: an unmatched request, or a route never requested, fails the test at teardown
+    (switch off with ``@pytest.mark.wasm_http(assert_all_mocked=False, assert_all_called=False)``).
+    """
+    return wasm_runtime.http
+
+
+@pytest.fixture
+def wasm_websocket(wasm_runtime: WasmRuntime) -> WebSocketHub:
+    """The scope's WebSocket hub on the in-memory transport: ``wasm_websocket.peer(connection_id)`` is
+    the server side of a plugin's connection (push_text, push_binary, close, sent)."""
+    return websocket_hub(wasm_runtime.scope.env)
 
 
 @pytest.fixture

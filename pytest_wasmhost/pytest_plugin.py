@@ -29,11 +29,13 @@ from pytest_wasmhost.fixtures import (
     wasm_clock,
     wasm_config,
     wasm_host,
+    wasm_http,
     wasm_load,
     wasm_plugin,
     wasm_runtime,
     wasm_scheduler,
     wasm_subsonic,
+    wasm_websocket,
 )
 
 # Re-exported so pytest registers them as fixtures of this plugin.
@@ -44,11 +46,13 @@ __all__ = [
     "wasm_clock",
     "wasm_config",
     "wasm_host",
+    "wasm_http",
     "wasm_load",
     "wasm_plugin",
     "wasm_runtime",
     "wasm_scheduler",
     "wasm_subsonic",
+    "wasm_websocket",
 ]
 
 SOURCES_KEY = pytest.StashKey[dict[str, str]]()  # plugin path -> plugin id, for ids and the header
@@ -57,6 +61,7 @@ CONFORMANCE = Path(__file__).parent / "conformance" / "suite.py"
 MARKERS = (
     "wasm_plugin(path): the plugin under test (a folder, an .ndp, or a .wasm with manifest.json beside).",
     "wasm_config(mapping): the plugin's configuration for this test (keys seen in lower case, as before).",
+    "wasm_http(assert_all_mocked=True, assert_all_called=True): strictness of the wasm_http mock.",
     "wasm_permissions(**services): narrow (service=None) or widen (service={...} or True) the manifest's "
     "grants for this test; shown in the terminal summary.",
 )

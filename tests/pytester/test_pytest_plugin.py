@@ -351,3 +351,99 @@ def test_the_readme_example_test_file_passes(
     pytester.makepyfile(test_readme=example.replace("path/to/my-plugin", str(c_agent)))
     result = run(pytester, *cache_args)
     result.assert_outcomes(passed=3)
+
+
+HTTP_PLUGIN = r"""
+(module
+  (import "env" "get" (func $get (param i32 i32) (result i64)))
+  (memory (export "memory") 1)
+  (global $next (mut i32) (i32.const 1024))
+  ;; HttpRequest{url: "https://api.example.com/x"}
+  (data (i32.const 64) "\0a\19\68\74\74\70\73\3a\2f\2f\61\70\69\2e\65\78\61\6d\70\6c\65\2e\63\6f\6d\2f\78")
+  (func (export "malloc") (param i32) (result i32) (local $p i32)
+    (local.set $p (global.get $next)) (global.set $next (i32.add (global.get $next) (local.get 0)))
+    (local.get $p))
+  (func (export "free") (param i32))
+  (func (export "metadata_agent_api_version") (result i64) (i64.const 1))
+  (func $fetch (param i32 i32) (result i64) (drop (call $get (i32.const 64) (i32.const 27))) (i64.const 0))
+  (export "metadata_agent_get_artist_mbid" (func $fetch))
+  (export "metadata_agent_get_artist_url" (func $fetch))
+  (export "metadata_agent_get_artist_biography" (func $fetch))
+  (export "metadata_agent_get_similar_artists" (func $fetch))
+  (export "metadata_agent_get_artist_images" (func $fetch))
+  (export "metadata_agent_get_artist_top_songs" (func $fetch))
+  (export "metadata_agent_get_album_info" (func $fetch))
+  (export "metadata_agent_get_album_images" (func $fetch))
+)
+"""
+
+
+@pytest.fixture
+def http_plugin(pytester: pytest.Pytester) -> Path:
+    import wasmtime
+
+    folder = pytester.path / "fetcher"
+    folder.mkdir()
+    (folder / "plugin.wasm").write_bytes(wasmtime.wat2wasm(HTTP_PLUGIN))
+    manifest = {
+        "name": "fetcher",
+        "author": "t",
+        "version": "1",
+        "description": "d",
+        "website": "https://example.com",
+        "capabilities": ["MetadataAgent"],
+        "permissions": {"http": {"reason": "t", "allowedUrls": {"https://api.example.com/*": ["GET"]}}},
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
+def test_wasm_http_serves_mocked_responses(
+    pytester: pytest.Pytester, http_plugin: Path, cache_args: list[str]
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.wasm_plugin("fetcher")
+        def test_get(wasm_plugin, wasm_http, wasm_calls):
+            wasm_http.get("https://api.example.com/x").respond(201, headers={"X-Test": "ok"}, text="hello")
+            wasm_plugin.metadata_agent.get_artist_mbid(name="a")
+            (call,) = wasm_calls.assert_called("http", "get", verdict="ok")
+            assert (call.response.status, call.response.body, call.response.headers["X-Test"]) == (201, b"hello", "ok")
+        """
+    )
+    run(pytester, *cache_args).assert_outcomes(passed=1)
+
+
+def test_wasm_http_is_strict_about_unmocked_and_unused_routes(
+    pytester: pytest.Pytester, http_plugin: Path, cache_args: list[str]
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.wasm_plugin("fetcher")
+        def test_unmocked(wasm_plugin, wasm_calls):
+            wasm_plugin.metadata_agent.get_artist_mbid(name="a")
+            (call,) = wasm_calls("http", "get")
+            assert "no wasm_http route matches GET https://api.example.com/x" in call.response.error
+
+        def test_unused(wasm_http):
+            wasm_http.get("https://api.example.com/never")
+
+        @pytest.mark.wasm_http(assert_all_mocked=False, assert_all_called=False)
+        @pytest.mark.wasm_plugin("fetcher")
+        def test_relaxed(wasm_plugin, wasm_http):
+            wasm_http.get("https://api.example.com/never")
+            wasm_plugin.metadata_agent.get_artist_mbid(name="a")
+        """
+    )
+    result = run(pytester, *cache_args)
+    result.assert_outcomes(passed=3, errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*the plugin made HTTP requests that no wasm_http route matches:*",
+            "*wasm_http routes were never requested by the plugin:*",
+        ]
+    )
