@@ -410,7 +410,8 @@ def test_wasm_http_serves_mocked_responses(
             wasm_http.get("https://api.example.com/x").respond(201, headers={"X-Test": "ok"}, text="hello")
             wasm_plugin.metadata_agent.get_artist_mbid(name="a")
             (call,) = wasm_calls.assert_called("http", "get", verdict="ok")
-            assert (call.response.status, call.response.body, call.response.headers["X-Test"]) == (201, b"hello", "ok")
+            response = call.response
+            assert (response.status, response.body, response.headers["X-Test"]) == (201, b"hello", "ok")
         """
     )
     run(pytester, *cache_args).assert_outcomes(passed=1)
