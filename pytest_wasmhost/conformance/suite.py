@@ -30,6 +30,8 @@ from pytest_wasmhost.errors import (
     WasmHostError,
 )
 from pytest_wasmhost.host.base import service_of
+from pytest_wasmhost.host.websocket import websocket_hub
+from pytest_wasmhost.mocks import canned_http
 from pytest_wasmhost.package import PluginSource, load_plugin
 from pytest_wasmhost.runtime.instance import describe_module
 from pytest_wasmhost.runtime.plugin import Plugin
@@ -71,9 +73,25 @@ def source(plugin_path: str) -> PluginSource:
     return load_plugin(plugin_path)
 
 
+CANNED_HTTP_STATUS = 503
+
+
+def canned_options() -> dict[str, object]:
+    """No real traffic: HTTP answers 503, WebSocket dials are refused, Subsonic is the empty fake."""
+    return {
+        "http": {"transport": canned_http(CANNED_HTTP_STATUS)},
+        "websocket": {"transport": "memory"},
+    }
+
+
 @pytest.fixture
 def scope(wasm_host: Runtime) -> Iterator[ScopedRuntime]:
-    with wasm_host.scope() as scope:
+    with wasm_host.scope(host_options=canned_options()) as scope:
+        hub = websocket_hub(scope.env)
+        transport = getattr(hub, "transport", None)
+        refuse = getattr(transport, "refuse", None)
+        if callable(refuse):
+            refuse("refused by the pytest-wasmhost conformance suite (no real traffic)")
         yield scope
 
 
@@ -201,7 +219,7 @@ def test_fresh_and_pooled_instances_agree(
     request = TYPICAL[export]
     _call(plugin, export, request)  # warm the pooled instance
     pooled = _call(plugin, export, request)
-    with wasm_host.scope() as other:
+    with wasm_host.scope(host_options=canned_options()) as other:
         fresh_plugin = other.plugin(plugin_path, init=False)
         fresh = _call(fresh_plugin, export, request)
     assert _comparable(pooled) == _comparable(fresh), (
@@ -259,7 +277,7 @@ def test_concurrent_calls(plugin: Plugin, export: str) -> None:
 def test_repeated_load_and_unload_leaves_nothing_behind(plugin_path: str, wasm_host: Runtime) -> None:
     before = threading.active_count()
     for _ in range(3):
-        with wasm_host.scope() as scope:
+        with wasm_host.scope(host_options=canned_options()) as scope:
             loaded = scope.plugin(plugin_path, init=False)
             stats_open = loaded.stats()
         stats = loaded.stats()
