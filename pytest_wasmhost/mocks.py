@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import respx
+import respx.models
 
 
 class HttpMock:
@@ -25,7 +26,9 @@ class HttpMock:
     ``wasm_http.get("https://api.example.com/x").respond(200, json={...})``."""
 
     def __init__(self, *, assert_all_mocked: bool = True, assert_all_called: bool = True) -> None:
-        self.router = respx.Router(assert_all_mocked=False, assert_all_called=False)
+        # assert_all_mocked=True inside the router is how it tells us "no route": we turn that into the
+        # plugin-visible connect error and the teardown failure below.
+        self.router = respx.Router(assert_all_mocked=True, assert_all_called=False)
         self.assert_all_mocked = assert_all_mocked
         self.assert_all_called = assert_all_called
         self.requests: list[httpx.Request] = []
@@ -37,16 +40,15 @@ class HttpMock:
         request.read()
         with self._lock:
             self.requests.append(request)
-        route = next((r for r in self.router.routes if r.match(request)), None)
-        if route is None:
+        try:
+            return self.router.handler(request)
+        except respx.models.AllMockedAssertionError:
             with self._lock:
                 self.unmatched.append(request)
             # What an unreachable server looks like to the plugin; the test fails at teardown.
             raise httpx.ConnectError(
                 f"no wasm_http route matches {request.method} {request.url}", request=request
-            )
-        response = self.router.handler(request)
-        return response
+            ) from None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.router, name)

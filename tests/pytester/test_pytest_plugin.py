@@ -448,3 +448,23 @@ def test_wasm_http_is_strict_about_unmocked_and_unused_routes(
             "*wasm_http routes were never requested by the plugin:*",
         ]
     )
+
+
+def test_wasm_http_side_effects_reach_the_plugin_as_transport_errors(
+    pytester: pytest.Pytester, http_plugin: Path, cache_args: list[str]
+) -> None:
+    pytester.makepyfile(
+        """
+        import httpx
+        import pytest
+
+        @pytest.mark.wasm_plugin("fetcher")
+        def test_timeout(wasm_plugin, wasm_http, wasm_calls):
+            wasm_http.get("https://api.example.com/x").mock(side_effect=httpx.ConnectTimeout("too slow"))
+            wasm_plugin.metadata_agent.get_artist_mbid(name="a")
+            (call,) = wasm_calls("http", "get")
+            assert call.verdict == "error"
+            assert call.response.error.startswith('Get "https://api.example.com/x"')
+        """
+    )
+    run(pytester, *cache_args).assert_outcomes(passed=1)

@@ -15,10 +15,13 @@
 //     Calling a method of a capability that was never registered
 //     dereferences a nil interface: the Go runtime prints the panic to stderr
 //     and the module traps, exactly like the original;
-//   - the proto3 wire encoding of every message of the legacy "api" and
-//     "config" protobuf packages;
-//   - host service imports from the "env" module (currently the config
-//     service: GetPluginConfig).
+//   - the proto3 wire encoding of every message of the legacy "api",
+//     "config", "http", "websocket", "scheduler" and "cache" protobuf
+//     packages;
+//   - wrappers of the host service imports from the "env" module:
+//     GetPluginConfig, HttpGet..HttpOptions, WebSocketConnect/SendText/
+//     SendBinary/Close, ScheduleOneTime/ScheduleRecurring/CancelSchedule/
+//     TimeNow and CacheSetString..CacheHas.
 //
 // A plugin registers its implementations from an init function (main is not
 // run in a c-shared wasip1 module):

@@ -34,3 +34,78 @@ func hostCall(fn hostImport, req []byte) []byte {
 
 //go:wasmimport env get_plugin_config
 func importGetPluginConfig(ptr, size uint32) uint64
+
+//go:wasmimport env get
+func importHttpGet(ptr, size uint32) uint64
+
+//go:wasmimport env post
+func importHttpPost(ptr, size uint32) uint64
+
+//go:wasmimport env put
+func importHttpPut(ptr, size uint32) uint64
+
+//go:wasmimport env delete
+func importHttpDelete(ptr, size uint32) uint64
+
+//go:wasmimport env patch
+func importHttpPatch(ptr, size uint32) uint64
+
+//go:wasmimport env head
+func importHttpHead(ptr, size uint32) uint64
+
+//go:wasmimport env options
+func importHttpOptions(ptr, size uint32) uint64
+
+//go:wasmimport env connect
+func importWebSocketConnect(ptr, size uint32) uint64
+
+//go:wasmimport env send_text
+func importWebSocketSendText(ptr, size uint32) uint64
+
+//go:wasmimport env send_binary
+func importWebSocketSendBinary(ptr, size uint32) uint64
+
+//go:wasmimport env close
+func importWebSocketClose(ptr, size uint32) uint64
+
+//go:wasmimport env schedule_one_time
+func importScheduleOneTime(ptr, size uint32) uint64
+
+//go:wasmimport env schedule_recurring
+func importScheduleRecurring(ptr, size uint32) uint64
+
+//go:wasmimport env cancel_schedule
+func importCancelSchedule(ptr, size uint32) uint64
+
+//go:wasmimport env time_now
+func importTimeNow(ptr, size uint32) uint64
+
+//go:wasmimport env set_string
+func importCacheSetString(ptr, size uint32) uint64
+
+//go:wasmimport env get_string
+func importCacheGetString(ptr, size uint32) uint64
+
+//go:wasmimport env set_int
+func importCacheSetInt(ptr, size uint32) uint64
+
+//go:wasmimport env get_int
+func importCacheGetInt(ptr, size uint32) uint64
+
+//go:wasmimport env set_float
+func importCacheSetFloat(ptr, size uint32) uint64
+
+//go:wasmimport env get_float
+func importCacheGetFloat(ptr, size uint32) uint64
+
+//go:wasmimport env set_bytes
+func importCacheSetBytes(ptr, size uint32) uint64
+
+//go:wasmimport env get_bytes
+func importCacheGetBytes(ptr, size uint32) uint64
+
+//go:wasmimport env remove
+func importCacheRemove(ptr, size uint32) uint64
+
+//go:wasmimport env has
+func importCacheHas(ptr, size uint32) uint64
