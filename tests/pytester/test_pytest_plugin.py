@@ -468,3 +468,76 @@ def test_wasm_http_side_effects_reach_the_plugin_as_transport_errors(
         """
     )
     run(pytester, *cache_args).assert_outcomes(passed=1)
+
+
+def _wat_plugin(root: Path, name: str, wasm: bytes) -> Path:
+    folder = root / name
+    folder.mkdir()
+    (folder / "plugin.wasm").write_bytes(wasm)
+    manifest = {
+        "name": name,
+        "author": "t",
+        "version": "1",
+        "description": "d",
+        "website": "https://example.com",
+        "capabilities": ["MetadataAgent"],
+        "permissions": {},
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
+def test_conformance_names_a_missing_export(pytester: pytest.Pytester, cache_args: list[str]) -> None:
+    from tests.support.wat import metadata_module
+
+    folder = _wat_plugin(pytester.path, "missing", metadata_module(omit=("metadata_agent_get_album_images",)))
+    result = run(pytester, "--wasm-plugin", str(folder), "-k", "exports_match", *cache_args)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*MetadataAgent: metadata_agent_get_album_images is not exported*"])
+
+
+def test_conformance_reports_a_trapping_export(pytester: pytest.Pytester, cache_args: list[str]) -> None:
+    from tests.support.wat import metadata_module
+
+    folder = _wat_plugin(pytester.path, "trapper", metadata_module(result="unreachable"))
+    result = run(pytester, "--wasm-plugin", str(folder), "-k", "typical_request and artist_mbid", *cache_args)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*PluginTrap on metadata_agent_get_artist_mbid*the guest trapped*", "*unreachable*"]
+    )
+
+
+def test_no_disk_cache_option_writes_nothing(
+    pytester: pytest.Pytester, c_agent: Path, tmp_path: Path
+) -> None:
+    cache = tmp_path / "unused"
+    result = run(
+        pytester,
+        "--wasm-plugin",
+        str(c_agent),
+        "--wasm-no-disk-cache",
+        f"--wasm-cache-dir={cache}",
+        "-k",
+        "module_compiles",
+        "-p",
+        "no:cacheprovider",
+    )
+    result.assert_outcomes(passed=1)
+    assert not cache.exists()
+
+
+def test_call_timeout_option_reaches_the_runtime(pytester: pytest.Pytester, cache_args: list[str]) -> None:
+    from tests.support.wat import metadata_module
+
+    folder = _wat_plugin(pytester.path, "spinner", metadata_module(result="(loop $l (br $l)) (i64.const 0)"))
+    result = run(
+        pytester,
+        "--wasm-plugin",
+        str(folder),
+        "--wasm-call-timeout=0.2",
+        "-k",
+        "typical_request and artist_mbid",
+        *cache_args,
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*PluginTimeout*deadline of 0.2s*"])
