@@ -259,6 +259,17 @@ class Transcript:
         return iter(self.calls())
 
 
+_notes = threading.local()
+
+
+def note_rule(rule: str) -> None:
+    """Record which permission rule allowed the host call being served (shown in the transcript).
+
+    Refusals carry their rule in :class:`Denied`; a handler calls this for the calls it lets through.
+    """
+    _notes.rule = rule
+
+
 @dataclass(frozen=True, slots=True)
 class HostBinding:
     """The host functions one plugin's instances call in one scope, and where calls are recorded."""
@@ -276,10 +287,12 @@ def dispatch(guest: GuestAccess, fn: HostFunction, offset: int, size: int, *, bi
     verdict: Verdict = "ok"
     detail = ""
     rule: str | None = None
+    _notes.rule = None
     try:
         request = _read_request(guest, fn, offset, size)
         try:
             response = fn.handler(request)
+            rule = getattr(_notes, "rule", None)
         except Denied as denial:
             response, verdict, detail, rule = denial.response, "denied", denial.reason, denial.rule
         error_text = getattr(response, "error", "") if "error" in response.DESCRIPTOR.fields_by_name else ""

@@ -57,7 +57,14 @@ import httpcore
 import httpx
 
 from pytest_wasmhost.abi.proto import http_pb2
-from pytest_wasmhost.host.base import Denied, HostFunction, HostHardError, HostService, ServiceContext
+from pytest_wasmhost.host.base import (
+    Denied,
+    HostFunction,
+    HostHardError,
+    HostService,
+    ServiceContext,
+    note_rule,
+)
 from pytest_wasmhost.host.netpolicy import (
     AddressGuard,
     Decision,
@@ -432,6 +439,7 @@ class HttpService(HostService):
             text = decision.error_text()
             raise Denied(http_pb2.HttpResponse(error=text), reason=text, rule=decision.label)
         log.debug("http %s %s allowed by %s", method, request.url, decision.label)
+        note_rule(decision.label)
         _require_go_parse(method, request.url)
         chain = _Chain(method, _plugin_headers(request.headers), _Deadline(request.timeout_ms))
         try:

@@ -68,6 +68,7 @@ from pytest_wasmhost.host.base import (
     HostService,
     ServiceContext,
     Verdict,
+    note_rule,
 )
 from pytest_wasmhost.host.netpolicy import WEBSOCKET_DENIAL_PREFIX, Decision, NetPolicy, Resolver
 from pytest_wasmhost.manifest import WebSocketPermission
@@ -1295,6 +1296,7 @@ class WebSocketService(HostService):
         decision = policy.check_websocket(request.url, resolve=False)
         if not decision.allowed:
             raise _denied(decision)
+        note_rule(decision.label)
         connection_id = request.connection_id or self.hub.new_connection_id(self.plugin_id)
         dial = DialRequest(
             plugin_id=self.plugin_id,

@@ -165,3 +165,16 @@ def test_an_unpermitted_method_is_denied(
         "https://api.example.com/*"
     )
     wasm_calls.assert_not_called("cache", "set_string")
+
+
+def test_allowed_calls_carry_the_rule_that_allowed_them(
+    wasm_load: Any, wasm_http: Any, wasm_calls: Any
+) -> None:
+    plugin = wasm_load(PLUGIN, config={"endpoint": "https://api.example.com"})
+    wasm_http.get("https://api.example.com/artist", params={"name": "Ann"}).respond(
+        200, json={"url": "https://example.com/ann"}
+    )
+    plugin.metadata_agent.get_artist_url(name="Ann")
+    (call,) = wasm_calls.assert_called("http", "get", verdict="ok")
+    assert call.rule is not None
+    assert "https://api.example.com/*" in call.rule
