@@ -138,7 +138,7 @@ def test_get_returns_the_mocked_status_headers_and_body(
     assert response.headers["Content-Type"] == "application/json"
     assert response.headers["X-Rate-Limit"] == "99"
     assert route.calls.last.request.headers["X-Api-Key"] == "k"
-    assert verdicts(harness) == [("get", "ok", None)]
+    assert verdicts(harness) == [("get", "ok", "allowed: https://api.example.com/v1/*")]
 
 
 def test_post_sends_the_body(harness: HttpHarness, router: respx.MockRouter) -> None:
@@ -190,9 +190,9 @@ def test_transcript_records_every_call_with_its_verdict(
     harness.call("post", HttpRequest(url="http://service.test/x"))
     assert failed.error == f'Get "{API}/v1/down": connection reset by peer'
     assert verdicts(harness) == [
-        ("get", "ok", None),
+        ("get", "ok", "allowed: https://api.example.com/v1/*"),
         ("get", "denied", "loopback: allowLocalNetwork=false"),
-        ("get", "error", None),
+        ("get", "error", "allowed: https://api.example.com/v1/*"),
         ("post", "denied", "method: http://*.test/*"),
     ]
     assert "[rule: loopback: allowLocalNetwork=false]" in str(harness.env.transcript.calls("http")[1])
