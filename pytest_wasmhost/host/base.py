@@ -22,9 +22,9 @@ from typing import Any, ClassVar, Literal, Protocol, TypeVar
 from google.protobuf.message import DecodeError, Message
 
 from pytest_wasmhost.abi.memory import GuestAccess, guest_malloc, pack
+from pytest_wasmhost.clock import Clock
 from pytest_wasmhost.errors import AbiError
 from pytest_wasmhost.manifest import Manifest
-from pytest_wasmhost.runtime.clock import Clock
 
 # Import names per service, in the original's link order (runtime.md §6; abi.md §5 "Host import names").
 SERVICE_FUNCTIONS: Mapping[str, tuple[str, ...]] = {

@@ -27,8 +27,8 @@ from typing import Any, Literal, cast
 from google.protobuf.message import Message
 
 from pytest_wasmhost.abi.proto import cache_pb2
+from pytest_wasmhost.clock import Clock
 from pytest_wasmhost.host.base import HostEnvironment, HostFunction, HostService, ServiceContext
-from pytest_wasmhost.runtime.clock import Clock
 
 log = logging.getLogger("pytest_wasmhost.host.cache")
 

@@ -60,6 +60,7 @@ from websockets.sync.client import connect as ws_connect
 from websockets.typing import Subprotocol
 
 from pytest_wasmhost.abi.proto import api_pb2, websocket_pb2
+from pytest_wasmhost.clock import SYSTEM_CLOCK, Clock
 from pytest_wasmhost.host.base import (
     Denied,
     HostEnvironment,
@@ -72,7 +73,6 @@ from pytest_wasmhost.host.base import (
 )
 from pytest_wasmhost.host.netpolicy import WEBSOCKET_DENIAL_PREFIX, Decision, NetPolicy, Resolver
 from pytest_wasmhost.manifest import WebSocketPermission
-from pytest_wasmhost.runtime.clock import SYSTEM_CLOCK, Clock
 
 __all__ = [
     "BinaryMessage",

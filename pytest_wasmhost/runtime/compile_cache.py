@@ -42,7 +42,7 @@ from typing import Final
 
 import wasmtime
 
-from pytest_wasmhost.runtime.clock import SYSTEM_CLOCK, Clock
+from pytest_wasmhost.clock import SYSTEM_CLOCK, Clock
 from pytest_wasmhost.runtime.instance import compile_module, wasmtime_error_text
 
 __all__ = [

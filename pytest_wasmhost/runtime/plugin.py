@@ -32,12 +32,12 @@ from pytest_wasmhost.abi.capabilities import (
     load_check_failure,
 )
 from pytest_wasmhost.abi.memory import call_method
+from pytest_wasmhost.clock import SYSTEM_CLOCK, Clock
 from pytest_wasmhost.errors import AbiError, PluginLoadError, WasmHostError, hide_harness_frames
 from pytest_wasmhost.host.base import HostEnvironment, HostService, ServiceContext, Transcript
 from pytest_wasmhost.host.registry import bind, build_services
 from pytest_wasmhost.manifest import Manifest
 from pytest_wasmhost.package import PluginSource
-from pytest_wasmhost.runtime.clock import SYSTEM_CLOCK, Clock
 from pytest_wasmhost.runtime.instance import InstanceLimits, LinkedPlugin, PluginInstance
 from pytest_wasmhost.runtime.pool import InstancePool, PoolSettings, PoolStats
 

@@ -29,8 +29,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Generic, Literal, Self, TypeVar
 
+from pytest_wasmhost.clock import SYSTEM_CLOCK, Clock
 from pytest_wasmhost.errors import PoolClosed, PoolTimeout, hide_harness_frames
-from pytest_wasmhost.runtime.clock import SYSTEM_CLOCK, Clock
 
 # Errors of ours show the user's frames, not these (see errors.hide_harness_frames).
 __tracebackhide__ = hide_harness_frames

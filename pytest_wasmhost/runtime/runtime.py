@@ -31,12 +31,12 @@ import wasmtime
 from google.protobuf.message import Message
 
 from pytest_wasmhost.abi.capabilities import Reply
+from pytest_wasmhost.clock import SYSTEM_CLOCK, Clock, Janitor
 from pytest_wasmhost.errors import PluginLoadError, WasmHostError, hide_harness_frames
 from pytest_wasmhost.host.base import HostEnvironment, Transcript
 from pytest_wasmhost.host.registry import IMPLEMENTED
 from pytest_wasmhost.manifest import parse_manifest, runtime_permission_problems
 from pytest_wasmhost.package import PluginSource, load_plugin
-from pytest_wasmhost.runtime.clock import SYSTEM_CLOCK, Clock, Janitor
 from pytest_wasmhost.runtime.compile_cache import CompiledModuleCache, DiskCache, purge_cache, wasm_digest
 from pytest_wasmhost.runtime.engine import EngineSettings, shared_engine
 from pytest_wasmhost.runtime.instance import InstanceLimits, LinkedPlugin
@@ -75,6 +75,9 @@ class RuntimeSettings:
     engine: EngineSettings = EngineSettings()
     compiled_ttl: float = 300.0  # the original's 5 minutes since last access
     compile_concurrency: int = 2  # the original compiled at most 2 plugins at once
+    #: How guest calls are made: None = $WASMHOST_FASTPATH, else the C-API fast path on a tested
+    #: wasmtime; True / False force the fast path / wasmtime-py's public API (runtime/callpath.py).
+    fastpath: bool | None = None
 
     def resolved_cache_dir(self) -> Path:
         return self.cache_dir if self.cache_dir is not None else default_cache_dir()
@@ -245,6 +248,7 @@ class Runtime:
             granted=source.manifest.permissions.granted(),
             implemented=IMPLEMENTED,
             wasi=self.settings.wasi,
+            fastpath=self.settings.fastpath,
         )
         return PluginBuild(source, digest, module, linked, fingerprint)
 

@@ -12,12 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_wasmhost.abi.proto import artwork_pb2, cache_pb2
+from pytest_wasmhost.clock import ManualClock
 from pytest_wasmhost.errors import PluginLoadError, PluginTrap
 from pytest_wasmhost.host.artwork import decode_artwork_token
 from pytest_wasmhost.host.base import SERVICE_FUNCTIONS, HostEnvironment
 from pytest_wasmhost.host.cache import scope_store
 from pytest_wasmhost.host.registry import bind
-from pytest_wasmhost.runtime.clock import ManualClock
 from tests.support.hostcall import HostHarness
 
 CACHE_FUNCTIONS = SERVICE_FUNCTIONS["cache"]

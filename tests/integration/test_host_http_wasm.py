@@ -22,11 +22,11 @@ import wasmtime
 
 from pytest_wasmhost.abi.memory import unpack, write_buffer
 from pytest_wasmhost.abi.proto.http_pb2 import HttpRequest, HttpResponse
+from pytest_wasmhost.clock import SYSTEM_CLOCK
 from pytest_wasmhost.host.base import HostEnvironment, ServiceContext
 from pytest_wasmhost.host.http import HttpService
 from pytest_wasmhost.host.registry import IMPLEMENTED, bind, build_services
 from pytest_wasmhost.manifest import parse_manifest
-from pytest_wasmhost.runtime.clock import SYSTEM_CLOCK
 from pytest_wasmhost.runtime.engine import shared_engine
 from pytest_wasmhost.runtime.instance import LinkedPlugin, compile_module
 from tests.support.hostcall import host_caller_wat

@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 
 from pytest_wasmhost.abi.capabilities import Reply
 from pytest_wasmhost.abi.proto import api_pb2, scheduler_pb2
+from pytest_wasmhost.clock import SYSTEM_CLOCK, Clock, ManualClock
 from pytest_wasmhost.errors import PluginLoadError, PluginTrap
 from pytest_wasmhost.host.base import HostEnvironment
 from pytest_wasmhost.host.scheduler import CALLBACK_EXPORT, SchedulerEngine
-from pytest_wasmhost.runtime.clock import SYSTEM_CLOCK, Clock, ManualClock
 from pytest_wasmhost.runtime.runtime import Runtime, RuntimeSettings
 from tests.support.hostcall import HostHarness
 from tests.support.plugins import write_plugin

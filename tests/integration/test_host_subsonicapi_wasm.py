@@ -20,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_wasmhost.abi.proto import subsonicapi_pb2
+from pytest_wasmhost.clock import SYSTEM_CLOCK
 from pytest_wasmhost.errors import PluginLoadError, PluginTrap
 from pytest_wasmhost.host.base import HostEnvironment
 from pytest_wasmhost.host.registry import bind
@@ -31,7 +32,6 @@ from pytest_wasmhost.host.subsonicapi import (
     subsonic_failed,
     subsonic_ok,
 )
-from pytest_wasmhost.runtime.clock import SYSTEM_CLOCK
 from tests.support.hostcall import HostHarness
 
 CallResponse = subsonicapi_pb2.CallResponse

@@ -19,6 +19,7 @@ from google.protobuf.message import Message
 
 from pytest_wasmhost.abi.capabilities import Reply
 from pytest_wasmhost.abi.proto import api_pb2, websocket_pb2
+from pytest_wasmhost.clock import ManualClock
 from pytest_wasmhost.errors import PluginTrap
 from pytest_wasmhost.host.base import HostCall, HostEnvironment, ServiceContext
 from pytest_wasmhost.host.registry import IMPLEMENTED, bind
@@ -30,7 +31,6 @@ from pytest_wasmhost.host.websocket import (
     websocket_hub,
 )
 from pytest_wasmhost.manifest import parse_manifest
-from pytest_wasmhost.runtime.clock import ManualClock
 from pytest_wasmhost.runtime.engine import shared_engine
 from pytest_wasmhost.runtime.instance import LinkedPlugin, compile_module
 from pytest_wasmhost.runtime.runtime import Runtime, RuntimeSettings, ScopedRuntime

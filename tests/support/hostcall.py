@@ -17,10 +17,10 @@ import wasmtime
 from google.protobuf.message import Message
 
 from pytest_wasmhost.abi.memory import unpack, write_buffer
+from pytest_wasmhost.clock import SYSTEM_CLOCK, Clock
 from pytest_wasmhost.host.base import HostEnvironment, ServiceContext
 from pytest_wasmhost.host.registry import IMPLEMENTED, bind, build_services
 from pytest_wasmhost.manifest import parse_manifest
-from pytest_wasmhost.runtime.clock import SYSTEM_CLOCK, Clock
 from pytest_wasmhost.runtime.engine import shared_engine
 from pytest_wasmhost.runtime.instance import LinkedPlugin, PluginInstance, compile_module
 from tests.support.plugins import manifest as manifest_dict

@@ -17,9 +17,9 @@ import pytest
 import wasmtime
 from freezegun import freeze_time
 
+from pytest_wasmhost.clock import SYSTEM_CLOCK, ManualClock
 from pytest_wasmhost.errors import PluginLoadError
 from pytest_wasmhost.runtime import compile_cache
-from pytest_wasmhost.runtime.clock import SYSTEM_CLOCK, ManualClock
 from pytest_wasmhost.runtime.compile_cache import (
     CompiledModuleCache,
     DiskCache,

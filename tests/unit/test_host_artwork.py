@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from pytest_wasmhost.abi.proto import artwork_pb2
+from pytest_wasmhost.clock import ManualClock
 from pytest_wasmhost.host.artwork import (
     DEFAULT_SECRET,
     ArtworkService,
@@ -22,7 +23,6 @@ from pytest_wasmhost.host.artwork import (
 )
 from pytest_wasmhost.host.base import SERVICE_FUNCTIONS, HostEnvironment, ServiceContext
 from pytest_wasmhost.manifest import parse_manifest
-from pytest_wasmhost.runtime.clock import ManualClock
 from tests.support.plugins import manifest as manifest_dict
 
 SHARE = ArtworkSettings(share_url="https://music.example.com")

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_wasmhost.abi.proto import cache_pb2
+from pytest_wasmhost.clock import SYSTEM_CLOCK, ManualClock
 from pytest_wasmhost.host.base import SERVICE_FUNCTIONS, HostEnvironment, ServiceContext
 from pytest_wasmhost.host.cache import (
     DEFAULT_MAX_BYTES,
@@ -24,7 +25,6 @@ from pytest_wasmhost.host.cache import (
     value_kind,
 )
 from pytest_wasmhost.manifest import parse_manifest
-from pytest_wasmhost.runtime.clock import SYSTEM_CLOCK, ManualClock
 from tests.support.plugins import manifest as manifest_dict
 
 PLUGIN = "test_plugin"

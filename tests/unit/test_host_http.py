@@ -21,6 +21,7 @@ import pytest
 import respx
 
 from pytest_wasmhost.abi.proto.http_pb2 import HttpRequest, HttpResponse
+from pytest_wasmhost.clock import SYSTEM_CLOCK
 from pytest_wasmhost.host.base import Denied, HostEnvironment, HostHardError, ServiceContext
 from pytest_wasmhost.host.http import (
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -32,7 +33,6 @@ from pytest_wasmhost.host.http import (
 )
 from pytest_wasmhost.host.netpolicy import AddressGuard, NetPolicy
 from pytest_wasmhost.manifest import parse_manifest
-from pytest_wasmhost.runtime.clock import SYSTEM_CLOCK
 from tests.support.plugins import manifest as manifest_dict
 from tests.support.ssrf_corpus import FAKE_DNS, REDIRECT_TARGETS, fake_resolver
 

@@ -23,6 +23,7 @@ from google.protobuf.message import Message
 
 from pytest_wasmhost.abi.capabilities import Reply
 from pytest_wasmhost.abi.proto import api_pb2, scheduler_pb2
+from pytest_wasmhost.clock import SYSTEM_CLOCK, ManualClock
 from pytest_wasmhost.errors import PluginLoadError
 from pytest_wasmhost.host.base import HostEnvironment, HostHardError, ServiceContext
 from pytest_wasmhost.host.registry import IMPLEMENTED, SERVICES
@@ -37,7 +38,6 @@ from pytest_wasmhost.host.scheduler import (
     resolve_local_zone,
 )
 from pytest_wasmhost.manifest import parse_manifest
-from pytest_wasmhost.runtime.clock import SYSTEM_CLOCK, ManualClock
 from tests.support.plugins import manifest as manifest_dict
 
 PLUGIN = "test_plugin"

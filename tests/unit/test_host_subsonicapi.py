@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_wasmhost.abi.proto import subsonicapi_pb2
+from pytest_wasmhost.clock import SYSTEM_CLOCK
 from pytest_wasmhost.host.base import Denied, HostEnvironment, HostHardError, ServiceContext
 from pytest_wasmhost.host.subsonicapi import (
     FAKE_SERVER_VERSION,
@@ -26,7 +27,6 @@ from pytest_wasmhost.host.subsonicapi import (
     subsonic_ok,
 )
 from pytest_wasmhost.manifest import SubsonicApiPermission, parse_manifest
-from pytest_wasmhost.runtime.clock import SYSTEM_CLOCK
 from tests.support.plugins import manifest as manifest_dict
 
 PLUGIN = "test-plugin"

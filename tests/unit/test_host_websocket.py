@@ -25,6 +25,7 @@ from websockets.sync.server import ServerConnection, serve
 
 from pytest_wasmhost.abi.capabilities import Reply
 from pytest_wasmhost.abi.proto import api_pb2, websocket_pb2
+from pytest_wasmhost.clock import ManualClock
 from pytest_wasmhost.host.base import Denied, HostEnvironment, HostHardError, ServiceContext
 from pytest_wasmhost.host.websocket import (
     NANOID_ALPHABET,
@@ -41,7 +42,6 @@ from pytest_wasmhost.host.websocket import (
     websocket_hub,
 )
 from pytest_wasmhost.manifest import parse_manifest
-from pytest_wasmhost.runtime.clock import ManualClock
 from tests.support.plugins import manifest as manifest_dict
 
 WAIT = 5.0  # upper bound of every wait on an event; nothing waits for time to pass

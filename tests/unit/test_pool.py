@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from freezegun import freeze_time
 
+from pytest_wasmhost.clock import Clock, ManualClock, SystemClock
 from pytest_wasmhost.errors import PoolClosed, PoolTimeout
-from pytest_wasmhost.runtime.clock import Clock, ManualClock, SystemClock
 from pytest_wasmhost.runtime.pool import InstancePool, PoolSettings, PoolStats, go_duration
 
 SYNC_LIMIT = 5.0  # real seconds a helper thread may take to reach a state; never reached when green

@@ -16,8 +16,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from pytest_wasmhost.clock import ManualClock
 from pytest_wasmhost.errors import PoolClosed, PoolTimeout
-from pytest_wasmhost.runtime.clock import ManualClock
 from pytest_wasmhost.runtime.pool import InstancePool, PoolSettings
 
 Outcome = Literal["closed", "timeout", "reuse", "create"]

@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from pytest_wasmhost.clock import ManualClock
 from pytest_wasmhost.errors import PoolClosed
-from pytest_wasmhost.runtime.clock import ManualClock
 from pytest_wasmhost.runtime.pool import InstancePool, PoolSettings
 
 THREADS = 16

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-log = logging.getLogger("pytest_wasmhost.runtime.clock")
+log = logging.getLogger("pytest_wasmhost.clock")
 
 
 class Clock(Protocol):
