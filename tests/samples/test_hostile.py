@@ -16,15 +16,15 @@ import pytest
 
 from pytest_wasmhost import (
     AbiError,
+    InstanceLimits,
     PluginError,
     PluginLoadError,
     PluginMemoryError,
     PluginTimeout,
     PluginTrap,
+    ScopedRuntime,
 )
 from pytest_wasmhost.fixtures import WasmRuntime
-from pytest_wasmhost import InstanceLimits
-from pytest_wasmhost.runtime.runtime import ScopedRuntime
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_plugins"
 HOSTILE = SAMPLES / "hostile"
