@@ -11,8 +11,7 @@ caller: such a plugin is broken in production too, only silently.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from pytest_wasmhost.errors import AbiError, hide_harness_frames
 
@@ -46,9 +45,8 @@ class GuestAccess(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class PackedResult:
-    """An unpacked ``i64`` result of a guest method export."""
+class PackedResult(NamedTuple):
+    """An unpacked ``i64`` result of a guest method export (a NamedTuple: built on every call)."""
 
     ptr: int
     size: int
@@ -143,8 +141,7 @@ def free(guest: GuestAccess, ptr: int) -> None:
         guest.call_export("free", (ptr,))
 
 
-@dataclass(frozen=True, slots=True)
-class CallOutcome:
+class CallOutcome(NamedTuple):
     """Raw outcome of one method call: the response bytes, or the plugin's error text."""
 
     data: bytes

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, Protocol, TypeVar
+from typing import Any, ClassVar, Literal, NamedTuple, Protocol, TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
@@ -198,9 +198,8 @@ class Denied(Exception):
         super().__init__(reason)
 
 
-@dataclass(frozen=True, slots=True)
-class HostCall:
-    """One guest->host call as the transcript keeps it."""
+class HostCall(NamedTuple):
+    """One guest->host call as the transcript keeps it (immutable; a NamedTuple: one per host call)."""
 
     seq: int
     plugin_id: str

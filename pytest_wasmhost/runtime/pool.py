@@ -24,8 +24,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, Literal, Self, TypeVar
 
@@ -223,19 +222,13 @@ class InstancePool(Generic[T]):
                 waiting=self._waiting,
             )
 
-    @contextmanager
-    def lease(self, timeout: float | None = None) -> Iterator[T]:
+    def lease(self, timeout: float | None = None) -> _Lease[T]:
         """``get`` an instance; ``put`` it back on normal exit, ``discard`` it if the body raised.
 
         Any exception means the guest may be left mid-call, so the instance is never reused (defect 6).
+        A small class rather than ``@contextmanager``: this is on every call's path.
         """
-        instance = self.get(timeout)
-        try:
-            yield instance
-        except BaseException:
-            self.discard(instance)
-            raise
-        self.put(instance)
+        return _Lease(self, timeout)
 
     def __enter__(self) -> Self:
         return self
@@ -438,3 +431,23 @@ def _decimal(value: int, unit: int) -> str:
         return str(whole)
     digits = str(fraction).rjust(len(str(unit)) - 1, "0").rstrip("0")
     return f"{whole}.{digits}"
+
+
+class _Lease(Generic[T]):
+    """The context manager behind :meth:`InstancePool.lease`."""
+
+    __slots__ = ("_instance", "_pool", "_timeout")
+
+    def __init__(self, pool: InstancePool[T], timeout: float | None) -> None:
+        self._pool = pool
+        self._timeout = timeout
+
+    def __enter__(self) -> T:
+        self._instance = self._pool.get(self._timeout)
+        return self._instance
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if exc_type is None:
+            self._pool.put(self._instance)
+        else:
+            self._pool.discard(self._instance)

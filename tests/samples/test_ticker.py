@@ -254,11 +254,15 @@ def test_against_a_real_server(wasm_runtime: WasmRuntime, feed_server: FeedServe
         (schedule,) = transcript.calls("scheduler", "schedule_one_time")
         assert request_of(schedule).schedule_id == "reconnect"
 
-    # The epoch ticker is the process-wide deadline clock (started with the first engine), not a leak.
+    # Threads the harness started (named wasmhost-*); the epoch ticker is the process-wide deadline clock
+    # (started with the first engine), not a leak; the test server's own handler threads are not ours.
     leftover = [
         t
         for t in threading.enumerate()
-        if t not in before and t.is_alive() and t.name != "wasmhost-epoch-ticker"
+        if t not in before
+        and t.is_alive()
+        and t.name.startswith("wasmhost-")
+        and t.name != "wasmhost-epoch-ticker"
     ]
     assert leftover == [], f"threads left running after the scope closed: {leftover}"
     assert not [t for t in threading.enumerate() if t.name.startswith("wasmhost-websocket-")]
