@@ -54,3 +54,10 @@ var (
 	importCacheRemove         = nativeImport("remove")
 	importCacheHas            = nativeImport("has")
 )
+
+var (
+	importArtworkGetArtistUrl = nativeImport("get_artist_url")
+	importArtworkGetAlbumUrl  = nativeImport("get_album_url")
+	importArtworkGetTrackUrl  = nativeImport("get_track_url")
+	importSubsonicAPICall     = nativeImport("call")
+)

@@ -109,3 +109,15 @@ func importCacheRemove(ptr, size uint32) uint64
 
 //go:wasmimport env has
 func importCacheHas(ptr, size uint32) uint64
+
+//go:wasmimport env get_artist_url
+func importArtworkGetArtistUrl(ptr, size uint32) uint64
+
+//go:wasmimport env get_album_url
+func importArtworkGetAlbumUrl(ptr, size uint32) uint64
+
+//go:wasmimport env get_track_url
+func importArtworkGetTrackUrl(ptr, size uint32) uint64
+
+//go:wasmimport env call
+func importSubsonicAPICall(ptr, size uint32) uint64
