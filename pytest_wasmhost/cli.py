@@ -97,6 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
         "paths", nargs="+", metavar="PATH", help="plugin folders, .ndp packages or .wasm files"
     )
     check.add_argument("--junitxml", metavar="FILE", help="write a JUnit XML report (for CI)")
+    check.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="ID.KEY=VALUE",
+        help="plugin configuration (repeatable)",
+    )
     check.add_argument("--cache-dir", help="compile cache folder (default: ~/.cache/pytest-wasmhost)")
     check.add_argument(
         "-k", dest="keyword", metavar="EXPR", help="only checks matching this pytest -k expression"
@@ -128,6 +135,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             argv += ["--wasm-plugin", str(Path(path).resolve())]
         if args.cache_dir:
             argv += ["--wasm-cache-dir", args.cache_dir]
+        for item in args.config:
+            argv += ["--wasm-config", item]
         if args.junitxml:
             argv += ["--junitxml", args.junitxml]
         if args.keyword:

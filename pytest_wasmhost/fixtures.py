@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,9 @@ class WasmSettings:
     disk_cache: bool = True
     call_timeout: float | None = None
     memory_limit: int | None = None
+    #: Plugin configuration from --wasm-config / wasm_config_values (plugin id -> key -> value); the
+    #: conformance suite's OnInit and calls see it.
+    config: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def runtime_settings(self) -> RuntimeSettings:
         defaults = InstanceLimits()

@@ -78,12 +78,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "beside it; runs the built-in conformance suite on it and parametrizes the wasm_plugin fixture.",
     )
     group.addoption(
+        "--wasm-config",
+        action="append",
+        default=[],
+        metavar="ID.KEY=VALUE",
+        help="configuration for a plugin under test (repeatable), e.g. --wasm-config ticker.url=wss://x; "
+        "the conformance suite's OnInit and calls see it",
+    )
+    group.addoption(
         "--wasm-cache-dir", metavar="DIR", help="compile cache folder (default ~/.cache/pytest-wasmhost)"
     )
     group.addoption("--wasm-no-disk-cache", action="store_true", help="compile in memory only")
     group.addoption("--wasm-call-timeout", type=float, metavar="SECONDS", help="deadline per guest call (30)")
     group.addoption("--wasm-memory-limit", metavar="SIZE", help="linear-memory cap per instance, e.g. 256MiB")
     parser.addini("wasm_plugins", "plugins to test (one path per line)", type="linelist", default=[])
+    parser.addini(
+        "wasm_config_values", "plugin configuration, one ID.KEY=VALUE per line", type="linelist", default=[]
+    )
     parser.addini("wasm_cache_dir", "compile cache folder", default="")
     parser.addini("wasm_call_timeout", "deadline per guest call in seconds", default="")
     parser.addini("wasm_memory_limit", "linear-memory cap per instance, e.g. 256MiB", default="")
@@ -111,7 +122,17 @@ def _settings(config: pytest.Config) -> WasmSettings:
             raise pytest.UsageError(
                 f"--wasm-memory-limit: {memory_text!r} is not a size like 256MiB or 512MB"
             )
+    plugin_config: dict[str, dict[str, str]] = {}
+    for item in [*config.getini("wasm_config_values"), *(config.getoption("wasm_config") or [])]:
+        target, sep, value = str(item).partition("=")
+        plugin_id, dot, key = target.partition(".")
+        if not sep or not dot or not plugin_id or not key:
+            raise pytest.UsageError(
+                f"--wasm-config takes ID.KEY=VALUE (e.g. ticker.url=wss://x), got {item!r}"
+            )
+        plugin_config.setdefault(plugin_id, {})[key] = value
     return WasmSettings(
+        config=plugin_config,
         plugins=tuple(cli_plugins or ini_plugins),
         cache_dir=Path(cache_dir) if cache_dir else None,
         disk_cache=not config.getoption("wasm_no_disk_cache"),

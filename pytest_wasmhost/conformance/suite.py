@@ -30,7 +30,6 @@ from pytest_wasmhost.errors import (
     WasmHostError,
 )
 from pytest_wasmhost.host.base import service_of
-from pytest_wasmhost.host.websocket import websocket_hub
 from pytest_wasmhost.mocks import canned_http
 from pytest_wasmhost.package import PluginSource, load_plugin
 from pytest_wasmhost.runtime.instance import describe_module
@@ -77,7 +76,10 @@ CANNED_HTTP_STATUS = 503
 
 
 def canned_options() -> dict[str, object]:
-    """No real traffic: HTTP answers 503, WebSocket dials are refused, Subsonic is the empty fake."""
+    """No real traffic: HTTP answers 503, WebSockets reach silent in-memory peers, Subsonic is the fake.
+
+    (A refused dial would be the original's hard error, a trap, for every WebSocket plugin's OnInit:
+    a silent peer lets the suite check the rest of the plugin.)"""
     return {
         "http": {"transport": canned_http(CANNED_HTTP_STATUS)},
         "websocket": {"transport": "memory"},
@@ -85,13 +87,11 @@ def canned_options() -> dict[str, object]:
 
 
 @pytest.fixture
-def scope(wasm_host: Runtime) -> Iterator[ScopedRuntime]:
-    with wasm_host.scope(host_options=canned_options()) as scope:
-        hub = websocket_hub(scope.env)
-        transport = getattr(hub, "transport", None)
-        refuse = getattr(transport, "refuse", None)
-        if callable(refuse):
-            refuse("refused by the pytest-wasmhost conformance suite (no real traffic)")
+def scope(wasm_host: Runtime, pytestconfig: pytest.Config) -> Iterator[ScopedRuntime]:
+    from pytest_wasmhost.fixtures import settings_of
+
+    config = settings_of(pytestconfig).config
+    with wasm_host.scope(config=config, host_options=canned_options()) as scope:
         yield scope
 
 
@@ -213,13 +213,13 @@ def test_typical_request(plugin: Plugin, export: str, scope: ScopedRuntime) -> N
 
 
 def test_fresh_and_pooled_instances_agree(
-    plugin: Plugin, export: str, wasm_host: Runtime, plugin_path: str
+    plugin: Plugin, export: str, wasm_host: Runtime, plugin_path: str, scope: ScopedRuntime
 ) -> None:
     """The same request answered by a reused pooled instance and by a brand-new one: hidden state shows."""
     request = TYPICAL[export]
     _call(plugin, export, request)  # warm the pooled instance
     pooled = _call(plugin, export, request)
-    with wasm_host.scope(host_options=canned_options()) as other:
+    with wasm_host.scope(config=scope.config, host_options=canned_options()) as other:
         fresh_plugin = other.plugin(plugin_path, init=False)
         fresh = _call(fresh_plugin, export, request)
     assert _comparable(pooled) == _comparable(fresh), (

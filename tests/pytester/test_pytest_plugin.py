@@ -541,3 +541,29 @@ def test_call_timeout_option_reaches_the_runtime(pytester: pytest.Pytester, cach
     )
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*PluginTimeout*deadline of 0.2s*"])
+
+
+def test_wasm_config_option_reaches_on_init_in_the_suite(
+    pytester: pytest.Pytester, samples_dir: Path, cache_args: list[str]
+) -> None:
+    ticker = samples_dir / "go" / "ticker"
+    bare = run(pytester, "--wasm-plugin", str(ticker), "-k", "on_init", *cache_args)
+    bare.assert_outcomes(failed=1, passed=4)  # test_on_init_succeeds fails; the on_init export checks pass
+    bare.stdout.fnmatch_lines(["*Missing 'url' configuration*"])
+    configured = run(
+        pytester,
+        "--wasm-plugin",
+        str(ticker),
+        "--wasm-config",
+        "ticker.url=wss://feed.example.com/ws",
+        "--wasm-config",
+        "ticker.symbols=BTC",
+        *cache_args,
+    )
+    configured.assert_outcomes(passed=31)
+
+
+def test_bad_wasm_config_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    result = run(pytester, "--wasm-config", "no-dot-here")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--wasm-config takes ID.KEY=VALUE*"])
