@@ -567,3 +567,31 @@ def test_bad_wasm_config_is_a_usage_error(pytester: pytest.Pytester) -> None:
     result = run(pytester, "--wasm-config", "no-dot-here")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--wasm-config takes ID.KEY=VALUE*"])
+
+
+GOOD_SAMPLES = {
+    "go/fake_artist_agent": [],
+    "go/http_agent": [],
+    "go/coverart_agent": [],
+    "go/scrobbler": [],
+    "go/subsonic_demo": [],
+    "go/artwork_user": [],
+    "go/ticker": [
+        "--wasm-config",
+        "ticker.url=wss://feed.example.com/ws",
+        "--wasm-config",
+        "ticker.symbols=BTC",
+    ],
+    "c/config_agent": [],
+}
+
+
+@pytest.mark.parametrize("sample", sorted(GOOD_SAMPLES))
+def test_every_good_sample_passes_the_conformance_suite(
+    pytester: pytest.Pytester, samples_dir: Path, cache_args: list[str], sample: str
+) -> None:
+    result = run(pytester, "--wasm-plugin", str(samples_dir / sample), *GOOD_SAMPLES[sample], *cache_args)
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) == 0, result.stdout.str()[-3000:]
+    assert outcomes.get("errors", 0) == 0, result.stdout.str()[-3000:]
+    assert outcomes.get("passed", 0) >= 10
