@@ -23,37 +23,11 @@ from pytest_wasmhost.fixtures import (
     WasmCalls,
     WasmSettings,
     settings_of,
-    wasm_artwork,
-    wasm_cache,
-    wasm_calls,
-    wasm_clock,
-    wasm_config,
-    wasm_host,
-    wasm_http,
-    wasm_load,
-    wasm_plugin,
-    wasm_runtime,
-    wasm_scheduler,
-    wasm_subsonic,
-    wasm_websocket,
 )
 
-# Re-exported so pytest registers them as fixtures of this plugin.
-__all__ = [
-    "wasm_artwork",
-    "wasm_cache",
-    "wasm_calls",
-    "wasm_clock",
-    "wasm_config",
-    "wasm_host",
-    "wasm_http",
-    "wasm_load",
-    "wasm_plugin",
-    "wasm_runtime",
-    "wasm_scheduler",
-    "wasm_subsonic",
-    "wasm_websocket",
-]
+# The fixtures live in their own module; listing it here makes pytest register it with this plugin
+# (and -p no:wasmhost drops both).
+pytest_plugins = ["pytest_wasmhost.fixtures"]
 
 SOURCES_KEY = pytest.StashKey[dict[str, str]]()  # plugin path -> plugin id, for ids and the header
 CONFORMANCE = Path(__file__).parent / "conformance" / "suite.py"
