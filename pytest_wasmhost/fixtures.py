@@ -88,10 +88,13 @@ class WasmRuntime:
     Attribute access falls through to the underlying :class:`ScopedRuntime`.
     """
 
-    def __init__(self, host: Runtime, scope: ScopedRuntime) -> None:
+    def __init__(
+        self, host: Runtime, scope: ScopedRuntime, host_options: Mapping[str, Any] | None = None
+    ) -> None:
         self.host = host
         self.scope = scope
         self.http = HttpMock()
+        self.host_options: dict[str, Any] = dict(host_options or {})
 
     def load(self, path: str | Path, *, plugin_id: str | None = None, **kwargs: Any) -> Plugin:
         """Load a plugin into this test's scope (compiled once per session)."""
@@ -99,8 +102,13 @@ class WasmRuntime:
 
     @contextlib.contextmanager
     def fresh(self, **scope_options: Any) -> Iterator[ScopedRuntime]:
-        """A brand-new scope for one hypothesis example (or any block that needs clean state)."""
-        with self.host.scope(**scope_options) as scope:
+        """A brand-new scope for one hypothesis example (or any block that needs clean state).
+
+        It keeps this test's network doubles (the ``wasm_http`` mock, in-memory WebSockets) unless
+        ``host_options`` names other settings for a service.
+        """
+        options = {**self.host_options, **dict(scope_options.pop("host_options", None) or {})}
+        with self.host.scope(host_options=options, **scope_options) as scope:
             yield scope
 
     @property
@@ -263,7 +271,7 @@ def wasm_runtime(wasm_host: Runtime, request: pytest.FixtureRequest) -> Iterator
     http = _http_mock(request)
     options = {"http": {"transport": http.transport}, "websocket": {"transport": "memory"}}
     with wasm_host.scope(host_options=options) as scope:
-        runtime = WasmRuntime(wasm_host, scope)
+        runtime = WasmRuntime(wasm_host, scope, options)
         runtime.http = http
         request.node.stash[RUNTIME_KEY] = runtime
         yield runtime

@@ -595,3 +595,26 @@ def test_every_good_sample_passes_the_conformance_suite(
     assert outcomes.get("failed", 0) == 0, result.stdout.str()[-3000:]
     assert outcomes.get("errors", 0) == 0, result.stdout.str()[-3000:]
     assert outcomes.get("passed", 0) >= 10
+
+
+def test_websocket_fixture_and_fresh_scopes(
+    pytester: pytest.Pytester, samples_dir: Path, cache_args: list[str]
+) -> None:
+    ticker = samples_dir / "go" / "ticker"
+    pytester.makepyfile(
+        f"""
+        import json
+
+        CONFIG = {{"url": "wss://feed.example.com/ws", "symbols": "BTC"}}
+
+        def test_subscribes_on_init(wasm_load, wasm_websocket, wasm_runtime):
+            wasm_load({str(ticker)!r}, config=CONFIG)  # OnInit connects and subscribes
+            peer = wasm_websocket.peer("ticker")
+            assert json.loads(peer.sent[0]) == {{"type": "subscribe", "symbols": ["BTC"]}}
+            with wasm_runtime.fresh(config={{"ticker": CONFIG}}) as scope:
+                scope.plugin({str(ticker)!r})
+                assert len(scope.transcript.calls("websocket", "connect")) == 1
+            assert len(wasm_runtime.transcript.calls("websocket", "connect")) == 1
+        """
+    )
+    run(pytester, *cache_args).assert_outcomes(passed=1)
