@@ -89,11 +89,15 @@ class WasmRuntime:
     """
 
     def __init__(
-        self, host: Runtime, scope: ScopedRuntime, host_options: Mapping[str, Any] | None = None
+        self,
+        host: Runtime,
+        scope: ScopedRuntime,
+        host_options: Mapping[str, Any] | None = None,
+        http: HttpMock | None = None,
     ) -> None:
         self.host = host
         self.scope = scope
-        self.http = HttpMock()
+        self.http = http if http is not None else HttpMock()
         self.host_options: dict[str, Any] = dict(host_options or {})
 
     def load(self, path: str | Path, *, plugin_id: str | None = None, **kwargs: Any) -> Plugin:
@@ -271,8 +275,7 @@ def wasm_runtime(wasm_host: Runtime, request: pytest.FixtureRequest) -> Iterator
     http = _http_mock(request)
     options = {"http": {"transport": http.transport}, "websocket": {"transport": "memory"}}
     with wasm_host.scope(host_options=options) as scope:
-        runtime = WasmRuntime(wasm_host, scope, options)
-        runtime.http = http
+        runtime = WasmRuntime(wasm_host, scope, options, http)
         request.node.stash[RUNTIME_KEY] = runtime
         yield runtime
     problems = http.problems()

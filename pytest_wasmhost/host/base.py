@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Literal, NamedTuple, Protocol, TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
-from pytest_wasmhost.abi.memory import GuestAccess, guest_malloc, pack
+from pytest_wasmhost.abi.memory import GuestAccess, check_range, guest_malloc, pack
 from pytest_wasmhost.clock import Clock
 from pytest_wasmhost.errors import AbiError
 from pytest_wasmhost.manifest import Manifest
@@ -328,13 +328,10 @@ def _read_request(guest: GuestAccess, fn: HostFunction, offset: int, size: int) 
     if size == 0:
         raw = b""
     else:
-        mem = guest.memory_size()
-        if offset < 0 or size < 0 or offset + size > mem:
-            raise HostHardError(
-                fn.service,
-                fn.name,
-                f"request at {offset:#x} with size {size} lies outside the guest's memory of {mem} bytes",
-            )
+        try:
+            check_range(guest, offset, size, export=f"{HOST_MODULE}.{fn.name}", what="request", op="Read")
+        except AbiError as exc:  # the same bounds check as every ABI read; here it is a hard error
+            raise HostHardError(fn.service, fn.name, exc.problem) from exc
         raw = guest.read_memory(offset, size)
     request = fn.request_type()
     try:
