@@ -40,6 +40,9 @@ from pytest_wasmhost.runtime.wasi import WASI_MODULE
 FUZZ_EXAMPLES = 25
 CONCURRENT_THREADS = 4
 CALLS_PER_THREAD = 5
+LEAK_WARMUP_CALLS = 50
+LEAK_WINDOW_CALLS = 100
+LEAK_SLACK = 1024 * 1024  # bytes; a garbage-collected guest may still take one more heap step
 
 
 def _sources(config: pytest.Config) -> dict[str, str]:
@@ -148,7 +151,7 @@ def test_imports_are_wasi_or_granted(source: PluginSource, wasm_host: Runtime) -
                 f'env.{imp.name}: needs the {service!r} permission; add "{service}": {{"reason": "..."}} '
                 "under permissions in manifest.json"
             )
-    assert not problems, "imports the host would not link:\n  " + "\n  ".join(problems)
+    assert not problems, "imports the host would not link: " + "; ".join(problems)
 
 
 def test_exports_match_capabilities(source: PluginSource, scope: ScopedRuntime, plugin_path: str) -> None:
@@ -170,7 +173,7 @@ def test_exports_match_capabilities(source: PluginSource, scope: ScopedRuntime, 
             cause = load_check_failure(capability, exports, version)
         if cause:
             problems.append(f"{name}: {cause}")
-    assert not problems, "declared capabilities the module does not implement:\n  " + "\n  ".join(problems)
+    assert not problems, "declared capabilities the module does not implement: " + "; ".join(problems)
 
 
 def test_initialize_runs(plugin: Plugin) -> None:
@@ -180,9 +183,10 @@ def test_initialize_runs(plugin: Plugin) -> None:
     assert plugin.stats().created >= 1
 
 
-def test_on_init_succeeds(plugin: Plugin, scope: ScopedRuntime) -> None:
-    if "LifecycleManagement" not in plugin.manifest.capabilities:
+def test_on_init_succeeds(source: PluginSource, scope: ScopedRuntime, request: pytest.FixtureRequest) -> None:
+    if "LifecycleManagement" not in source.manifest.capabilities:
         pytest.skip("the plugin does not declare LifecycleManagement")
+    plugin: Plugin = request.getfixturevalue("plugin")
     try:
         scope.initialise(plugin)
     except WasmHostError as exc:
@@ -234,6 +238,7 @@ def _comparable(reply: Reply) -> object:
 
 def test_fuzzed_requests(plugin: Plugin, export: str) -> None:
     """Hypothesis-generated requests: no trap, no timeout, responses decode, memory within the cap."""
+    stopped: list[str] = []
 
     @settings(
         max_examples=FUZZ_EXAMPLES,
@@ -243,10 +248,24 @@ def test_fuzzed_requests(plugin: Plugin, export: str) -> None:
     )
     @given(request=fuzz_strategy(export))
     def run(request: Message) -> None:
-        reply = _call(plugin, export, request)
+        if stopped:
+            return
+        try:
+            reply = plugin.call(export, request)
+        except (PluginTimeout, PluginMemoryError) as exc:
+            # Not shrunk: every shrinking step would wait for the deadline (or fill memory) again.
+            stopped.append(f"{type(exc).__name__} on {export} with request {message_to_dict(request)}: {exc}")
+            return
+        except (PluginTrap, AbiError) as exc:
+            pytest.fail(
+                f"{type(exc).__name__} on {export} with request {message_to_dict(request)}: {exc}",
+                pytrace=False,
+            )
         assert reply.response is not None or reply.error_text is not None
 
     run()
+    if stopped:
+        pytest.fail(stopped[0], pytrace=False)
 
 
 def test_concurrent_calls(plugin: Plugin, export: str) -> None:
@@ -261,6 +280,7 @@ def test_concurrent_calls(plugin: Plugin, export: str) -> None:
                 pass
             except BaseException as exc:
                 errors.append(exc)
+                return  # one failure is enough: a looping plugin would wait out every deadline
 
     threads = [threading.Thread(target=worker) for _ in range(CONCURRENT_THREADS)]
     for thread in threads:
@@ -272,6 +292,35 @@ def test_concurrent_calls(plugin: Plugin, export: str) -> None:
     stats = plugin.stats()
     assert stats.busy == 0
     assert stats.live <= plugin.pool.settings.max_live
+
+
+def _memory_after(plugin: Plugin, export: str, calls: int) -> tuple[int, int]:
+    """(linear memory size, instances created so far) after ``calls`` more sequential typical calls."""
+    for _ in range(calls):
+        _call(plugin, export, TYPICAL[export])
+    with plugin.pool.lease() as instance:
+        return instance.memory_size(), plugin.stats().created
+
+
+def test_memory_does_not_grow_per_call(plugin: Plugin, export: str) -> None:
+    """Repeated typical calls on one pooled instance: its linear memory levels off instead of growing.
+
+    A pooled instance lives for many calls, so memory a plugin forgets to free on every call (a result
+    buffer never released, a cache without bounds) ends in an out-of-memory trap in production. The
+    first window lets allocators and garbage collectors reach their working size; the second must not
+    grow by more than ``LEAK_SLACK``.
+    """
+    _memory_after(plugin, export, LEAK_WARMUP_CALLS)
+    settled, created = _memory_after(plugin, export, LEAK_WINDOW_CALLS)
+    grown, created_after = _memory_after(plugin, export, LEAK_WINDOW_CALLS)
+    assert created_after == created, "the pool replaced the instance between calls: memory cannot be compared"
+    growth = grown - settled
+    assert growth <= LEAK_SLACK, (
+        f"{export}: linear memory grew by {growth} bytes ({growth // LEAK_WINDOW_CALLS} per call) over "
+        f"{LEAK_WINDOW_CALLS} identical calls after a warm-up ({settled} -> {grown} bytes): the plugin keeps "
+        "memory from every call. Fix: free what each call allocates (results are freed by the host through "
+        "the plugin's free export) and bound any cache the plugin keeps."
+    )
 
 
 def test_repeated_load_and_unload_leaves_nothing_behind(plugin_path: str, wasm_host: Runtime) -> None:

@@ -77,7 +77,7 @@ def test_conformance_suite_runs_on_the_go_sample(
 ) -> None:
     result = run(pytester, "--wasm-plugin", str(go_agent), *cache_args)
     # 5 whole-plugin checks + 4 checks x 8 MetadataAgent exports + load/unload; OnInit does not apply.
-    result.assert_outcomes(passed=38, skipped=1)
+    result.assert_outcomes(passed=46, skipped=1)
     result.stdout.fnmatch_lines(["SKIPPED * the plugin does not declare LifecycleManagement"])
 
 
@@ -337,7 +337,7 @@ def test_suite_under_xdist_shares_one_disk_cache(
         "-p",
         "no:cacheprovider",
     )
-    result.assert_outcomes(passed=38 + 38, skipped=2)
+    result.assert_outcomes(passed=46 + 46, skipped=2)
     artifacts = sorted(p.name for p in (cache / "plugins").rglob("*.cwasm"))
     assert len(artifacts) == 2, f"one artifact per module, got {artifacts}"
 
@@ -548,7 +548,7 @@ def test_wasm_config_option_reaches_on_init_in_the_suite(
 ) -> None:
     ticker = samples_dir / "go" / "ticker"
     bare = run(pytester, "--wasm-plugin", str(ticker), "-k", "on_init", *cache_args)
-    bare.assert_outcomes(failed=1, passed=4)  # test_on_init_succeeds fails; the on_init export checks pass
+    bare.assert_outcomes(failed=1, passed=5)  # test_on_init_succeeds fails; the on_init export checks pass
     bare.stdout.fnmatch_lines(["*Missing 'url' configuration*"])
     configured = run(
         pytester,
@@ -560,7 +560,7 @@ def test_wasm_config_option_reaches_on_init_in_the_suite(
         "ticker.symbols=BTC",
         *cache_args,
     )
-    configured.assert_outcomes(passed=31)
+    configured.assert_outcomes(passed=37)
 
 
 def test_bad_wasm_config_is_a_usage_error(pytester: pytest.Pytester) -> None:

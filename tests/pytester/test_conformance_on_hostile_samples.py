@@ -1,0 +1,109 @@
+"""``pytest --wasm-plugin`` on each hostile sample: the suite fails the check the sample breaks, by name.
+
+Each row says which conformance check must fail and what its report must say; the samples that misbehave
+within the rules (garbage in an error string, a flood of stderr) must pass the whole suite. Small limits
+(0.3 s per call, 32 MiB of memory) keep the runaway samples quick.
+"""
+
+from __future__ import annotations
+
+from fnmatch import fnmatch
+from pathlib import Path
+
+import pytest
+
+from tests.pytester.test_pytest_plugin import run
+
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+
+LIMITS = ["--wasm-call-timeout=0.3", "--wasm-memory-limit=32MiB"]
+
+# sample -> (the check that must fail, a line of its short summary)
+BROKEN: dict[str, tuple[str, str]] = {
+    "infinite_loop": (
+        "test_typical_request[infinite_loop-metadata_agent_get_artist_mbid]",
+        "*PluginTimeout on metadata_agent_get_artist_mbid*ran past its deadline of 0.3s*",
+    ),
+    "memory_hog": (
+        "test_typical_request[memory_hog-metadata_agent_get_artist_mbid]",
+        "*PluginMemoryError on metadata_agent_get_artist_mbid*ran out of linear memory at the cap of 32 MiB*",
+    ),
+    "trap": (
+        "test_typical_request[trap-metadata_agent_get_artist_mbid]",
+        "*PluginTrap on metadata_agent_get_artist_mbid*the guest trapped*",
+    ),
+    "oob_result": (
+        "test_typical_request[oob_result-metadata_agent_get_artist_mbid]",
+        "*AbiError on metadata_agent_get_artist_mbid*the result at 0x1000000 with size 16 lies outside*",
+    ),
+    "huge_response": (
+        "test_typical_request[huge_response-metadata_agent_get_artist_mbid]",
+        "*AbiError on metadata_agent_get_artist_mbid*size 2147483647 lies outside*",
+    ),
+    "no_malloc": (
+        "test_exports_match_capabilities[no_malloc]",
+        "*does not implement: MetadataAgent: malloc is not exported*",
+    ),
+    "wrong_api_version": (
+        "test_exports_match_capabilities[wrong_api_version]",
+        "*does not implement: MetadataAgent: API version mismatch, host: 1, plugin: 2*",
+    ),
+    "missing_capability": (
+        "test_exports_match_capabilities[missing_capability]",
+        "*does not implement: Scrobbler: scrobbler_api_version is not exported*",
+    ),
+    "ungranted_import": (
+        "test_imports_are_wasi_or_granted[ungranted_import]",
+        "*would not link: env.get: needs the 'http' permission*",
+    ),
+    "reentrant": (
+        "test_typical_request[reentrant-metadata_agent_get_artist_mbid]",
+        "*PluginTrap on metadata_agent_get_artist_mbid*env.schedule_one_time (scheduler) failed*",
+    ),
+    "leaky": (
+        "test_memory_does_not_grow_per_call[leaky-metadata_agent_get_artist_mbid]",
+        "*linear memory grew by 6553600 bytes (65536 per call) over 100 identical calls*",
+    ),
+}
+
+# Misbehaving within the rules: the suite passes them.
+CONTAINED = ["error_garbage", "stderr_flood"]
+
+
+@pytest.fixture
+def cache_args(tmp_path: Path) -> list[str]:
+    return [f"--wasm-cache-dir={tmp_path / 'wasm-cache'}", "-p", "no:cacheprovider"]
+
+
+def test_every_hostile_sample_is_classified(samples_dir: Path) -> None:
+    on_disk = sorted(p.name for p in (samples_dir / "hostile").iterdir() if (p / "plugin.wasm").is_file())
+    assert on_disk == sorted([*BROKEN, *CONTAINED])
+
+
+@pytest.mark.parametrize("sample", sorted(BROKEN))
+def test_the_suite_fails_the_broken_check_by_name(
+    pytester: pytest.Pytester, samples_dir: Path, cache_args: list[str], sample: str
+) -> None:
+    check, pattern = BROKEN[sample]
+    recorder = pytester.inline_run(
+        "-p", "no:faulthandler", "--wasm-plugin", str(samples_dir / "hostile" / sample), *LIMITS, *cache_args
+    )
+    reports = {
+        r.nodeid.rpartition("::")[2]: r
+        for r in recorder.getreports("pytest_runtest_logreport")
+        if r.when == "call" or r.failed
+    }
+    assert check in reports, f"no check named {check}: {sorted(reports)}"
+    assert reports[check].failed, f"{check} did not fail"
+    assert fnmatch(reports[check].longreprtext.replace("\n", " "), pattern), reports[check].longreprtext
+    passed = {name for name, r in reports.items() if r.passed}
+    assert f"test_manifest_is_valid[{sample}]" in passed, "checks the defect does not touch still pass"
+
+
+@pytest.mark.parametrize("sample", CONTAINED)
+def test_the_suite_passes_a_sample_that_misbehaves_within_the_rules(
+    pytester: pytest.Pytester, samples_dir: Path, cache_args: list[str], sample: str
+) -> None:
+    result = run(pytester, "--wasm-plugin", str(samples_dir / "hostile" / sample), *LIMITS, *cache_args)
+    result.assert_outcomes(passed=result.parseoutcomes().get("passed", 0), skipped=1)
+    assert result.ret == pytest.ExitCode.OK
