@@ -319,8 +319,8 @@ def _marker_permissions(request: pytest.FixtureRequest) -> dict[str, Any] | None
     """``wasm_permissions(http={...}, cache=None, scheduler=True)``: per-test grants over the manifest's.
 
     A dict replaces that service's permission object, ``True`` grants it with a placeholder reason,
-    ``None`` removes it. The change is recorded so the terminal summary shows which tests widened or
-    narrowed what their manifest grants.
+    ``None`` removes it. The change is recorded so the terminal summary shows which tests granted,
+    replaced or removed what their manifest grants.
     """
     marker = request.node.get_closest_marker("wasm_permissions")
     if marker is None:
@@ -334,16 +334,13 @@ def _marker_permissions(request: pytest.FixtureRequest) -> dict[str, Any] | None
         overrides[service] = (
             {"reason": "granted by @pytest.mark.wasm_permissions"} if value is True else value
         )
-    widened = sorted(k for k, v in overrides.items() if v is not None)
-    narrowed = sorted(k for k, v in overrides.items() if v is None)
-    summary = "; ".join(
-        part
-        for part in (
-            f"widened: {', '.join(widened)}" if widened else "",
-            f"narrowed: {', '.join(narrowed)}" if narrowed else "",
-        )
-        if part
-    )
+    # A dict may widen or narrow what the manifest grants; the summary says what was done, not which.
+    changes = {
+        "granted": sorted(k for k, v in marker.kwargs.items() if v is True),
+        "replaced": sorted(k for k, v in marker.kwargs.items() if v is not None and v is not True),
+        "removed": sorted(k for k, v in marker.kwargs.items() if v is None),
+    }
+    summary = "; ".join(f"{change}: {', '.join(names)}" for change, names in changes.items() if names)
     request.node.user_properties.append((PERMISSIONS_PROPERTY, summary))
     return overrides
 

@@ -268,7 +268,9 @@ def test_permissions_marker_narrows_and_the_summary_says_so(
         from pytest_wasmhost import PluginLoadError
 
         @pytest.mark.wasm_plugin({str(c_agent)!r})
-        @pytest.mark.wasm_permissions(config=None, cache=True)
+        @pytest.mark.wasm_permissions(
+            config=None, cache=True, http={{"reason": "r", "allowedUrls": {{"https://x.example/*": ["GET"]}}}}
+        )
         def test_narrowed(wasm_plugin):
             pass
         """
@@ -280,7 +282,7 @@ def test_permissions_marker_narrows_and_the_summary_says_so(
         [
             "*env.get_plugin_config*does not grant the 'config' permission*",
             "*permissions changed by marker in test_permissions_marker_narrows_and_the_summary_says_so.py"
-            "::test_narrowed: widened: cache; narrowed: config",
+            "::test_narrowed: granted: cache; replaced: http; removed: config",
         ]
     )
 
