@@ -8,7 +8,7 @@ a usage error naming the path, not a traceback in every test.
 from __future__ import annotations
 
 import json
-from collections.abc import Generator
+from collections.abc import Generator, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--wasm-no-disk-cache", action="store_true", help="compile in memory only")
     group.addoption("--wasm-call-timeout", type=float, metavar="SECONDS", help="deadline per guest call (30)")
     group.addoption("--wasm-memory-limit", metavar="SIZE", help="linear-memory cap per instance, e.g. 256MiB")
+    group.addoption(
+        "--wasm-calls-json",
+        metavar="PATH",
+        help="write the host functions and callbacks each test exercised, per plugin, to PATH as JSON "
+        "(what the terminal summary shows, for CI coverage gates)",
+    )
     parser.addini("wasm_plugins", "plugins to test (one path per line)", type="linelist", default=[])
     parser.addini(
         "wasm_config_values", "plugin configuration, one ID.KEY=VALUE per line", type="linelist", default=[]
@@ -127,7 +133,10 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = _settings(config)
     config.stash[SETTINGS_KEY] = settings
     config.stash[SOURCES_KEY] = _validate_plugins(settings.plugins)
-    config.pluginmanager.register(SessionSummary(), "wasmhost-summary")
+    calls_json = config.getoption("wasm_calls_json", None)
+    config.pluginmanager.register(
+        SessionSummary(Path(calls_json) if calls_json else None), "wasmhost-summary"
+    )
     if settings.plugins and str(CONFORMANCE) not in config.args:
         config.args.append(str(CONFORMANCE))
 
@@ -187,18 +196,23 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
     # user_properties so the terminal summary sees them under pytest-xdist too.
     runtime = item.stash.get(RUNTIME_KEY, None)
     if runtime is not None:
-        exercised = sorted({f"{c.plugin_id}\t{c.service}.{c.function}" for c in runtime.transcript})
+        transcript = runtime.transcript
+        exercised = {f"{c.plugin_id}\t{c.service}.{c.function}" for c in transcript}
+        for plugin_id, exports in transcript.exports_called().items():
+            exercised.update(f"{plugin_id}\t{export}" for export in exports)
         if exercised:
-            item.user_properties.append((CALLS_PROPERTY, exercised))
+            item.user_properties.append((CALLS_PROPERTY, sorted(exercised)))
     return (yield)
 
 
 class SessionSummary:
     """Collects, from every test report (also those of xdist workers), what the terminal summary shows."""
 
-    def __init__(self) -> None:
+    def __init__(self, calls_json: Path | None = None) -> None:
         self.coverage: dict[str, set[str]] = {}
+        self.by_test: dict[str, dict[str, list[str]]] = {}
         self.changed: list[tuple[str, str]] = []
+        self.calls_json = calls_json
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "teardown":
@@ -208,8 +222,23 @@ class SessionSummary:
                 for entry in value:
                     plugin_id, _, function = str(entry).partition("\t")
                     self.coverage.setdefault(plugin_id, set()).add(function)
+                    self.by_test.setdefault(report.nodeid, {}).setdefault(plugin_id, []).append(function)
             elif name == PERMISSIONS_PROPERTY:
                 self.changed.append((report.nodeid, str(value)))
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        # Written by the controller only: under xdist it sees every worker's reports.
+        if self.calls_json is None or hasattr(session.config, "workerinput"):
+            return
+        document = {
+            "plugins": {pid: _split_calls(used) for pid, used in sorted(self.coverage.items())},
+            "tests": {
+                nodeid: {pid: _split_calls(used) for pid, used in sorted(calls.items())}
+                for nodeid, calls in sorted(self.by_test.items())
+            },
+        }
+        self.calls_json.parent.mkdir(parents=True, exist_ok=True)
+        self.calls_json.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         from pytest_wasmhost.host.base import SERVICE_FUNCTIONS
@@ -233,6 +262,12 @@ class SessionSummary:
                 f"{plugin_id}: host functions exercised: {', '.join(sorted(host_calls)) or '(none)'}"
                 + (f"; never touched in the services it used: {', '.join(untouched)}" if untouched else "")
             )
+
+
+def _split_calls(used: Iterable[str]) -> dict[str, list[str]]:
+    """Host functions and callbacks ("service.function") apart from capability exports (no dot)."""
+    names = sorted(set(used))
+    return {"host": [n for n in names if "." in n], "exports": [n for n in names if "." not in n]}
 
 
 def _failure_section(item: pytest.Item) -> str:

@@ -227,6 +227,18 @@ class Transcript:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._calls: list[HostCall] = []
+        self._exports: dict[str, set[str]] = {}
+
+    def exports_of(self, plugin_id: str) -> set[str]:
+        """The capability exports the host has called on ``plugin_id`` in this scope (a live set the
+        plugin adds to: one set insertion per call, cheaper than a transcript entry)."""
+        with self._lock:
+            return self._exports.setdefault(plugin_id, set())
+
+    def exports_called(self) -> dict[str, frozenset[str]]:
+        """plugin id -> the capability exports called on it so far."""
+        with self._lock:
+            return {pid: frozenset(names) for pid, names in self._exports.items() if names}
 
     def record(self, **fields: Any) -> HostCall:
         with self._lock:
@@ -249,6 +261,8 @@ class Transcript:
     def clear(self) -> None:
         with self._lock:
             self._calls.clear()
+            for names in self._exports.values():
+                names.clear()
 
     def __len__(self) -> int:
         with self._lock:

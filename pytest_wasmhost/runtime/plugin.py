@@ -77,6 +77,7 @@ class Plugin:
         # One set of service objects per plugin and scope: shared by its instances, as in the original.
         self.services = (services or build_services)(context)
         self.binding = bind(self.plugin_id, self.services, self.env.transcript)
+        self._exports_called = self.env.transcript.exports_of(self.plugin_id)
         self.pool: InstancePool[PluginInstance] = InstancePool(
             plugin_id=self.plugin_id,
             factory=lambda: linked.instantiate(self.binding, limits),
@@ -159,6 +160,7 @@ class Plugin:
                 fix=f'add "{method.capability}" to "capabilities" in manifest.json.',
             )
         data = request.SerializeToString()
+        self._exports_called.add(method.export)
         # lease() discards the instance if anything below raises: a failed instance is never reused.
         with self.pool.lease() as instance:
             try:

@@ -304,6 +304,44 @@ def test_summary_lists_exercised_host_functions(
     result.stdout.fnmatch_lines(["config_agent: host functions exercised: config.get_plugin_config"])
 
 
+def test_calls_json_lists_host_functions_and_exports_per_test_under_xdist(
+    pytester: pytest.Pytester, c_agent: Path, cache_args: list[str], tmp_path: Path
+) -> None:
+    pytester.makepyfile(
+        f"""
+        import pytest
+
+        @pytest.mark.wasm_plugin({str(c_agent)!r})
+        def test_bio(wasm_plugin):
+            wasm_plugin.metadata_agent.get_artist_biography(name="Ann")
+
+        @pytest.mark.wasm_plugin({str(c_agent)!r})
+        def test_mbid(wasm_plugin):
+            assert wasm_plugin.call("metadata_agent_get_artist_mbid").error_text == "plugin:not_implemented"
+        """
+    )
+    out = tmp_path / "report" / "calls.json"
+    result = run(pytester, *cache_args, "-n", "2", f"--wasm-calls-json={out}")
+    result.assert_outcomes(passed=2)
+    document = json.loads(out.read_text())
+    assert document["plugins"] == {
+        "config_agent": {
+            "host": ["config.get_plugin_config"],
+            "exports": ["metadata_agent_get_artist_biography", "metadata_agent_get_artist_mbid"],
+        }
+    }
+    by_test = {nodeid.rpartition("::")[2]: calls for nodeid, calls in document["tests"].items()}
+    assert by_test == {
+        "test_bio": {
+            "config_agent": {
+                "host": ["config.get_plugin_config"],
+                "exports": ["metadata_agent_get_artist_biography"],
+            }
+        },
+        "test_mbid": {"config_agent": {"host": [], "exports": ["metadata_agent_get_artist_mbid"]}},
+    }
+
+
 def test_our_errors_render_without_harness_frames(
     pytester: pytest.Pytester, go_agent: Path, cache_args: list[str]
 ) -> None:
@@ -583,6 +621,12 @@ GOOD_SAMPLES = {
         "ticker.url=wss://feed.example.com/ws",
         "--wasm-config",
         "ticker.symbols=BTC",
+    ],
+    "go/presence": [
+        "--wasm-config",
+        "presence.clientid=1234567890",
+        "--wasm-config",
+        "presence.users=user:token",
     ],
     "c/config_agent": [],
 }

@@ -2,16 +2,20 @@
 
 Every host function of the spec must be imported by at least one sample, and every capability export
 must be implemented by at least one sample (the capability is declared in its manifest and the export is
-present). The lists below are written out from the spec (``services/*.md``, ``abi.md``) rather than taken
-from the host, so a host that drops a function cannot shrink them. Host functions no sample imports yet
-are listed in ``KNOWN_GAP``; ``test_every_host_function_is_imported`` is a strict xfail until it is empty.
+present). Beyond the binaries, the sample tests must exercise them: every host function appears in the
+transcript of at least one test under tests/samples/, and every capability method export is called by
+one. The lists below are written out from the spec (``services/*.md``, ``abi.md``) rather than taken
+from the host, so a host that drops a function cannot shrink them.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 import wasmtime
@@ -19,7 +23,9 @@ import wasmtime
 from pytest_wasmhost.abi.capabilities import CAPABILITIES
 from pytest_wasmhost.runtime.instance import describe_module
 
-GO_SAMPLES = Path(__file__).resolve().parents[2] / "sample_plugins" / "go"
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+GO_SAMPLES = REPO / "sample_plugins" / "go"
 
 # service -> its host functions (module "env"), as the spec lists them.
 HOST_FUNCTIONS: dict[str, tuple[str, ...]] = {
@@ -72,29 +78,6 @@ CAPABILITY_EXPORTS: dict[str, tuple[str, ...]] = {
         "web_socket_callback_on_close",
     ),
 }
-
-# Host functions no good sample imports yet ("service.function"). Shrink this as samples are added.
-KNOWN_GAP: frozenset[str] = frozenset(
-    {
-        "scheduler.schedule_recurring",
-        "scheduler.cancel_schedule",
-        "scheduler.time_now",
-        "cache.set_int",
-        "cache.get_int",
-        "cache.set_float",
-        "cache.get_float",
-        "cache.set_bytes",
-        "cache.get_bytes",
-        "cache.remove",
-        "cache.has",
-        "http.put",
-        "http.delete",
-        "http.patch",
-        "http.head",
-        "http.options",
-        "websocket.close",
-    }
-)
 
 
 def samples() -> list[Path]:
@@ -167,20 +150,53 @@ def test_every_capability_export_is_implemented() -> None:
     )
 
 
-def test_the_known_gap_is_exact() -> None:
-    # Not an xfail: the list of uncovered host functions must be exactly KNOWN_GAP, so a new sample that
-    # covers one shows up here (shrink KNOWN_GAP) and a regression that uncovers one fails.
-    assert missing_host_functions() == sorted(KNOWN_GAP), (
-        "host functions imported by no good sample under sample_plugins/go/ differ from KNOWN_GAP"
-    )
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="no sample imports yet: " + ", ".join(sorted(KNOWN_GAP)),
-)
 def test_every_host_function_is_imported() -> None:
     missing = missing_host_functions()
     assert not missing, "host functions imported by no good sample under sample_plugins/go/: " + ", ".join(
         missing
     )
+
+
+@pytest.fixture(scope="module")
+def exercised(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Run the sample tests (this file and the hostile ones aside) in a child pytest that writes, per
+    test, the host functions and capability exports each plugin's transcript shows (--wasm-calls-json)."""
+    out = tmp_path_factory.mktemp("calls") / "calls.json"
+    others = sorted(
+        str(p) for p in HERE.glob("test_*.py") if p.name not in {Path(__file__).name, "test_hostile.py"}
+    )
+    child = subprocess.run(
+        [sys.executable, "-m", "pytest", *others, f"--wasm-calls-json={out}", "-q", "-p", "no:cacheprovider"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert child.returncode == 0, f"the sample tests failed:\n{child.stdout[-4000:]}\n{child.stderr[-2000:]}"
+    document: dict[str, Any] = json.loads(out.read_text())
+    return document
+
+
+def _seen_in_tests(document: dict[str, Any], key: str) -> dict[str, list[str]]:
+    """name -> the sample tests whose transcript shows it (key "host" or "exports")."""
+    seen: dict[str, list[str]] = {}
+    for nodeid, plugins in document["tests"].items():
+        for used in plugins.values():
+            for name in used[key]:
+                seen.setdefault(name, []).append(nodeid)
+    return seen
+
+
+def test_every_host_function_appears_in_a_sample_tests_transcript(exercised: dict[str, Any]) -> None:
+    seen = _seen_in_tests(exercised, "host")
+    missing = [f"{s}.{f}" for s, fs in HOST_FUNCTIONS.items() for f in fs if f"{s}.{f}" not in seen]
+    assert not missing, "host functions no test under tests/samples/ exercises: " + ", ".join(missing)
+
+
+def test_every_capability_export_appears_in_a_sample_tests_transcript(exercised: dict[str, Any]) -> None:
+    seen = _seen_in_tests(exercised, "exports")
+    missing = [
+        export for exports in CAPABILITY_EXPORTS.values() for export in exports[1:] if export not in seen
+    ]
+    assert not missing, "capability exports no test under tests/samples/ calls: " + ", ".join(missing)
