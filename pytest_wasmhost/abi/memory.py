@@ -69,6 +69,47 @@ def unpack(result: int) -> PackedResult:
     return PackedResult(ptr=ptr, size=size & ~ERROR_BIT & _U32, is_error=is_error)
 
 
+def outside_error(
+    plugin_id: str, ptr: int, size: int, mem: int, *, export: str, what: str, op: str
+) -> AbiError:
+    return AbiError(
+        f"{what} at {ptr:#x} with size {size} lies outside the guest's memory of {mem} bytes "
+        f"(the original host: Memory.{op}({ptr}, {size}) out of range of memory size {mem}).",
+        plugin_id=plugin_id,
+        export=export,
+        fix="return ptr<<32|len of a buffer inside the module's exported memory.",
+    )
+
+
+def malloc_no_value_error(plugin_id: str, export: str) -> AbiError:
+    return AbiError(
+        "malloc returned no value.",
+        plugin_id=plugin_id,
+        export=export,
+        fix="export malloc with the signature (i32) -> i32.",
+    )
+
+
+def malloc_zero_error(plugin_id: str, size: int, export: str) -> AbiError:
+    return AbiError(
+        f"malloc({size}) returned 0 (out of memory, or a broken allocator); the original host would "
+        "have written the data over guest address 0.",
+        plugin_id=plugin_id,
+        export=export,
+        fix="make malloc return a valid pointer for every non-zero size.",
+    )
+
+
+def null_buffer_error(plugin_id: str, size: int, export: str, what: str) -> AbiError:
+    return AbiError(
+        f"{what} is a null pointer with size {size}; the original host would have read guest "
+        "address 0 and decoded whatever was there.",
+        plugin_id=plugin_id,
+        export=export,
+        fix="return 0 for an empty result, or ptr<<32|len of a real buffer.",
+    )
+
+
 def check_range(guest: GuestAccess, ptr: int, size: int, *, export: str, what: str, op: str) -> None:
     """Raise AbiError unless ``[ptr, ptr+size)`` lies inside the guest's memory.
 
@@ -77,13 +118,7 @@ def check_range(guest: GuestAccess, ptr: int, size: int, *, export: str, what: s
     """
     mem = guest.memory_size()
     if ptr < 0 or size < 0 or ptr + size > mem:
-        raise AbiError(
-            f"{what} at {ptr:#x} with size {size} lies outside the guest's memory of {mem} bytes "
-            f"(the original host: Memory.{op}({ptr}, {size}) out of range of memory size {mem}).",
-            plugin_id=guest.plugin_id,
-            export=export,
-            fix="return ptr<<32|len of a buffer inside the module's exported memory.",
-        )
+        raise outside_error(guest.plugin_id, ptr, size, mem, export=export, what=what, op=op)
 
 
 def guest_malloc(guest: GuestAccess, size: int, *, export: str) -> int:
@@ -92,21 +127,10 @@ def guest_malloc(guest: GuestAccess, size: int, *, export: str) -> int:
         return 0
     ptr = guest.call_export("malloc", (size,))
     if not isinstance(ptr, int):
-        raise AbiError(
-            "malloc returned no value.",
-            plugin_id=guest.plugin_id,
-            export=export,
-            fix="export malloc with the signature (i32) -> i32.",
-        )
+        raise malloc_no_value_error(guest.plugin_id, export)
     ptr &= _U32
     if ptr == 0:
-        raise AbiError(
-            f"malloc({size}) returned 0 (out of memory, or a broken allocator); the original host would "
-            "have written the data over guest address 0.",
-            plugin_id=guest.plugin_id,
-            export=export,
-            fix="make malloc return a valid pointer for every non-zero size.",
-        )
+        raise malloc_zero_error(guest.plugin_id, size, export)
     check_range(guest, ptr, size, export=export, what=f"the buffer malloc({size}) returned", op="Write")
     return ptr
 
@@ -124,13 +148,7 @@ def read_buffer(guest: GuestAccess, ptr: int, size: int, *, export: str, what: s
     if size == 0:
         return b""
     if ptr == 0:
-        raise AbiError(
-            f"{what} is a null pointer with size {size}; the original host would have read guest "
-            "address 0 and decoded whatever was there.",
-            plugin_id=guest.plugin_id,
-            export=export,
-            fix="return 0 for an empty result, or ptr<<32|len of a real buffer.",
-        )
+        raise null_buffer_error(guest.plugin_id, size, export, what)
     check_range(guest, ptr, size, export=export, what=what, op="Read")
     return guest.read_memory(ptr, size)
 
@@ -153,9 +171,27 @@ def call_method(guest: GuestAccess, export: str, request: bytes) -> CallOutcome:
 
     malloc + write the request, call the export with ``(ptr, len)``, unpack the result, read it,
     free the result then the request (the original's order), and split off the error string.
+
+    The steps of ``write_buffer``, ``unpack``, ``read_buffer`` and ``free`` written out in one frame,
+    with the same checks and errors: this runs on every plugin call, and the helper frames cost more
+    than the C-API calls they wrap.
     """
-    req_ptr = write_buffer(guest, request, export=export)
-    raw = guest.call_export(export, (req_ptr, len(request)))
+    call = guest.call_export
+    size = len(request)
+    req_ptr = 0
+    if size:
+        ptr = call("malloc", (size,))
+        if not isinstance(ptr, int):
+            raise malloc_no_value_error(guest.plugin_id, export)
+        req_ptr = ptr & _U32
+        if req_ptr == 0:
+            raise malloc_zero_error(guest.plugin_id, size, export)
+        mem = guest.memory_size()
+        if req_ptr + size > mem:
+            what = f"the buffer malloc({size}) returned"
+            raise outside_error(guest.plugin_id, req_ptr, size, mem, export=export, what=what, op="Write")
+        guest.write_memory(req_ptr, request)
+    raw = call(export, (req_ptr, size))
     if not isinstance(raw, int):
         raise AbiError(
             "the export returned no value.",
@@ -163,14 +199,26 @@ def call_method(guest: GuestAccess, export: str, request: bytes) -> CallOutcome:
             export=export,
             fix="method exports must have the signature (i32, i32) -> i64.",
         )
-    res = unpack(raw)
-    what = "the error string" if res.is_error else "the result"
-    data = read_buffer(guest, res.ptr, res.size, export=export, what=what)
+    raw &= _U64  # wasm i64 arrives signed; the original reads it as uint64
+    res_ptr = raw >> 32
+    res_size = raw & 0x7FFF_FFFF
+    is_error = raw & ERROR_BIT
+    data = b""
+    if res_size:
+        what = "the error string" if is_error else "the result"
+        if res_ptr == 0:
+            raise null_buffer_error(guest.plugin_id, res_size, export, what)
+        mem = guest.memory_size()
+        if res_ptr + res_size > mem:
+            raise outside_error(guest.plugin_id, res_ptr, res_size, mem, export=export, what=what, op="Read")
+        data = guest.read_memory(res_ptr, res_size)
     # Frees happen only on the success path: after any failure the caller discards the instance,
     # and calling into a trapped guest again could fail in new ways.
-    free(guest, res.ptr)
-    free(guest, req_ptr)
-    if res.is_error:
+    if res_ptr:
+        call("free", (res_ptr,))
+    if req_ptr:
+        call("free", (req_ptr,))
+    if is_error:
         # Go strings may hold any bytes; the original passed them through, we keep them readable.
-        return CallOutcome(data=b"", error_text=data.decode("utf-8", errors="replace"))
-    return CallOutcome(data=data, error_text=None)
+        return CallOutcome(b"", data.decode("utf-8", errors="replace"))
+    return CallOutcome(data, None)

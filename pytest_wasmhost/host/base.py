@@ -16,12 +16,17 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, NamedTuple, Protocol, TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
-from pytest_wasmhost.abi.memory import GuestAccess, check_range, guest_malloc, pack
+from pytest_wasmhost.abi.memory import (
+    GuestAccess,
+    malloc_no_value_error,
+    malloc_zero_error,
+    outside_error,
+)
 from pytest_wasmhost.clock import Clock
 from pytest_wasmhost.errors import AbiError
 from pytest_wasmhost.manifest import Manifest
@@ -81,6 +86,11 @@ class HostFunction:
     request_type: type[Message]
     response_type: type[Message]
     handler: Handler
+    types: tuple[type[Message], type[Message]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Kept once: every transcript entry of this function points at it to decode its bytes later.
+        object.__setattr__(self, "types", (self.request_type, self.response_type))
 
 
 class HostService:
@@ -199,18 +209,34 @@ class Denied(Exception):
 
 
 class HostCall(NamedTuple):
-    """One guest->host call as the transcript keeps it (immutable; a NamedTuple: one per host call)."""
+    """One guest->host call as the transcript keeps it (immutable; a NamedTuple: one per host call).
+
+    Host functions keep the request and response as the bytes that crossed the ABI, decoded only when
+    ``request`` / ``response`` is read: decoded messages kept for every call cost more than serving
+    it. Callbacks (scheduler, websocket, OnInit) keep the messages they built.
+    """
 
     seq: int
     plugin_id: str
     service: str
     function: str
-    request: Message | None  # None when the request bytes could not be read or decoded
-    response: Message | None
+    request_kept: Message | bytes | None  # None when the request bytes could not be read
+    response_kept: Message | bytes | None
     verdict: Verdict
     detail: str = ""  # the error text, the denial reason, or the hard error
     rule: str | None = None  # the permission rule that decided a denial
     duration: float = 0.0  # seconds spent in the host
+    types: tuple[type[Message], type[Message]] | None = None  # for the kept bytes: request, response
+
+    @property
+    def request(self) -> Message | None:
+        """The decoded request; None when it could not be read or decoded."""
+        return _decoded(self.request_kept, self.types[0] if self.types else None)
+
+    @property
+    def response(self) -> Message | None:
+        """The decoded response; None when there was none (a hard error)."""
+        return _decoded(self.response_kept, self.types[1] if self.types else None)
 
     def __str__(self) -> str:
         text = f"#{self.seq} {self.plugin_id} {self.service}.{self.function} -> {self.verdict}"
@@ -219,6 +245,17 @@ class HostCall(NamedTuple):
         if self.rule:
             text += f" [rule: {self.rule}]"
         return text + f" ({self.duration * 1000:.2f} ms)"
+
+
+def _decoded(kept: Message | bytes | None, message_type: type[Message] | None) -> Message | None:
+    if kept is None or isinstance(kept, Message):
+        return kept
+    if message_type is None:
+        return None
+    try:
+        return message_type.FromString(kept)
+    except DecodeError:
+        return None
 
 
 class Transcript:
@@ -240,11 +277,64 @@ class Transcript:
         with self._lock:
             return {pid: frozenset(names) for pid, names in self._exports.items() if names}
 
-    def record(self, **fields: Any) -> HostCall:
+    def record(
+        self,
+        *,
+        plugin_id: str,
+        service: str,
+        function: str,
+        request: Message | None,
+        response: Message | None,
+        verdict: Verdict,
+        detail: str = "",
+        rule: str | None = None,
+        duration: float = 0.0,
+    ) -> HostCall:
+        """Add a call whose request and response are messages (callbacks, OnInit)."""
         with self._lock:
-            call = HostCall(seq=len(self._calls) + 1, **fields)
+            call = HostCall(
+                len(self._calls) + 1,
+                plugin_id,
+                service,
+                function,
+                request,
+                response,
+                verdict,
+                detail,
+                rule,
+                duration,
+            )
             self._calls.append(call)
             return call
+
+    def add(
+        self,
+        plugin_id: str,
+        fn: HostFunction,
+        request: bytes | None,
+        response: Message | bytes | None,
+        verdict: Verdict,
+        detail: str,
+        rule: str | None,
+        duration: float,
+    ) -> None:
+        """Add a host-function call as its ABI bytes (positional: this runs on every host call)."""
+        with self._lock:
+            self._calls.append(
+                HostCall(
+                    len(self._calls) + 1,
+                    plugin_id,
+                    fn.service,
+                    fn.name,
+                    request,
+                    response,
+                    verdict,
+                    detail,
+                    rule,
+                    duration,
+                    fn.types,
+                )
+            )
 
     def calls(
         self, service: str | None = None, function: str | None = None, *, plugin_id: str | None = None
@@ -293,30 +383,53 @@ class HostBinding:
 
 
 def dispatch(guest: GuestAccess, fn: HostFunction, offset: int, size: int, *, binding: HostBinding) -> int:
-    """Serve one guest->host call; return the packed response pointer (0 for an empty response)."""
+    """Serve one guest->host call; return the packed response pointer (0 for an empty response).
+
+    Runs on every host call, so the steps of ``check_range``, ``guest_malloc`` and ``pack`` are
+    written out here (same checks, the same errors from ``abi.memory``, as hard errors).
+    """
     started = time.perf_counter()
-    request: Message | None = None
+    raw: bytes | None = None
     response: Message | None = None
+    data: bytes | None = None
     verdict: Verdict = "ok"
     detail = ""
     rule: str | None = None
     _notes.rule = None
     try:
-        request = _read_request(guest, fn, offset, size)
+        raw = _read_request(guest, fn, offset, size)
+        try:
+            request = fn.request_type.FromString(raw)
+        except DecodeError as exc:
+            name = fn.request_type.DESCRIPTOR.full_name
+            raise HostHardError(fn.service, fn.name, f"request does not decode as {name}: {exc}") from exc
         try:
             response = fn.handler(request)
-            rule = getattr(_notes, "rule", None)
+            rule = _notes.rule
         except Denied as denial:
             response, verdict, detail, rule = denial.response, "denied", denial.reason, denial.rule
-        error_text = getattr(response, "error", "") if "error" in response.DESCRIPTOR.fields_by_name else ""
-        if verdict == "ok" and error_text:
-            verdict, detail = "error", str(error_text)
+        if verdict == "ok" and _has_error_field(type(response)):
+            error_text = response.error  # type: ignore[attr-defined]  # checked just above
+            if error_text:
+                verdict, detail = "error", str(error_text)
         data = response.SerializeToString()
-        if not data:
+        n = len(data)
+        if not n:
             return 0
-        ptr = _guest_malloc(guest, fn, len(data))
+        ptr = guest.call_export("malloc", (n,))
+        if not isinstance(ptr, int):
+            raise _unallocated(fn, malloc_no_value_error(guest.plugin_id, _label(fn)))
+        ptr &= 0xFFFF_FFFF
+        if ptr == 0:
+            raise _unallocated(fn, malloc_zero_error(guest.plugin_id, n, _label(fn)))
+        mem = guest.memory_size()
+        if ptr + n > mem:
+            what = f"the buffer malloc({n}) returned"
+            error = outside_error(guest.plugin_id, ptr, n, mem, export=_label(fn), what=what, op="Write")
+            raise _unallocated(fn, error)
         guest.write_memory(ptr, data)
-        return _as_i64(pack(ptr, len(data)))
+        packed = (ptr << 32) | n  # n < 2 GiB: a response that large could not be serialized
+        return packed - (1 << 64) if packed >= 1 << 63 else packed  # wasm i64 results are signed
     except HostHardError as exc:
         verdict, detail = "hard-error", exc.message
         raise
@@ -324,46 +437,39 @@ def dispatch(guest: GuestAccess, fn: HostFunction, offset: int, size: int, *, bi
         verdict, detail = "hard-error", f"internal error {type(exc).__name__}: {exc}"
         raise HostHardError(fn.service, fn.name, detail) from exc
     finally:
-        if binding.transcript is not None:
-            binding.transcript.record(
-                plugin_id=binding.plugin_id,
-                service=fn.service,
-                function=fn.name,
-                request=request,
-                response=response,
-                verdict=verdict,
-                detail=detail,
-                rule=rule,
-                duration=time.perf_counter() - started,
+        transcript = binding.transcript
+        if transcript is not None:
+            kept = data if data is not None else response
+            transcript.add(
+                binding.plugin_id, fn, raw, kept, verdict, detail, rule, time.perf_counter() - started
             )
 
 
-def _read_request(guest: GuestAccess, fn: HostFunction, offset: int, size: int) -> Message:
+def _read_request(guest: GuestAccess, fn: HostFunction, offset: int, size: int) -> bytes:
     if size == 0:
-        raw = b""
-    else:
-        try:
-            check_range(guest, offset, size, export=f"{HOST_MODULE}.{fn.name}", what="request", op="Read")
-        except AbiError as exc:  # the same bounds check as every ABI read; here it is a hard error
-            raise HostHardError(fn.service, fn.name, exc.problem) from exc
-        raw = guest.read_memory(offset, size)
-    request = fn.request_type()
-    try:
-        request.ParseFromString(raw)
-    except DecodeError as exc:
-        raise HostHardError(
-            fn.service, fn.name, f"request does not decode as {fn.request_type.DESCRIPTOR.full_name}: {exc}"
-        ) from exc
-    return request
+        return b""
+    mem = guest.memory_size()
+    if offset < 0 or offset + size > mem:  # the ABI layer's check_range, as a hard error
+        error = outside_error(
+            guest.plugin_id, offset, size, mem, export=_label(fn), what="request", op="Read"
+        )
+        raise HostHardError(fn.service, fn.name, error.problem)
+    return guest.read_memory(offset, size)
 
 
-def _guest_malloc(guest: GuestAccess, fn: HostFunction, size: int) -> int:
-    try:
-        return guest_malloc(guest, size, export=f"{HOST_MODULE}.{fn.name}")
-    except AbiError as exc:
-        raise HostHardError(fn.service, fn.name, f"cannot allocate the response: {exc.problem}") from exc
+def _label(fn: HostFunction) -> str:
+    return f"{HOST_MODULE}.{fn.name}"
 
 
-def _as_i64(value: int) -> int:
-    """Wasm i64 results are signed; a pointer above 2 GiB sets the sign bit."""
-    return value - (1 << 64) if value >= 1 << 63 else value
+def _unallocated(fn: HostFunction, error: AbiError) -> HostHardError:
+    return HostHardError(fn.service, fn.name, f"cannot allocate the response: {error.problem}")
+
+
+_ERROR_FIELD: dict[type[Message], bool] = {}  # per response message type: has an ``error`` field
+
+
+def _has_error_field(message_type: type[Message]) -> bool:
+    known = _ERROR_FIELD.get(message_type)
+    if known is None:
+        known = _ERROR_FIELD[message_type] = "error" in message_type.DESCRIPTOR.fields_by_name
+    return known

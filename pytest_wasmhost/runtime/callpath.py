@@ -33,6 +33,7 @@ from typing import Final, Literal, Protocol
 
 import wasmtime
 
+from pytest_wasmhost.abi.memory import CallOutcome
 from pytest_wasmhost.errors import AbiError
 
 __all__ = [
@@ -99,6 +100,11 @@ class GuestExports(Protocol):
 
     def call(self, name: str, args: tuple[int, ...]) -> int | None:
         """Call a function export; its single integer result (signed, as wasm has it), or None."""
+        ...
+
+    def method_call(self, export: str, request: bytes) -> CallOutcome | None:
+        """``abi.memory.call_method`` done by the backend in one step, or None: then the caller runs
+        ``call_method`` itself. A backend that answers must match it exactly (steps, checks, errors)."""
         ...
 
     def memory_size(self) -> int:
@@ -232,6 +238,9 @@ class PublicExports:
     @property
     def has_memory(self) -> bool:
         return self._memory is not None
+
+    def method_call(self, export: str, request: bytes) -> CallOutcome | None:
+        return None  # the ABI layer's call_method runs over call/read/write
 
     def call(self, name: str, args: tuple[int, ...]) -> int | None:
         store = self._live_store()

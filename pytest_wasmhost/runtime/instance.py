@@ -28,6 +28,7 @@ from typing import Literal
 
 import wasmtime
 
+from pytest_wasmhost.abi.memory import CallOutcome
 from pytest_wasmhost.errors import (
     AbiError,
     PluginLoadError,
@@ -332,7 +333,10 @@ def _wasi_fd_write(fd: int, iovs: int, iovs_len: int, nwritten_ptr: int) -> int:
 
 def _host_trampoline(name: str) -> Callable[[int, int], int]:
     def call(offset: int, size: int) -> int:
-        inst = _entered_instance()
+        inst = _active.instance  # _entered_instance() written out: this is every host call's path
+        if inst is None:
+            inst = _entered_instance()  # raises
+        inst._guest.guest_ran()
         fn = inst.host.functions.get(name)
         if fn is None:  # linked but not bound: the scope that made this instance lacks the service
             raise HostHardError(service_of(name) or "?", name, "the service is not bound to this instance")
@@ -351,6 +355,9 @@ class _NotStarted:
         return False
 
     def call(self, name: str, args: tuple[int, ...]) -> int | None:
+        raise RuntimeError("the instance is not started")
+
+    def method_call(self, export: str, request: bytes) -> CallOutcome | None:
         raise RuntimeError("the instance is not started")
 
     def memory_size(self) -> int:
@@ -382,6 +389,7 @@ class PluginInstance:
     """
 
     call_export: Callable[[str, tuple[int, ...]], int | None]
+    method_call: Callable[[str, bytes], CallOutcome | None]
     memory_size: Callable[[], int]
     read_memory: Callable[[int, int], bytes]
     write_memory: Callable[[int, bytes], None]
@@ -437,6 +445,7 @@ class PluginInstance:
     def _bind(self, guest: GuestExports) -> None:
         self._guest = guest
         self.call_export = guest.call
+        self.method_call = guest.method_call
         self.memory_size = guest.memory_size
         self.read_memory = guest.read
         self.write_memory = guest.write

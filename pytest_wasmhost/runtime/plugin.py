@@ -40,6 +40,7 @@ from pytest_wasmhost.manifest import Manifest
 from pytest_wasmhost.package import PluginSource
 from pytest_wasmhost.runtime.instance import InstanceLimits, LinkedPlugin, PluginInstance
 from pytest_wasmhost.runtime.pool import InstancePool, PoolSettings, PoolStats
+from pytest_wasmhost.runtime.wasi import OutputCapture
 
 # Errors of ours show the user's frames, not these (see errors.hide_harness_frames).
 __tracebackhide__ = hide_harness_frames
@@ -68,6 +69,7 @@ class Plugin:
         self.linked = linked
         self.plugin_id = source.plugin_id
         self.manifest: Manifest = source.manifest
+        self._declared = frozenset(self.manifest.capabilities)
         self.limits = limits
         self._on_close = on_close
         self.env = env if env is not None else HostEnvironment(clock=clock)
@@ -85,7 +87,7 @@ class Plugin:
             settings=pool,
             clock=clock,
         )
-        self.last_stderr = ""
+        self._stderr_capture: OutputCapture | None = None  # of the latest call's instance that wrote
         self.metadata_agent = MetadataAgentClient(self.plugin_id, self.invoke, clock.now)
         self.scrobbler = ScrobblerClient(self.plugin_id, self.invoke, clock.now)
         self.scheduler_callback = SchedulerCallbackClient(self.plugin_id, self.invoke, clock.now)
@@ -150,7 +152,7 @@ class Plugin:
 
     def invoke(self, method: Method, request: Message, *, timeout: float | None = None) -> Reply:
         """Run one method call on a pooled instance (the typed clients' path)."""
-        if method.capability not in self.manifest.capabilities:
+        if method.capability not in self._declared:
             raise PluginLoadError(
                 f"the manifest does not declare the {method.capability} capability, so the host never "
                 f"calls {method.export}.",
@@ -161,29 +163,39 @@ class Plugin:
             )
         data = request.SerializeToString()
         self._exports_called.add(method.export)
-        # lease() discards the instance if anything below raises: a failed instance is never reused.
-        with self.pool.lease() as instance:
-            try:
+        export = method.export
+        # The pool's get/put written out rather than ``with pool.lease()``: this is every call's path.
+        # Any exception discards the instance: a failed instance is never reused.
+        pool = self.pool
+        instance = pool.get()
+        try:
+            if method.capability not in instance.checked_capabilities:
                 self._load_check(instance, method.capability)
-                with instance.activate(method.export, timeout=timeout):
-                    outcome = call_method(instance, method.export, data)
+            try:
+                with instance.activate(export, timeout=timeout):
+                    outcome = instance.method_call(export, data) or call_method(instance, export, data)
             finally:
-                self._remember_stderr(instance)
-            if outcome.error_text is not None:
-                return Reply(response=None, error_text=outcome.error_text)
-            response = _decode(
-                method.response, outcome.data, plugin_id=self.plugin_id, export=method.export, what="response"
-            )
-            return Reply(response=response, error_text=None)
-
-    def _remember_stderr(self, instance: PluginInstance) -> None:
-        if instance.world.stderr.getvalue():
-            self.last_stderr = instance.world.stderr.text()
+                stderr = instance.world.stderr
+                if stderr.written:
+                    self._stderr_capture = stderr
+        except BaseException:
+            pool.discard(instance)
+            raise
+        pool.put(instance)
+        if outcome.error_text is not None:
+            return Reply(None, outcome.error_text)
+        try:
+            response = method.response.FromString(outcome.data)
+        except DecodeError as exc:
+            error = _undecodable(method.response, outcome.data, exc, self.plugin_id, export, "response")
+            raise error from exc
+        return Reply(response, None)
 
     @property
     def stderr(self) -> str:
         """What the plugin wrote to stderr on the instance of the latest call that wrote anything."""
-        return self.last_stderr
+        capture = self._stderr_capture
+        return capture.text() if capture is not None else ""
 
     def _load_check(self, instance: PluginInstance, capability_name: str) -> None:
         if capability_name in instance.checked_capabilities:
@@ -243,14 +255,18 @@ class Plugin:
 
 
 def _decode(message_type: type[Message], data: bytes, *, plugin_id: str, export: str, what: str) -> Message:
-    message = message_type()
     try:
-        message.ParseFromString(data)
+        return message_type.FromString(data)
     except DecodeError as exc:
-        raise AbiError(
-            f"the {what} bytes ({len(data)}) do not decode as {message_type.DESCRIPTOR.full_name}: {exc}",
-            plugin_id=plugin_id,
-            export=export,
-            fix=f"encode the {what} as the spec's protobuf message.",
-        ) from exc
-    return message
+        raise _undecodable(message_type, data, exc, plugin_id, export, what) from exc
+
+
+def _undecodable(
+    message_type: type[Message], data: bytes, exc: DecodeError, plugin_id: str, export: str, what: str
+) -> AbiError:
+    return AbiError(
+        f"the {what} bytes ({len(data)}) do not decode as {message_type.DESCRIPTOR.full_name}: {exc}",
+        plugin_id=plugin_id,
+        export=export,
+        fix=f"encode the {what} as the spec's protobuf message.",
+    )

@@ -126,7 +126,8 @@ class InstancePool(Generic[T]):
         self._factory = factory
         self._closer = close
         self._clock = clock
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)  # the same lock: fast paths take it directly
         self._idle: deque[_Entry[T]] = deque()  # oldest-returned first (FIFO reuse)
         self._busy: dict[int, _Entry[T]] = {}  # checked out, by id(instance)
         self._reserved = 0  # slots held by factory calls in flight
@@ -145,6 +146,23 @@ class InstancePool(Generic[T]):
         :class:`PoolTimeout`; raises :class:`PoolClosed` if the pool is or gets closed meanwhile.
         A factory failure propagates unchanged and frees its slot.
         """
+        if timeout is not None and not timeout >= 0:  # also refuses NaN
+            raise ValueError(f"timeout must be >= 0, got {timeout}")
+        # The common case in one hold of the bare lock (Condition's own __enter__ is a Python frame):
+        # a usable idle instance is first in line.
+        with self._lock:
+            idle = self._idle
+            if idle and not self._closed:
+                entry = idle[0]
+                now = self._clock.now()
+                max_age = self.settings.max_age
+                if now - entry.returned <= self.settings.idle_ttl and (
+                    max_age is None or now - entry.created <= max_age
+                ):
+                    idle.popleft()
+                    entry.uses += 1
+                    self._busy[id(entry.instance)] = entry
+                    return entry.instance
         wait = self.settings.get_timeout if timeout is None else timeout
         if not wait >= 0:  # also refuses NaN
             raise ValueError(f"timeout must be >= 0, got {wait}")
@@ -159,14 +177,19 @@ class InstancePool(Generic[T]):
 
     def put(self, instance: T) -> None:
         """Return a checked-out instance: kept idle for reuse, or closed if it must not be reused."""
-        with self._cond:
-            entry = self._take_busy(instance, "put")
+        with self._lock:
+            entry = self._busy.pop(id(instance), None)
+            if entry is None or entry.instance is not instance:
+                if entry is not None:
+                    self._busy[id(instance)] = entry
+                raise self._not_checked_out("put")
             now = self._clock.now()
             reason = self._retire_reason(entry, now)
             if reason is None:
                 entry.returned = now
                 self._idle.append(entry)
-                self._cond.notify()
+                if self._waiting:
+                    self._cond.notify()
                 return
             self._closing += 1
         log.debug("plugin %r: closing a returned instance (%s)", self.plugin_id, reason)
@@ -350,13 +373,16 @@ class InstancePool(Generic[T]):
     def _take_busy(self, instance: T, action: str) -> _Entry[T]:
         entry = self._busy.get(id(instance))
         if entry is None or entry.instance is not instance:
-            raise ValueError(
-                f"plugin {self.plugin_id!r}: {action} of an instance that is not checked out from this "
-                f"pool (already returned, or not from this pool); give back each instance from get() "
-                f"exactly once, with put() or discard()"
-            )
+            raise self._not_checked_out(action)
         del self._busy[id(instance)]
         return entry
+
+    def _not_checked_out(self, action: str) -> ValueError:
+        return ValueError(
+            f"plugin {self.plugin_id!r}: {action} of an instance that is not checked out from this "
+            f"pool (already returned, or not from this pool); give back each instance from get() "
+            f"exactly once, with put() or discard()"
+        )
 
     def _expired(self, entry: _Entry[T], now: float) -> bool:
         return now - entry.returned > self.settings.idle_ttl or self._too_old(entry, now)

@@ -54,10 +54,12 @@ class OutputCapture:
         self._chunks: deque[bytes] = deque()
         self._size = 0
         self.dropped = 0
+        self.written = 0  # bytes written since the last clear, kept or dropped
 
     def write(self, data: bytes) -> None:
         self._chunks.append(bytes(data))
         self._size += len(data)
+        self.written += len(data)
         while self._size > self._limit and self._chunks:
             head = self._chunks[0]
             excess = self._size - self._limit
@@ -81,6 +83,7 @@ class OutputCapture:
         self._chunks.clear()
         self._size = 0
         self.dropped = 0
+        self.written = 0
 
 
 class GuestWorld:
