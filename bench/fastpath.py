@@ -523,11 +523,8 @@ def starts(report: Report, cache: Path, *, compile_runs: int, warm_runs: int) ->
         wasmtime.Module(engine, wasm)
         cold.append(time.perf_counter() - start)
     root = cache / "starts"
-    CompiledModuleCache(engine, settings_key=key, disk=DiskCache(root, engine, key)).get(
-        wasm, plugin_id="go", digest=digest
-    )
-    load, link, init, total = [], [], [], []
-    for _ in range(warm_runs):
+
+    def warm_start() -> tuple[float, float, float]:
         t0 = time.perf_counter()
         memory = CompiledModuleCache(engine, settings_key=key, disk=DiskCache(root, engine, key))
         module = memory.get(wasm, plugin_id="go", digest=digest)
@@ -537,16 +534,32 @@ def starts(report: Report, cache: Path, *, compile_runs: int, warm_runs: int) ->
         inst = linked.instantiate()
         t3 = time.perf_counter()
         inst.close()
-        load.append(t1 - t0)
-        link.append(t2 - t1)
-        init.append(t3 - t2)
-        total.append(t3 - t0)
+        return t1 - t0, t2 - t1, t3 - t2
+
+    CompiledModuleCache(engine, settings_key=key, disk=DiskCache(root, engine, key)).get(
+        wasm, plugin_id="go", digest=digest
+    )
+    # A seal vouches only for an artifact last changed at least 2 s before it was made (coarse file
+    # timestamps, runtime/seal.py): as in a later pytest run, the first load after that hashes the
+    # artifact and seals it, and the loads after it map the sealed file.
+    time.sleep(2.5)
+    first = sum(warm_start())
+    load, link, init, total = [], [], [], []
+    for _ in range(warm_runs):
+        parts = warm_start()
+        load.append(parts[0])
+        link.append(parts[1])
+        init.append(parts[2])
+        total.append(sum(parts))
     cold_s, warm_s = statistics.median(cold), statistics.median(total)
     report.ratio("Go sample: cold compile / warm start (speed-up)", cold_s / warm_s)
     report.value("Go sample: cold compile (median)", f"{cold_s * 1000:10.1f} ms")
     report.value("Go sample: warm start, disk cache -> initialised instance", f"{warm_s * 1000:10.2f} ms")
     report.value(
-        "  of which: disk cache hit (sha256 check + deserialize_file)",
+        "  the first warm start after a build (hashes and seals the artifact)", f"{first * 1000:10.2f} ms"
+    )
+    report.value(
+        "  of which: disk cache hit (seal check + deserialize_file)",
         f"{statistics.median(load) * 1000:10.2f} ms",
     )
     report.value("  of which: link (WASI, shims, InstancePre)", f"{statistics.median(link) * 1000:10.2f} ms")

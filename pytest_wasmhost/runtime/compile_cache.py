@@ -2,18 +2,24 @@
 
 Disk layout under ``root`` (the caller passes ``<cache dir>/plugins``)::
 
-    <key>/<sha256 of the artifact>.cwasm      key = sha256(layout, wasm digest, wasmtime version,
-    <key>/.tmp-*.part                               engine settings, machine)   (a write in progress)
+    <key>/<sha256 of the artifact>.cwasm        key = sha256(layout, wasm digest, wasmtime version,
+    <key>/<sha256 of the artifact>.cwasm.seal         engine settings, machine)
+    <key>/.tmp-*.part                           (a write in progress)
 
 The artifact file is exactly what ``Module.serialize()`` produced, so ``Module.deserialize_file`` can
 map it (0.2 ms instead of 4-6 ms for ``deserialize(bytes)`` on the Go sample, see perf-floor.md); its
-integrity check is its own name. A reader hashes the open file (about 3.5 ms for the Go sample's 5.4 MB)
+integrity check is its own name. A reader hashes the open file (about 5 ms for the Go sample's 11 MB)
 and only hands that very file (through ``/proc/self/fd``) to wasmtime when the hash equals the name;
 where there is no such path it verifies bytes in memory and uses ``Module.deserialize``. Deserializing
 corrupted native code is undefined behaviour; a foreign but intact artifact (other wasmtime build or
 engine flags) is safe to offer: wasmtime checks its header and refuses it. Files are never modified in
 place (writers rename new files in, the purge unlinks), so a verified, mapped file stays what was
 verified. The hash guards against corruption, not against an attacker who can write the cache folder.
+
+A successful verification leaves a seal (:mod:`.seal`): the artifact's identity as ``fstat`` saw it
+and the module's imports and exports. While the identity holds, later loads map the file without
+hashing or describing it, which is most of a warm start. Artifacts are written with ``fsync`` before
+their rename, so a crash cannot leave a sealed name over blocks that never reached the disk.
 
 Writers go through a temp file in the same folder and ``os.replace``. Compilation is deterministic
 (same bytes for the same wasm, wasmtime and settings), so racing processes write the same name and the
@@ -34,6 +40,7 @@ import platform
 import stat
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -43,7 +50,13 @@ from typing import Final
 import wasmtime
 
 from pytest_wasmhost.clock import SYSTEM_CLOCK, Clock
-from pytest_wasmhost.runtime.instance import compile_module, wasmtime_error_text
+from pytest_wasmhost.runtime.instance import (
+    compile_module,
+    describe_module,
+    remember_description,
+    wasmtime_error_text,
+)
+from pytest_wasmhost.runtime.seal import read_seal, remove_seal, write_seal
 
 __all__ = [
     "CompiledModuleCache",
@@ -178,6 +191,7 @@ _LAYOUT: Final = "pytest-wasmhost-cwasm-1"
 _SUFFIX: Final = ".cwasm"
 _TMP_PREFIX: Final = ".tmp-"
 _PROC_FD: Final = "/proc/self/fd"
+_MTIME_REFRESH: Final = 3600.0  # seconds: a hit older than this touches the artifact for the purge
 
 
 def wasm_digest(wasm: bytes) -> str:
@@ -209,11 +223,14 @@ def _reopenable_path(fd: int) -> str | None:
 
 
 def _write_then_rename(directory: Path, target: Path, data: bytes | bytearray) -> None:
-    # No fsync: a file torn by a crash fails its checksum on load and is recompiled.
+    # Synced before the rename: a sealed artifact is trusted without its hash, so a crash must not
+    # leave a renamed file whose blocks never reached the disk (a few ms, against a compile's seconds).
     fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=_TMP_PREFIX, suffix=".part")
     try:
         with open(fd, "wb") as out:
             out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
         os.replace(tmp_name, target)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -281,7 +298,9 @@ class DiskCache:
         directory = self.artifact_dir(digest)
         target = directory / (hashlib.sha256(data).hexdigest() + _SUFFIX)
         try:
+            written_at = time.time_ns()
             self._write_atomic(directory, target, data)
+            write_seal(target, target.stat(), written_at, describe_module(module))
         except OSError as exc:
             self._disable_writes(exc)
             return None
@@ -316,15 +335,39 @@ class DiskCache:
             return None
         with open(fd, "rb") as file:
             try:
-                module = self._verified_module(file, path.name.removesuffix(_SUFFIX))
+                opened = os.fstat(fd)
+                seal = read_seal(path)
+                trusted = seal is not None and seal.vouches_for(opened)
+                same_file = _reopenable_path(fd) if trusted else None
+                if same_file is not None:  # verified before and unchanged since: map it unhashed
+                    module = self._deserialize(
+                        lambda: wasmtime.Module.deserialize_file(self.engine, same_file)
+                    )
+                else:
+                    trusted = False
+                    verified_at = time.time_ns()
+                    module = self._verified_module(file, path.name.removesuffix(_SUFFIX))
             except _Discard as bad:
                 self._discard(path, os.fstat(fd), str(bad))
                 return None
             except OSError as exc:
                 self._disable_reads(exc)
                 return None
-        with contextlib.suppress(OSError):  # a hit counts as use, so the oldest-first purge acts as LRU
-            os.utime(path)
+            # The content is known good here, so the seal's description (a function of the wasm, which
+            # this folder is keyed by) holds for this module.
+            description = seal.description if seal is not None else None
+            if description is not None:
+                remember_description(module, description)
+            # A hit counts as use, so the oldest-first purge acts as LRU. Touching moves the change
+            # time, which voids the seal, so only an artifact unused for an hour is touched.
+            stale = time.time() - opened.st_mtime > _MTIME_REFRESH
+            if stale:
+                with contextlib.suppress(OSError):
+                    os.utime(path)
+            if not trusted or stale or description is None:
+                with contextlib.suppress(OSError):
+                    since = verified_at if not trusted else time.time_ns()
+                    write_seal(path, os.fstat(fd), since, description or describe_module(module))
         return module
 
     def _verified_module(self, file: io.BufferedReader, expected: str) -> wasmtime.Module:
@@ -353,6 +396,7 @@ class DiskCache:
 
     def _discard(self, path: Path, opened: os.stat_result, reason: str) -> None:
         log.warning("discarding compiled-module cache file %s: %s; recompiling", path, reason)
+        remove_seal(path)
         try:
             current = path.stat()
             # Only delete the file we judged: a concurrent writer may have renamed a good one in since.

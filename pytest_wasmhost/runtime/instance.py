@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import struct
 import threading
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -120,8 +121,23 @@ def _valtypes(types: Sequence[wasmtime.ValType]) -> tuple[str, ...]:
     return tuple(str(t) for t in types)
 
 
-def describe_module(module: wasmtime.Module) -> tuple[tuple[ImportInfo, ...], tuple[ExportInfo, ...]]:
+Description = tuple[tuple[ImportInfo, ...], tuple[ExportInfo, ...]]
+
+# Per compiled module: describing one through wasmtime-py's type objects takes about 1 ms for a Go
+# plugin, and every link and load check asks. The disk cache seeds it from an artifact's seal.
+_descriptions: weakref.WeakKeyDictionary[wasmtime.Module, Description] = weakref.WeakKeyDictionary()
+
+
+def remember_description(module: wasmtime.Module, description: Description) -> None:
+    """Record what ``describe_module(module)`` returns (the disk cache knows it from the seal)."""
+    _descriptions[module] = description
+
+
+def describe_module(module: wasmtime.Module) -> Description:
     """Imports and exports of a compiled module, as plain values (used by load checks and inspect)."""
+    known = _descriptions.get(module)
+    if known is not None:
+        return known
     imports: list[ImportInfo] = []
     for imp in module.imports:
         ty = imp.type
@@ -140,7 +156,9 @@ def describe_module(module: wasmtime.Module) -> tuple[tuple[ImportInfo, ...], tu
             exports.append(ExportInfo(exp.name, "func", _valtypes(ty.params), _valtypes(ty.results)))
         else:
             exports.append(ExportInfo(exp.name, type(ty).__name__.replace("Type", "").lower()))
-    return tuple(imports), tuple(exports)
+    description = (tuple(imports), tuple(exports))
+    _descriptions[module] = description
+    return description
 
 
 def compile_module(engine: wasmtime.Engine, wasm: bytes, *, plugin_id: str) -> wasmtime.Module:
@@ -166,6 +184,12 @@ def wasmtime_error_text(exc: Exception, *, drop_prefixes: tuple[str, ...] = ()) 
 
 
 _I32_PAIR_TO_I64 = (("i32", "i32"), ("i64",))
+
+
+_linkers: weakref.WeakKeyDictionary[wasmtime.Engine, dict[tuple[type, frozenset[str]], wasmtime.Linker]] = (
+    weakref.WeakKeyDictionary()
+)
+_linkers_lock = threading.Lock()
 
 
 class LinkedPlugin:
@@ -264,6 +288,17 @@ class LinkedPlugin:
                 )
 
     def _build_linker(self) -> wasmtime.Linker:
+        # A linker depends only on the engine, the call path and the linked functions (its host
+        # functions find their instance at call time), so plugins with the same grants share one.
+        key = (type(self.call_path), self.linked_functions)
+        with _linkers_lock:
+            per_engine = _linkers.setdefault(self.engine, {})
+            linker = per_engine.get(key)
+            if linker is None:
+                linker = per_engine[key] = self._new_linker()
+            return linker
+
+    def _new_linker(self) -> wasmtime.Linker:
         linker = wasmtime.Linker(self.engine)
         linker.define_wasi()
         linker.allow_shadowing = True  # our clock/random shims replace wasmtime's real ones

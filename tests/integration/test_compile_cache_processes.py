@@ -86,8 +86,10 @@ def test_parallel_processes_share_one_valid_artifact(
     wasm = wasm_path.read_bytes()
     disk = DiskCache(root, engine, settings.cache_key())
     folder = disk.artifact_dir(wasm_digest(wasm))
-    (artifact,) = folder.iterdir()  # one artifact, no temp file left behind
+    # One artifact and its seal, no temp file left behind.
+    artifact, seal = sorted(folder.iterdir())
     assert artifact.name == hashlib.sha256(artifact.read_bytes()).hexdigest() + ".cwasm"
+    assert seal.name == artifact.name + ".seal"
 
     def no_compile(*_args: object, **_kwargs: object) -> wasmtime.Module:
         raise AssertionError("expected a disk hit")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 import errno
 import hashlib
+import json
 import logging
 import os
 import tempfile
@@ -29,6 +31,7 @@ from pytest_wasmhost.runtime.compile_cache import (
 )
 from pytest_wasmhost.runtime.engine import EngineSettings, shared_engine
 from pytest_wasmhost.runtime.instance import compile_module as real_compile
+from pytest_wasmhost.runtime.instance import describe_module
 
 LOGGER = "pytest_wasmhost.runtime.compile_cache"
 COMPILE = "pytest_wasmhost.runtime.compile_cache.compile_module"  # the seam every compilation goes through
@@ -82,8 +85,9 @@ def memory_cache(engine: wasmtime.Engine, root: Path | None = None, **kwargs: An
 
 
 def artifacts(disk_root: Path, engine: wasmtime.Engine, wasm: bytes) -> list[Path]:
+    """The artifacts for ``wasm`` (their seals aside)."""
     folder = DiskCache(disk_root, engine, KEY).artifact_dir(wasm_digest(wasm))
-    return sorted(folder.iterdir()) if folder.is_dir() else []
+    return sorted(p for p in folder.iterdir() if p.suffix == ".cwasm") if folder.is_dir() else []
 
 
 # -- parse_size -----------------------------------------------------------------------------------
@@ -586,6 +590,134 @@ def test_a_bad_artifact_is_deleted_logged_and_recompiled(
     assert fresh.name == hashlib.sha256(fresh.read_bytes()).hexdigest() + ".cwasm"
     assert memory_cache(engine, tmp_path).get(wasm, plugin_id="p") is not None
     assert compiles == ["p", "p"]
+
+
+# -- DiskCache: seals -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def hashed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every artifact whose content a load hashed."""
+    seen: list[str] = []
+    real = hashlib.file_digest
+
+    def counting(file: Any, digest: str) -> Any:
+        seen.append(os.readlink(f"/proc/self/fd/{file.fileno()}"))
+        return real(file, digest)
+
+    monkeypatch.setattr(hashlib, "file_digest", counting)
+    return seen
+
+
+def sealed(engine: wasmtime.Engine, root: Path, wasm: bytes) -> Path:
+    """Compile and store ``wasm``, then load it once as if a few seconds later: the load verifies the
+    artifact and leaves a seal old enough to vouch for it (a seal made in the same moment as the file
+    cannot: see runtime/seal.py)."""
+    memory_cache(engine, root).get(wasm, plugin_id="p")
+    with freeze_time(datetime.datetime.fromtimestamp(time.time() + 10, tz=datetime.UTC)):
+        memory_cache(engine, root).get(wasm, plugin_id="p")
+    (artifact,) = artifacts(root, engine, wasm)
+    return artifact
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="seals are trusted only with /proc/self/fd")
+def test_a_sealed_artifact_is_mapped_without_hashing_or_describing(
+    engine: wasmtime.Engine,
+    tmp_path: Path,
+    hashed: list[str],
+    compiles: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    wasm = wat(21)
+    artifact = sealed(engine, tmp_path, wasm)
+    assert [Path(p).name for p in hashed] == [artifact.name]  # the fresh seal could not vouch yet
+    assert artifact.with_name(artifact.name + ".seal").is_file()
+
+    module = memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
+
+    assert len(hashed) == 1
+    assert compiles == ["p"]
+    assert run_f(module) == 21
+    # The seal's description answers for the module: wasmtime's type objects are not asked again.
+    monkeypatch.setattr(wasmtime.Module, "exports", property(lambda _self: pytest.fail("described again")))
+    _, exports = describe_module(module)
+    assert [e.name for e in exports] == ["f"]
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [truncate, random_bytes_with_matching_name],  # a changed size; another inode under the same name
+)
+def test_a_sealed_artifact_that_changed_is_hashed_and_replaced(
+    engine: wasmtime.Engine,
+    tmp_path: Path,
+    hashed: list[str],
+    compiles: list[str],
+    corrupt: Callable[[Path, wasmtime.Engine, bytes], Path],
+) -> None:
+    wasm = wat(22)
+    artifact = sealed(engine, tmp_path, wasm)
+    if corrupt is random_bytes_with_matching_name:
+        data = os.urandom(4096)
+        artifact.unlink()
+        artifact.write_bytes(data)  # a new inode carrying the old name (and so the old seal)
+    else:
+        corrupt(artifact, engine, wasm)
+
+    module = memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
+
+    assert run_f(module) == 22
+    assert len(hashed) == 2  # the seal did not vouch for the changed file
+    assert compiles == ["p", "p"]
+
+
+@pytest.mark.parametrize(
+    "seal_text", [b"", b"{not json", b'{"format": 1}', b'{"format": 99, "identity": []}']
+)
+def test_an_unreadable_seal_means_verify_and_reseal(
+    engine: wasmtime.Engine, tmp_path: Path, hashed: list[str], compiles: list[str], seal_text: bytes
+) -> None:
+    wasm = wat(23)
+    artifact = sealed(engine, tmp_path, wasm)
+    seal = artifact.with_name(artifact.name + ".seal")
+    seal.write_bytes(seal_text)
+
+    assert run_f(memory_cache(engine, tmp_path).get(wasm, plugin_id="p")) == 23
+
+    assert len(hashed) == 2
+    assert compiles == ["p"]
+    assert seal.read_bytes() != seal_text
+
+
+def test_a_seal_whose_body_was_altered_is_no_seal(
+    engine: wasmtime.Engine, tmp_path: Path, hashed: list[str], compiles: list[str]
+) -> None:
+    # The description decides how exports are called unchecked: a damaged one must not be believed.
+    wasm = wat(25)
+    artifact = sealed(engine, tmp_path, wasm)
+    seal = artifact.with_name(artifact.name + ".seal")
+    document = json.loads(seal.read_text())
+    assert '"i32"' in document["body"]
+    document["body"] = document["body"].replace('"i32"', '"i64"')
+    seal.write_text(json.dumps(document))
+
+    module = memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
+
+    assert len(hashed) == 2
+    assert compiles == ["p"]
+    _, exports = describe_module(module)
+    assert [(e.name, e.results) for e in exports] == [("f", ("i32",))]
+    assert '"i64"' not in json.loads(seal.read_text())["body"]  # and sealed afresh
+
+
+def test_a_bad_artifacts_seal_goes_with_it(engine: wasmtime.Engine, tmp_path: Path) -> None:
+    wasm = wat(24)
+    artifact = sealed(engine, tmp_path, wasm)
+    truncate(artifact, engine, wasm)
+    memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
+    (fresh,) = artifacts(tmp_path, engine, wasm)
+    files = sorted(p.name for p in fresh.parent.iterdir())
+    assert files == [fresh.name, fresh.name + ".seal"]
 
 
 def test_a_stray_temp_file_is_ignored(engine: wasmtime.Engine, tmp_path: Path, compiles: list[str]) -> None:

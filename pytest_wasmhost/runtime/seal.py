@@ -1,0 +1,120 @@
+"""The seal beside a disk-cache artifact: proof it was verified, and what the module looks like.
+
+A verified artifact gets ``<artifact>.seal``, a small JSON file holding the artifact's identity as the
+filesystem reported it right after verification (device, inode, size, change time) and the module's
+imports and exports. A later load whose ``fstat`` still shows that identity skips re-hashing the
+artifact (about 5 ms for a Go plugin, more than the rest of a warm start) and skips describing the
+module (about 1 ms through wasmtime-py's type objects).
+
+Why the identity is enough: nothing writes an artifact in place (writers rename new files in), and any
+write, truncation, rename over it or metadata change moves the inode's change time, which no user can
+set back. What a seal cannot see is a change below the filesystem (a bad disk); the hash never guarded
+against an attacker who can write the folder either. A missing, unreadable or mismatching seal just
+means "verify again": it is rewritten after the next successful hash check.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from pytest_wasmhost.runtime.instance import Description, ExportInfo, ImportInfo
+
+__all__ = ["SEAL_SUFFIX", "Seal", "read_seal", "write_seal"]
+
+log = logging.getLogger("pytest_wasmhost.runtime.seal")
+
+SEAL_SUFFIX: Final = ".seal"
+_FORMAT: Final = 1
+
+
+# Filesystems stamp change times from a coarse clock (a kernel tick; 2 s on FAT): a write in the same
+# tick as the change time the seal recorded would leave it unchanged. A seal made at least this long
+# after the artifact's last change is safe from that, since any later write gets a later stamp.
+_STAMP_GRANULARITY_NS: Final = 2_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Seal:
+    identity: tuple[int, int, int, int]  # st_dev, st_ino, st_size, st_ctime_ns of the verified artifact
+    verified_at_ns: int  # wall-clock time when the verification began
+    description: Description
+
+    def vouches_for(self, st: os.stat_result) -> bool:
+        """Whether the artifact behind ``st`` is the very file that was verified, unchanged since."""
+        return (
+            self.identity == _identity(st) and self.verified_at_ns - st.st_ctime_ns >= _STAMP_GRANULARITY_NS
+        )
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_ctime_ns)
+
+
+def seal_path(artifact: Path) -> Path:
+    return artifact.with_name(artifact.name + SEAL_SUFFIX)
+
+
+def read_seal(artifact: Path) -> Seal | None:
+    """The artifact's seal, or None when there is none or it is not one of ours (never raises).
+
+    The body carries its own sha256: the description decides how exports are called through the
+    unchecked C API, so a seal damaged on disk must read as no seal, never as a wrong signature.
+    """
+    try:
+        document = json.loads(seal_path(artifact).read_bytes())
+        body = document["body"]
+        if (
+            document.get("format") != _FORMAT
+            or hashlib.sha256(body.encode()).hexdigest() != document["sha256"]
+        ):
+            return None
+        fields = json.loads(body)
+        dev, ino, size, ctime_ns = (int(x) for x in fields["identity"])
+        imports = tuple(ImportInfo(m, n, k, tuple(p), tuple(r)) for m, n, k, p, r in fields["imports"])
+        exports = tuple(ExportInfo(n, k, tuple(p), tuple(r)) for n, k, p, r in fields["exports"])
+        return Seal((dev, ino, size, ctime_ns), int(fields["verified_at_ns"]), (imports, exports))
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+
+
+def write_seal(artifact: Path, st: os.stat_result, verified_at_ns: int, description: Description) -> None:
+    """Seal ``artifact``: its content was verified (or written by us) starting at ``verified_at_ns``
+    and ``st`` is its identity since. A failure to write only costs a re-hash next time."""
+    imports, exports = description
+    body = json.dumps(
+        {
+            "identity": list(_identity(st)),
+            "verified_at_ns": verified_at_ns,
+            "imports": [[i.module, i.name, i.kind, list(i.params), list(i.results)] for i in imports],
+            "exports": [[e.name, e.kind, list(e.params), list(e.results)] for e in exports],
+        },
+        separators=(",", ":"),
+    )
+    document = {"format": _FORMAT, "sha256": hashlib.sha256(body.encode()).hexdigest(), "body": body}
+    target = seal_path(artifact)
+    try:
+        fd, tmp_name = tempfile.mkstemp(dir=artifact.parent, prefix=".tmp-", suffix=".part")
+    except OSError as exc:
+        log.debug("cannot seal %s: %s", artifact, exc)
+        return
+    try:
+        with open(fd, "w", encoding="utf-8") as out:
+            json.dump(document, out, separators=(",", ":"))
+        os.replace(tmp_name, target)
+    except OSError as exc:
+        log.debug("cannot seal %s: %s", artifact, exc)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+
+
+def remove_seal(artifact: Path) -> None:
+    with contextlib.suppress(OSError):
+        seal_path(artifact).unlink()
