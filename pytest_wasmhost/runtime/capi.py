@@ -357,7 +357,7 @@ class FastExports:
         if plan is None or self._depth:
             return None
         method, n_method, malloc, n_malloc, free, n_free = plan
-        ctx, frame = self._ctx, self._frame0
+        ctx, frame, memory = self._ctx, self._frame0, self._memory
         words, buf, trap_ref, trap = frame.words, frame.buf_ref, frame.trap_ref, frame.trap
         plugin_id = self._plugin_id
         size = len(request)
@@ -372,12 +372,12 @@ class FastExports:
                 req_ptr = words[0] & _U32
                 if req_ptr == 0:
                     raise malloc_zero_error(plugin_id, size, export)
-                self._refresh()
-                if req_ptr + size > self._size:
+                mem = _memory_data_size(ctx, memory)  # _refresh, written out
+                if mem != self._size:
+                    self._base, self._size = _memory_data(ctx, memory) or 0, mem
+                if req_ptr + size > mem:
                     what = f"the buffer malloc({size}) returned"
-                    raise outside_error(
-                        plugin_id, req_ptr, size, self._size, export=export, what=what, op="Write"
-                    )
+                    raise outside_error(plugin_id, req_ptr, size, mem, export=export, what=what, op="Write")
                 ctypes.memmove(self._base + req_ptr, request, size)
             words[0] = req_ptr
             words[_WORDS_PER_SLOT] = size
@@ -393,18 +393,24 @@ class FastExports:
                 what = "the error string" if is_error else "the result"
                 if res_ptr == 0:
                     raise null_buffer_error(plugin_id, res_size, export, what)
-                self._refresh()
-                if res_ptr + res_size > self._size:
+                mem = _memory_data_size(ctx, memory)
+                if mem != self._size:
+                    self._base, self._size = _memory_data(ctx, memory) or 0, mem
+                if res_ptr + res_size > mem:
                     raise outside_error(
-                        plugin_id, res_ptr, res_size, self._size, export=export, what=what, op="Read"
+                        plugin_id, res_ptr, res_size, mem, export=export, what=what, op="Read"
                     )
                 data = ctypes.string_at(self._base + res_ptr, res_size)
-            for ptr in (res_ptr, req_ptr):  # the result first, then the request: the original's order
-                if ptr:
-                    words[0] = ptr
-                    error = _call_unchecked(ctx, free, buf, n_free, trap_ref)
-                    if error or trap.value:
-                        self._fail(frame, error)
+            if res_ptr:  # the result first, then the request: the original's order
+                words[0] = res_ptr
+                error = _call_unchecked(ctx, free, buf, n_free, trap_ref)
+                if error or trap.value:
+                    self._fail(frame, error)
+            if req_ptr:
+                words[0] = req_ptr
+                error = _call_unchecked(ctx, free, buf, n_free, trap_ref)
+                if error or trap.value:
+                    self._fail(frame, error)
         finally:
             self._depth = 0
             self._mem_ok = False  # the guest may have grown (and moved) its memory

@@ -1,6 +1,6 @@
 """The C-API fast path and the public-API path behave identically (issue 9).
 
-Every export of both sample plugins, and WAT modules for the ABI's edge cases, run through both paths
+Every export of every sample plugin, and WAT modules for the ABI's edge cases, run through both paths
 with the same hypothesis-generated payloads: the results must be equal, and so must every exception
 (type and message), the instance's fate (dead or reusable) and the host-call transcript.
 """
@@ -20,14 +20,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pytest_wasmhost.abi.capabilities import CAPABILITIES
-from pytest_wasmhost.abi.memory import call_method
+from pytest_wasmhost.abi.memory import CallOutcome, call_method
+from pytest_wasmhost.conformance.suite import canned_options
 from pytest_wasmhost.errors import PluginLoadError
 from pytest_wasmhost.host.base import Transcript
 from pytest_wasmhost.host.config import ConfigService
 from pytest_wasmhost.host.registry import IMPLEMENTED, bind
 from pytest_wasmhost.runtime.engine import shared_engine
 from pytest_wasmhost.runtime.instance import InstanceLimits, LinkedPlugin, PluginInstance, compile_module
-from pytest_wasmhost.runtime.runtime import Runtime, RuntimeSettings
+from pytest_wasmhost.runtime.plugin import Plugin
+from pytest_wasmhost.runtime.runtime import Runtime, RuntimeSettings, ScopedRuntime
 from tests.support.wat import metadata_module, packed
 
 REPO = Path(__file__).resolve().parents[2]
@@ -186,10 +188,16 @@ class Pair:
             side.drop()
 
 
+def round_trip(inst: PluginInstance, export: str, payload: bytes) -> CallOutcome:
+    """A method round trip as ``Plugin.invoke`` runs it: the fast backend's fused ``method_call``, the
+    public path's ``abi.memory.call_method``."""
+    return inst.method_call(export, payload) or call_method(inst, export, payload)
+
+
 def method_call(export: str, payload: bytes) -> Callable[[PluginInstance], object]:
     def run(inst: PluginInstance) -> object:
         with inst.activate(export):
-            result = call_method(inst, export, payload)
+            result = round_trip(inst, export, payload)
         return (result.data, result.error_text, inst.memory_size())
 
     return run
@@ -350,7 +358,7 @@ def test_load_failures_same_on_both_paths() -> None:
         wasmtime.wat2wasm('(module (func (export "malloc") (param i32) (result i32) (i32.const 8)))'),
     ]
     for wasm in cases:
-        pair = Pair(wasm, granted=(), limits=InstanceLimits())
+        pair = Pair(bytes(wasm), granted=(), limits=InstanceLimits())
         failures = []
         for side in pair.sides.values():
             with pytest.raises(PluginLoadError) as info:
@@ -371,3 +379,62 @@ def test_runtime_settings_choose_the_path(fastpath: bool, monkeypatch: pytest.Mo
         assert [(c.service, c.function, c.verdict) for c in plugin.transcript] == [
             ("config", "get_plugin_config", "ok")
         ]
+
+
+# -- every sample plugin, with its own host services --------------------------------------------------
+
+SAMPLE_FOLDERS = sorted(
+    folder
+    for language in ("go", "c")
+    for folder in (REPO / "sample_plugins" / language).iterdir()
+    if (folder / "manifest.json").is_file() and (folder / "plugin.wasm").is_file()
+)
+
+
+@pytest.fixture(scope="module")
+def sample_scopes() -> Iterator[dict[str, ScopedRuntime]]:
+    runtimes = {path: Runtime(RuntimeSettings(fastpath=path == "fast")) for path in ("fast", "public")}
+    scopes = {path: rt.scope(host_options=canned_options()) for path, rt in runtimes.items()}
+    yield scopes
+    for path, scope in scopes.items():
+        scope.close()
+        runtimes[path].close()
+
+
+def on_plugin(plugin: Plugin, export: str, payload: bytes) -> tuple[Any, ...]:
+    inst = plugin.pool.get()
+    try:
+        with inst.activate(export):
+            result = round_trip(inst, export, payload)
+    except Exception as exc:
+        plugin.pool.discard(inst)
+        return ("raised", type(exc), str(exc))
+    plugin.pool.put(inst)
+    return ("returned", result)
+
+
+@pytest.mark.parametrize("folder", SAMPLE_FOLDERS, ids=[f"{f.parent.name}/{f.name}" for f in SAMPLE_FOLDERS])
+def test_every_sample_plugins_exports_same_on_both_paths(
+    sample_scopes: dict[str, ScopedRuntime], folder: Path
+) -> None:
+    """Each sample in its own scope per path (the suite's canned HTTP and in-memory WebSockets): every
+    declared method export, hypothesis payloads, the same results, exceptions and host calls."""
+    plugins = {path: scope.plugin(folder, init=False) for path, scope in sample_scopes.items()}
+    declared = plugins["fast"].manifest.capabilities
+    exports = [m.export for name in declared for m in CAPABILITIES[name].methods]
+
+    @SLOW
+    @given(payload=payloads)
+    def same(payload: bytes) -> None:
+        for export in exports:
+            marks = {path: len(scope.transcript) for path, scope in sample_scopes.items()}
+            fast = on_plugin(plugins["fast"], export, payload)
+            public = on_plugin(plugins["public"], export, payload)
+            assert fast == public, export
+            rows = {
+                path: [(c.service, c.function, c.verdict, c.detail) for c in scope.transcript][marks[path] :]
+                for path, scope in sample_scopes.items()
+            }
+            assert rows["fast"] == rows["public"], export
+
+    same()
