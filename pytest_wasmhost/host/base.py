@@ -227,15 +227,16 @@ class HostCall(NamedTuple):
     rule: str | None = None  # the permission rule that decided a denial
     duration: float = 0.0  # seconds spent in the host
     types: tuple[type[Message], type[Message]] | None = None  # for the kept bytes: request, response
+    dropped: bool = False  # the payloads were let go: older than the transcript's payload_limit calls
 
     @property
     def request(self) -> Message | None:
-        """The decoded request; None when it could not be read or decoded."""
+        """The decoded request; None when it could not be read or decoded, or was dropped."""
         return _decoded(self.request_kept, self.types[0] if self.types else None)
 
     @property
     def response(self) -> Message | None:
-        """The decoded response; None when there was none (a hard error)."""
+        """The decoded response; None when there was none (a hard error), or it was dropped."""
         return _decoded(self.response_kept, self.types[1] if self.types else None)
 
     def __str__(self) -> str:
@@ -259,11 +260,21 @@ def _decoded(kept: Message | bytes | None, message_type: type[Message] | None) -
 
 
 class Transcript:
-    """Every host call of a runtime scope, in order. Thread-safe; tests and reports read it."""
+    """Every host call of a runtime scope, in order. Thread-safe; tests and reports read it.
 
-    def __init__(self) -> None:
+    Every call keeps its outline (plugin, function, verdict, detail, rule, duration); the request and
+    response payloads of only the newest ``payload_limit`` calls are kept, so a long-lived scope's
+    memory stays bounded (and a busy plugin does not pay for fresh memory on every host call).
+    """
+
+    PAYLOAD_LIMIT = 4096
+
+    def __init__(self, payload_limit: int = PAYLOAD_LIMIT) -> None:
         self._lock = threading.Lock()
-        self._calls: list[HostCall] = []
+        self._payload_limit = payload_limit
+        # Per call, at the same index: its outline, and its (request, response) until dropped.
+        self._calls: list[tuple[Any, ...]] = []
+        self._payloads: list[tuple[Any, Any] | None] = []
         self._exports: dict[str, set[str]] = {}
 
     def exports_of(self, plugin_id: str) -> set[str]:
@@ -291,21 +302,11 @@ class Transcript:
         duration: float = 0.0,
     ) -> HostCall:
         """Add a call whose request and response are messages (callbacks, OnInit)."""
+        outline = (plugin_id, service, function, verdict, detail, rule, duration, None)
         with self._lock:
-            call = HostCall(
-                len(self._calls) + 1,
-                plugin_id,
-                service,
-                function,
-                request,
-                response,
-                verdict,
-                detail,
-                rule,
-                duration,
-            )
-            self._calls.append(call)
-            return call
+            self._append(outline, (request, response))
+            seq = len(self._calls)
+        return _host_call(seq, outline, (request, response))
 
     def add(
         self,
@@ -318,39 +319,39 @@ class Transcript:
         rule: str | None,
         duration: float,
     ) -> None:
-        """Add a host-function call as its ABI bytes (positional: this runs on every host call)."""
+        """Add a host-function call as its ABI bytes (positional: this runs on every host call).
+
+        Kept as plain tuples, numbered and made a :class:`HostCall` when read: building the
+        NamedTuple here would cost more than the rest of recording."""
+        outline = (plugin_id, fn.service, fn.name, verdict, detail, rule, duration, fn.types)
         with self._lock:
-            self._calls.append(
-                HostCall(
-                    len(self._calls) + 1,
-                    plugin_id,
-                    fn.service,
-                    fn.name,
-                    request,
-                    response,
-                    verdict,
-                    detail,
-                    rule,
-                    duration,
-                    fn.types,
-                )
-            )
+            self._append(outline, (request, response))
+
+    def _append(self, outline: tuple[Any, ...], payload: tuple[Any, Any]) -> None:
+        calls, payloads = self._calls, self._payloads
+        calls.append(outline)
+        payloads.append(payload)
+        old = len(payloads) - self._payload_limit - 1
+        if old >= 0:
+            payloads[old] = None
 
     def calls(
         self, service: str | None = None, function: str | None = None, *, plugin_id: str | None = None
     ) -> list[HostCall]:
         with self._lock:
-            return [
-                c
-                for c in self._calls
-                if (service is None or c.service == service)
-                and (function is None or c.function == function)
-                and (plugin_id is None or c.plugin_id == plugin_id)
-            ]
+            rows = list(zip(self._calls, self._payloads, strict=True))
+        return [
+            _host_call(seq, outline, payload)
+            for seq, (outline, payload) in enumerate(rows, 1)
+            if (plugin_id is None or outline[0] == plugin_id)
+            and (service is None or outline[1] == service)
+            and (function is None or outline[2] == function)
+        ]
 
     def clear(self) -> None:
         with self._lock:
             self._calls.clear()
+            self._payloads.clear()
             for names in self._exports.values():
                 names.clear()
 
@@ -360,6 +361,25 @@ class Transcript:
 
     def __iter__(self) -> Iterator[HostCall]:
         return iter(self.calls())
+
+
+def _host_call(seq: int, outline: tuple[Any, ...], payload: tuple[Any, Any] | None) -> HostCall:
+    plugin_id, service, function, verdict, detail, rule, duration, types = outline
+    request, response = payload if payload is not None else (None, None)
+    return HostCall(
+        seq,
+        plugin_id,
+        service,
+        function,
+        request,
+        response,
+        verdict,
+        detail,
+        rule,
+        duration,
+        types,
+        payload is None,
+    )
 
 
 _notes = threading.local()
@@ -386,7 +406,8 @@ def dispatch(guest: GuestAccess, fn: HostFunction, offset: int, size: int, *, bi
     """Serve one guest->host call; return the packed response pointer (0 for an empty response).
 
     Runs on every host call, so the steps of ``check_range``, ``guest_malloc`` and ``pack`` are
-    written out here (same checks, the same errors from ``abi.memory``, as hard errors).
+    written out here (same checks, the same errors from ``abi.memory``, as hard errors); the range
+    checks are the backend's own on read and write, reworded as the ABI layer's when they fail.
     """
     started = time.perf_counter()
     raw: bytes | None = None
@@ -422,12 +443,13 @@ def dispatch(guest: GuestAccess, fn: HostFunction, offset: int, size: int, *, bi
         ptr &= 0xFFFF_FFFF
         if ptr == 0:
             raise _unallocated(fn, malloc_zero_error(guest.plugin_id, n, _label(fn)))
-        mem = guest.memory_size()
-        if ptr + n > mem:
+        try:
+            guest.write_memory(ptr, data)  # the backend checks the range; its error is reworded below
+        except AbiError:
+            mem = guest.memory_size()
             what = f"the buffer malloc({n}) returned"
             error = outside_error(guest.plugin_id, ptr, n, mem, export=_label(fn), what=what, op="Write")
-            raise _unallocated(fn, error)
-        guest.write_memory(ptr, data)
+            raise _unallocated(fn, error) from None
         packed = (ptr << 32) | n  # n < 2 GiB: a response that large could not be serialized
         return packed - (1 << 64) if packed >= 1 << 63 else packed  # wasm i64 results are signed
     except HostHardError as exc:
@@ -448,13 +470,14 @@ def dispatch(guest: GuestAccess, fn: HostFunction, offset: int, size: int, *, bi
 def _read_request(guest: GuestAccess, fn: HostFunction, offset: int, size: int) -> bytes:
     if size == 0:
         return b""
-    mem = guest.memory_size()
-    if offset < 0 or offset + size > mem:  # the ABI layer's check_range, as a hard error
+    try:
+        return guest.read_memory(offset, size)  # the backend checks the range (one check, not two)
+    except AbiError:
+        mem = guest.memory_size()  # worded as the ABI layer's check_range, and a hard error
         error = outside_error(
             guest.plugin_id, offset, size, mem, export=_label(fn), what="request", op="Read"
         )
-        raise HostHardError(fn.service, fn.name, error.problem)
-    return guest.read_memory(offset, size)
+        raise HostHardError(fn.service, fn.name, error.problem) from None
 
 
 def _label(fn: HostFunction) -> str:

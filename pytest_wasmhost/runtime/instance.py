@@ -29,7 +29,7 @@ from typing import Literal
 
 import wasmtime
 
-from pytest_wasmhost.abi.memory import CallOutcome
+from pytest_wasmhost.abi.memory import CallOutcome, call_method
 from pytest_wasmhost.errors import (
     AbiError,
     PluginLoadError,
@@ -489,6 +489,26 @@ class PluginInstance:
         return self._guest.has_export(name)
 
     # -- calling ---------------------------------------------------------------------------------
+
+    def run_method(self, export: str, request: bytes, timeout: float | None = None) -> CallOutcome:
+        """One capability method call, start to end: what ``with activate(export): call_method(...)``
+        does, in one frame (this is every plugin call's path). The backend's one-step round trip is
+        used where it has one (``GuestExports.method_call``), else ``abi.memory.call_method``."""
+        if self.closed:
+            raise closed_error(self.plugin_id)
+        self._guest.set_deadline(self._default_ticks if timeout is None else deadline_ticks(timeout))
+        previous = _active.instance
+        _active.instance = self
+        try:
+            return self.method_call(export, request) or call_method(self, export, request)
+        except BaseException as exc:
+            seconds = self.limits.call_timeout if timeout is None else timeout
+            mapped = self._failure(exc, export, loading=False, seconds=seconds)
+            if mapped is None:
+                raise
+            raise mapped from exc
+        finally:
+            _active.instance = previous
 
     def activate(self, export: str, *, timeout: float | None = None) -> _Activation:
         """Run one top-level guest call for ``export`` under its deadline; failures become ours.

@@ -31,7 +31,6 @@ from pytest_wasmhost.abi.capabilities import (
     WebSocketCallbackClient,
     load_check_failure,
 )
-from pytest_wasmhost.abi.memory import call_method
 from pytest_wasmhost.clock import SYSTEM_CLOCK, Clock
 from pytest_wasmhost.errors import AbiError, PluginLoadError, WasmHostError, hide_harness_frames
 from pytest_wasmhost.host.base import HostEnvironment, HostService, ServiceContext, Transcript
@@ -172,8 +171,7 @@ class Plugin:
             if method.capability not in instance.checked_capabilities:
                 self._load_check(instance, method.capability)
             try:
-                with instance.activate(export, timeout=timeout):
-                    outcome = instance.method_call(export, data) or call_method(instance, export, data)
+                outcome = instance.run_method(export, data, timeout)
             finally:
                 stderr = instance.world.stderr
                 if stderr.written:
