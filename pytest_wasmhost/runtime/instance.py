@@ -431,6 +431,7 @@ class PluginInstance:
 
     call_export: Callable[[str, tuple[int, ...]], int | None]
     method_call: Callable[[str, bytes], CallOutcome | None]
+    _set_deadline: Callable[[int], None]
     memory_size: Callable[[], int]
     read_memory: Callable[[int, int], bytes]
     write_memory: Callable[[int, bytes], None]
@@ -487,6 +488,7 @@ class PluginInstance:
         self._guest = guest
         self.call_export = guest.call
         self.method_call = guest.method_call
+        self._set_deadline = guest.set_deadline
         self.memory_size = guest.memory_size
         self.read_memory = guest.read
         self.write_memory = guest.write
@@ -502,7 +504,7 @@ class PluginInstance:
         used where it has one (``GuestExports.method_call``), else ``abi.memory.call_method``."""
         if self.closed:
             raise closed_error(self.plugin_id)
-        self._guest.set_deadline(self._default_ticks if timeout is None else deadline_ticks(timeout))
+        self._set_deadline(self._default_ticks if timeout is None else deadline_ticks(timeout))
         previous = _active.instance
         _active.instance = self
         try:
