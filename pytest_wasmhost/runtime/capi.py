@@ -5,16 +5,18 @@ What makes it fast (perf-floor.md measured each step):
 * exports are called with ``wasmtime_func_call_unchecked`` on a reusable ``wasmtime_val_raw_t`` buffer
   (one per nesting depth), with the store-context and ``wasmtime_func_t`` addresses computed once;
 * function and memory handles are resolved once per instance with ``wasmtime_instance_export_get``;
-* memory is read and written with ``ctypes.string_at`` / ``ctypes.memmove`` on the base pointer from
-  ``wasmtime_memory_data``; base and length are cached and re-read after anything that may grow the
-  memory (every guest call, and every entry into a host function, see ``guest_ran``);
+* memory is read and written through a ``memoryview`` over ``wasmtime_memory_data`` (a memcpy, no
+  foreign call); base and length are cached and re-read after anything that may grow the memory
+  (every guest call, and every entry into a host function, see ``guest_ran``), and the view is
+  rebuilt whenever the length changed;
 * host functions are ``wasmtime_linker_define_func_unchecked`` callbacks; wasmtime checks their types
   against the module's imports once, at link time, which is what makes reading the raw slots safe.
 
 What keeps it safe:
 
 * every read and write is bounds-checked here against the current memory length (under the checks of
-  the ABI layer, which still all run), so no pointer or size from a guest reaches ``memmove``;
+  the ABI layer, which still all run), so no pointer or size from a guest reaches the view unchecked
+  (and a slice never reaches past the view's end: it is as long as the memory);
 * an export is called unchecked only when its arity matches the arguments given and its types are
   plain i32/i64 (anything else goes through wasmtime-py's checked call);
 * a host callback never lets a Python exception unwind through C frames: it stashes the exception
@@ -62,6 +64,7 @@ from pytest_wasmhost.runtime.callpath import (
 __all__ = ["FastCallPath", "FastExports"]
 
 _UNPLANNED: Final[Any] = object()
+_EMPTY_VIEW: Final = memoryview(b"")
 _U32: Final = 0xFFFF_FFFF
 _U64: Final = 0xFFFF_FFFF_FFFF_FFFF
 
@@ -286,8 +289,8 @@ class FastExports:
         self._frame0 = self._frames[0]
         self._ticks = (-1, ctypes.c_uint64(0))  # the last deadline, kept as the object passed
         self._mem_ok = False
-        self._base = 0
-        self._size = -1  # no size read yet: the first refresh reads the base too
+        self._size = -1  # no size read yet: the first refresh maps the memory
+        self._view = _EMPTY_VIEW  # the memory's bytes [0, _size), remapped whenever _size changes
 
     def _lookup(self, instance_ref: Any, name: str) -> ffi.wasmtime_extern_t | None:
         raw = name.encode()
@@ -374,11 +377,11 @@ class FastExports:
                     raise malloc_zero_error(plugin_id, size, export)
                 mem = _memory_data_size(ctx, memory)  # _refresh, written out
                 if mem != self._size:
-                    self._base, self._size = _memory_data(ctx, memory) or 0, mem
+                    self._remap(mem)
                 if req_ptr + size > mem:
                     what = f"the buffer malloc({size}) returned"
                     raise outside_error(plugin_id, req_ptr, size, mem, export=export, what=what, op="Write")
-                ctypes.memmove(self._base + req_ptr, request, size)
+                self._view[req_ptr : req_ptr + size] = request
             words[0] = req_ptr
             words[_WORDS_PER_SLOT] = size
             error = _call_unchecked(ctx, method, buf, n_method, trap_ref)
@@ -395,12 +398,12 @@ class FastExports:
                     raise null_buffer_error(plugin_id, res_size, export, what)
                 mem = _memory_data_size(ctx, memory)
                 if mem != self._size:
-                    self._base, self._size = _memory_data(ctx, memory) or 0, mem
+                    self._remap(mem)
                 if res_ptr + res_size > mem:
                     raise outside_error(
                         plugin_id, res_ptr, res_size, mem, export=export, what=what, op="Read"
                     )
-                data = ctypes.string_at(self._base + res_ptr, res_size)
+                data = self._view[res_ptr : res_ptr + res_size].tobytes()
             if res_ptr:  # the result first, then the request: the original's order
                 words[0] = res_ptr
                 error = _call_unchecked(ctx, free, buf, n_free, trap_ref)
@@ -477,10 +480,17 @@ class FastExports:
             raise RuntimeError("the instance exports no memory")  # PluginInstance refuses such modules
         size = _memory_data_size(self._ctx, memory)
         if size != self._size:
-            # Only growing moves a memory, and a memory never shrinks: same size, same base pointer.
-            self._base = _memory_data(self._ctx, memory) or 0
-            self._size = size
+            self._remap(size)
         self._mem_ok = True
+
+    def _remap(self, size: int) -> None:
+        # Only growing moves a memory, and a memory never shrinks: same size, same base pointer, so
+        # the view is rebuilt exactly when the size changes. A memoryview copies with memcpy and
+        # no foreign call (0.1-0.15 us per 1 KiB against 0.4 us for memmove / string_at).
+        base = _memory_data(self._ctx, self._memory) or 0
+        self._size = size
+        view = memoryview((ctypes.c_ubyte * size).from_address(base)).cast("B") if size and base else None
+        self._view = view if view is not None else _EMPTY_VIEW
 
     def memory_size(self) -> int:
         if not self._mem_ok:
@@ -492,9 +502,7 @@ class FastExports:
             self._refresh()
         if ptr < 0 or size < 0 or ptr + size > self._size:
             raise outside_memory_error(self._plugin_id, "read", ptr, size, self._size)
-        if size == 0:
-            return b""
-        return ctypes.string_at(self._base + ptr, size)
+        return self._view[ptr : ptr + size].tobytes()
 
     def write(self, ptr: int, data: bytes) -> None:
         if not self._mem_ok:
@@ -503,7 +511,7 @@ class FastExports:
         if ptr < 0 or ptr + size > self._size:
             raise outside_memory_error(self._plugin_id, "write", ptr, size, self._size)
         if size:
-            ctypes.memmove(self._base + ptr, data, size)
+            self._view[ptr : ptr + size] = data
 
     def set_deadline(self, ticks: int) -> None:
         if self._closed:
@@ -528,8 +536,8 @@ class FastExports:
         self._plans = {}  # method_call finds no plan and leaves the call to the generic path
         self._checked = {}
         self._mem_ok = False
-        self._base = 0
         self._size = -1
+        self._view = _EMPTY_VIEW  # nothing may reach the store's memory after this
         self._memory = None
         self._ctx = _VP(0)  # never passed on: every path checks _closed or finds no function first
         self._externs.clear()
