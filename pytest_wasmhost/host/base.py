@@ -324,8 +324,13 @@ class Transcript:
         Kept as plain tuples, numbered and made a :class:`HostCall` when read: building the
         NamedTuple here would cost more than the rest of recording."""
         outline = (plugin_id, fn.service, fn.name, verdict, detail, rule, duration, fn.types)
-        with self._lock:
-            self._append(outline, (request, response))
+        with self._lock:  # _append, written out
+            calls, payloads = self._calls, self._payloads
+            calls.append(outline)
+            payloads.append((request, response))
+            old = len(payloads) - self._payload_limit - 1
+            if old >= 0:
+                payloads[old] = None
 
     def _append(self, outline: tuple[Any, ...], payload: tuple[Any, Any]) -> None:
         calls, payloads = self._calls, self._payloads
@@ -418,7 +423,13 @@ def dispatch(guest: GuestAccess, fn: HostFunction, offset: int, size: int, *, bi
     rule: str | None = None
     _notes.rule = None
     try:
-        raw = _read_request(guest, fn, offset, size)
+        if size:
+            try:
+                raw = guest.read_memory(offset, size)  # the backend checks the range (one check)
+            except AbiError:
+                raise _unreadable(guest, fn, offset, size) from None
+        else:
+            raw = b""
         try:
             request = fn.request_type.FromString(raw)
         except DecodeError as exc:
@@ -429,7 +440,10 @@ def dispatch(guest: GuestAccess, fn: HostFunction, offset: int, size: int, *, bi
             rule = _notes.rule
         except Denied as denial:
             response, verdict, detail, rule = denial.response, "denied", denial.reason, denial.rule
-        if verdict == "ok" and _has_error_field(type(response)):
+        has_error = _ERROR_FIELD.get(type(response))
+        if has_error is None:
+            has_error = _has_error_field(type(response))
+        if has_error and verdict == "ok":
             error_text = response.error  # type: ignore[attr-defined]  # checked just above
             if error_text:
                 verdict, detail = "error", str(error_text)
@@ -467,17 +481,10 @@ def dispatch(guest: GuestAccess, fn: HostFunction, offset: int, size: int, *, bi
             )
 
 
-def _read_request(guest: GuestAccess, fn: HostFunction, offset: int, size: int) -> bytes:
-    if size == 0:
-        return b""
-    try:
-        return guest.read_memory(offset, size)  # the backend checks the range (one check, not two)
-    except AbiError:
-        mem = guest.memory_size()  # worded as the ABI layer's check_range, and a hard error
-        error = outside_error(
-            guest.plugin_id, offset, size, mem, export=_label(fn), what="request", op="Read"
-        )
-        raise HostHardError(fn.service, fn.name, error.problem) from None
+def _unreadable(guest: GuestAccess, fn: HostFunction, offset: int, size: int) -> HostHardError:
+    mem = guest.memory_size()  # worded as the ABI layer's check_range, and a hard error
+    error = outside_error(guest.plugin_id, offset, size, mem, export=_label(fn), what="request", op="Read")
+    return HostHardError(fn.service, fn.name, error.problem)
 
 
 def _label(fn: HostFunction) -> str:

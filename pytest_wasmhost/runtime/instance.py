@@ -62,7 +62,6 @@ from pytest_wasmhost.runtime.wasi import (
     WASI_MODULE,
     GuestWorld,
     WasiOptions,
-    encode_u64,
 )
 
 log = logging.getLogger("pytest_wasmhost.runtime.instance")
@@ -336,7 +335,7 @@ def _wasi_clock_time_get(clock_id: int, _precision: int, result_ptr: int) -> int
     if value is None:
         return ERRNO_INVAL
     try:
-        inst.write_memory(result_ptr, encode_u64(value))
+        inst.write_memory(result_ptr, (value & 0xFFFF_FFFF_FFFF_FFFF).to_bytes(8, "little"))  # encode_u64
     except AbiError:  # the 8 bytes do not fit in the guest's memory
         return ERRNO_FAULT
     return ERRNO_SUCCESS
