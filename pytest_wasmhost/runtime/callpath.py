@@ -148,8 +148,12 @@ class CallPath(Protocol):
         exports: Iterable[ExportSignature],
         *,
         plugin_id: str,
+        memory_fixed: bool = False,
     ) -> GuestExports:
         """Instantiate ``pre`` in ``store`` (which the result then owns) and resolve ``exports``.
+
+        ``memory_fixed``: the store's engine guarantees the instance's memory never moves
+        (``engine.memory_is_fixed``), which a backend may use to cache its view of the memory.
 
         Raises wasmtime's ``Trap`` / ``WasmtimeError`` (or what a host function raised) on failure;
         the caller still owns, and must close, ``store`` then.
@@ -312,6 +316,7 @@ class PublicCallPath:
         exports: Iterable[ExportSignature],
         *,
         plugin_id: str,
+        memory_fixed: bool = False,
     ) -> GuestExports:
         instance = pre.instantiate(store)
         return PublicExports(store, instance, plugin_id=plugin_id)

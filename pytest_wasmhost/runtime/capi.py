@@ -6,9 +6,11 @@ What makes it fast (perf-floor.md measured each step):
   (one per nesting depth), with the store-context and ``wasmtime_func_t`` addresses computed once;
 * function and memory handles are resolved once per instance with ``wasmtime_instance_export_get``;
 * memory is read and written through a ``memoryview`` over ``wasmtime_memory_data`` (a memcpy, no
-  foreign call); base and length are cached and re-read after anything that may grow the memory
-  (every guest call, and every entry into a host function, see ``guest_ran``), and the view is
-  rebuilt whenever the length changed;
+  foreign call), rebuilt whenever the memory's length changed. Our engines set
+  ``memory_may_move=False`` (``EngineSettings``), so a memory keeps its base for life and the length
+  the view knows is a lower bound: it is re-read only when a range falls past it. On an engine
+  without that guarantee, base and length are re-read after anything that may grow the memory
+  (every guest call, and every entry into a host function, see ``guest_ran``);
 * host functions are ``wasmtime_linker_define_func_unchecked`` callbacks; wasmtime checks their types
   against the module's imports once, at link time, which is what makes reading the raw slots safe.
 
@@ -252,8 +254,13 @@ class FastExports:
         exports: Iterable[ExportSignature],
         *,
         plugin_id: str,
+        memory_fixed: bool = False,
     ) -> None:
         self._store: wasmtime.Store | None = store
+        # A memory that never moves keeps the view valid across guest calls: the size we know is then
+        # a lower bound, re-read only when a range falls beyond it. Otherwise every guest entry may
+        # have moved the memory, and the view is remapped after each.
+        self._fixed = memory_fixed
         self._plugin_id = plugin_id
         self._ctx = _VP(_address(store._context()))
         self._closed = False
@@ -333,7 +340,8 @@ class FastExports:
             error = _call_unchecked(self._ctx, func, frame.buf_ref, nslots, frame.trap_ref)
         finally:
             self._depth = depth
-            self._mem_ok = False  # the guest may have grown (and moved) its memory
+            if not self._fixed:
+                self._mem_ok = False  # the guest may have grown (and moved) its memory
         trap = frame.trap.value
         if error or trap:
             frame.trap.value = None
@@ -360,7 +368,7 @@ class FastExports:
         if plan is None or self._depth:
             return None
         method, n_method, malloc, n_malloc, free, n_free = plan
-        ctx, frame, memory = self._ctx, self._frame0, self._memory
+        ctx, frame, memory, fixed = self._ctx, self._frame0, self._memory, self._fixed
         words, buf, trap_ref, trap = frame.words, frame.buf_ref, frame.trap_ref, frame.trap
         plugin_id = self._plugin_id
         size = len(request)
@@ -375,13 +383,17 @@ class FastExports:
                 req_ptr = words[0] & _U32
                 if req_ptr == 0:
                     raise malloc_zero_error(plugin_id, size, export)
-                mem = _memory_data_size(ctx, memory)  # _refresh, written out
-                if mem != self._size:
-                    self._remap(mem)
-                if req_ptr + size > mem:
+                end = req_ptr + size
+                if not fixed or end > self._size:  # _refresh, written out (a fixed memory: when needed)
+                    mem = _memory_data_size(ctx, memory)
+                    if mem != self._size:
+                        self._remap(mem)
+                if end > self._size:
                     what = f"the buffer malloc({size}) returned"
-                    raise outside_error(plugin_id, req_ptr, size, mem, export=export, what=what, op="Write")
-                self._view[req_ptr : req_ptr + size] = request
+                    raise outside_error(
+                        plugin_id, req_ptr, size, self._size, export=export, what=what, op="Write"
+                    )
+                self._view[req_ptr:end] = request
             words[0] = req_ptr
             words[_WORDS_PER_SLOT] = size
             error = _call_unchecked(ctx, method, buf, n_method, trap_ref)
@@ -396,14 +408,16 @@ class FastExports:
                 what = "the error string" if is_error else "the result"
                 if res_ptr == 0:
                     raise null_buffer_error(plugin_id, res_size, export, what)
-                mem = _memory_data_size(ctx, memory)
-                if mem != self._size:
-                    self._remap(mem)
-                if res_ptr + res_size > mem:
+                end = res_ptr + res_size
+                if not fixed or end > self._size:
+                    mem = _memory_data_size(ctx, memory)
+                    if mem != self._size:
+                        self._remap(mem)
+                if end > self._size:
                     raise outside_error(
-                        plugin_id, res_ptr, res_size, mem, export=export, what=what, op="Read"
+                        plugin_id, res_ptr, res_size, self._size, export=export, what=what, op="Read"
                     )
-                data = self._view[res_ptr : res_ptr + res_size].tobytes()
+                data = self._view[res_ptr:end].tobytes()
             if res_ptr:  # the result first, then the request: the original's order
                 words[0] = res_ptr
                 error = _call_unchecked(ctx, free, buf, n_free, trap_ref)
@@ -416,7 +430,8 @@ class FastExports:
                     self._fail(frame, error)
         finally:
             self._depth = 0
-            self._mem_ok = False  # the guest may have grown (and moved) its memory
+            if not fixed:
+                self._mem_ok = False  # the guest may have grown (and moved) its memory
         if is_error:
             return CallOutcome(b"", data.decode("utf-8", errors="replace"))
         return CallOutcome(data, None)
@@ -467,7 +482,8 @@ class FastExports:
             raise
         finally:
             self._depth -= 1
-            self._mem_ok = False
+            if not self._fixed:
+                self._mem_ok = False
         if result is None or isinstance(result, int):
             return result
         raise not_an_int_error(self._plugin_id, name, result)
@@ -493,7 +509,7 @@ class FastExports:
         self._view = view if view is not None else _EMPTY_VIEW
 
     def memory_size(self) -> int:
-        if not self._mem_ok:
+        if not self._mem_ok or self._fixed:  # a fixed memory's known size is only a lower bound
             self._refresh()
         return self._size
 
@@ -501,7 +517,7 @@ class FastExports:
         if not self._mem_ok:
             self._refresh()
         if ptr < 0 or size < 0 or ptr + size > self._size:
-            raise outside_memory_error(self._plugin_id, "read", ptr, size, self._size)
+            self._beyond_known_size("read", ptr, size)
         return self._view[ptr : ptr + size].tobytes()
 
     def write(self, ptr: int, data: bytes) -> None:
@@ -509,9 +525,17 @@ class FastExports:
             self._refresh()
         size = len(data)
         if ptr < 0 or ptr + size > self._size:
-            raise outside_memory_error(self._plugin_id, "write", ptr, size, self._size)
+            self._beyond_known_size("write", ptr, size)
         if size:
             self._view[ptr : ptr + size] = data
+
+    def _beyond_known_size(self, op: str, ptr: int, size: int) -> None:
+        """A range past the size we know: a fixed memory may have grown since, so look again."""
+        if self._fixed and ptr >= 0 and size >= 0:
+            self._refresh()
+            if ptr + size <= self._size:
+                return
+        raise outside_memory_error(self._plugin_id, op, ptr, size, self._size)
 
     def set_deadline(self, ticks: int) -> None:
         if self._closed:
@@ -523,7 +547,8 @@ class FastExports:
         _set_epoch_deadline(self._ctx, value)
 
     def guest_ran(self) -> None:
-        self._mem_ok = False
+        if not self._fixed:
+            self._mem_ok = False
 
     def close(self) -> None:
         if self._closed:
@@ -588,6 +613,7 @@ class FastCallPath:
         exports: Iterable[ExportSignature],
         *,
         plugin_id: str,
+        memory_fixed: bool = False,
     ) -> GuestExports:
         instance = ffi.wasmtime_instance_t()
         trap = ctypes.POINTER(ffi.wasm_trap_t)()
@@ -596,4 +622,4 @@ class FastCallPath:
         )
         if error or trap:
             _raise_failure(_address(error), _address(trap))
-        return FastExports(store, instance, exports, plugin_id=plugin_id)
+        return FastExports(store, instance, exports, plugin_id=plugin_id, memory_fixed=memory_fixed)

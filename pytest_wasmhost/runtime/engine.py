@@ -26,11 +26,15 @@ class EngineSettings:
     epoch_interruption: bool = True
     consume_fuel: bool = False
     cranelift_opt_level: str = "speed"
+    #: False: a linear memory keeps its base address for life (it grows in place inside wasmtime's
+    #: 4 GiB reservation, the default on 64-bit hosts), so the fast path maps it once and re-reads
+    #: its size only when a range falls beyond the size it knows (see runtime/capi.py).
+    memory_may_move: bool = False
 
     def cache_key(self) -> str:
         return (
             f"epoch={int(self.epoch_interruption)};fuel={int(self.consume_fuel)};"
-            f"opt={self.cranelift_opt_level}"
+            f"opt={self.cranelift_opt_level};move={int(self.memory_may_move)}"
         )
 
 
@@ -41,6 +45,12 @@ def deadline_ticks(seconds: float) -> int:
 
 _engines: dict[EngineSettings, wasmtime.Engine] = {}
 _engines_lock = threading.Lock()
+_fixed_memory_engines: weakref.WeakSet[wasmtime.Engine] = weakref.WeakSet()
+
+
+def memory_is_fixed(engine: wasmtime.Engine) -> bool:
+    """Whether ``engine`` was configured so that no linear memory ever moves (``memory_may_move=False``)."""
+    return engine in _fixed_memory_engines
 
 
 def shared_engine(settings: EngineSettings = EngineSettings()) -> wasmtime.Engine:
@@ -52,8 +62,11 @@ def shared_engine(settings: EngineSettings = EngineSettings()) -> wasmtime.Engin
             config.epoch_interruption = settings.epoch_interruption
             config.consume_fuel = settings.consume_fuel
             config.cranelift_opt_level = settings.cranelift_opt_level
+            config.memory_may_move = settings.memory_may_move
             engine = wasmtime.Engine(config)
             _engines[settings] = engine
+            if not settings.memory_may_move:
+                _fixed_memory_engines.add(engine)
             if settings.epoch_interruption:
                 _TICKER.watch(engine)
         return engine

@@ -53,7 +53,7 @@ from pytest_wasmhost.runtime.callpath import (
     closed_error,
     select_call_path,
 )
-from pytest_wasmhost.runtime.engine import deadline_ticks
+from pytest_wasmhost.runtime.engine import deadline_ticks, memory_is_fixed
 from pytest_wasmhost.runtime.wasi import (
     ERRNO_BADF,
     ERRNO_FAULT,
@@ -463,7 +463,11 @@ class PluginInstance:
             with self._activation("instantiate", loading=True):
                 self._bind(
                     linked.call_path.instantiate(
-                        linked.instance_pre, store, linked.signatures, plugin_id=self.plugin_id
+                        linked.instance_pre,
+                        store,
+                        linked.signatures,
+                        plugin_id=self.plugin_id,
+                        memory_fixed=memory_is_fixed(linked.engine),
                     )
                 )
         except BaseException:

@@ -27,7 +27,7 @@ from pytest_wasmhost.runtime.callpath import (
     select_call_path,
     wasmtime_is_tested,
 )
-from pytest_wasmhost.runtime.engine import EngineSettings, shared_engine
+from pytest_wasmhost.runtime.engine import EngineSettings, memory_is_fixed, shared_engine
 from pytest_wasmhost.runtime.instance import LinkedPlugin, PluginInstance, compile_module
 from pytest_wasmhost.runtime.runtime import RuntimeSettings
 
@@ -121,7 +121,13 @@ def instantiate(
         for e in module.exports
         if isinstance(e.type, wasmtime.FuncType)
     ]
-    return path.instantiate(linker.instantiate_pre(module), store, signatures, plugin_id="unit")
+    return path.instantiate(
+        linker.instantiate_pre(module),
+        store,
+        signatures,
+        plugin_id="unit",
+        memory_fixed=memory_is_fixed(engine),
+    )
 
 
 @pytest.mark.parametrize("name", PATHS)
@@ -209,6 +215,26 @@ def test_memory_views_follow_growth(name: str) -> None:
     assert guest.read(4 * 65536 - 1, 1) == b"z"
     guest.call("poke", (65536 * 3, 0x41))
     assert guest.read(65536 * 3, 1) == b"A"  # the guest's write is seen: no stale copy
+    guest.close()
+
+
+@pytest.mark.parametrize("may_move", [False, True], ids=["fixed-memory", "movable-memory"])
+@pytest.mark.parametrize("name", PATHS)
+def test_ranges_past_the_known_size_are_looked_up_again(name: str, may_move: bool) -> None:
+    # A fixed memory keeps the size the fast path knows as a lower bound between guest calls: a range
+    # past it must make the path look again, not fail, and a range past the real end must still fail.
+    engine = shared_engine(EngineSettings(memory_may_move=may_move))
+    assert memory_is_fixed(engine) is not may_move
+    guest = instantiate(make_path(name), lambda a, b: 0, engine=engine)
+    guest.write(10, b"x")  # the path now knows a 64 KiB memory
+    assert guest.call("grow", (2,)) == 1
+    guest.write(3 * 65536 - 2, b"hi")  # no memory_size() in between
+    assert guest.read(3 * 65536 - 2, 2) == b"hi"
+    with pytest.raises(AbiError, match="outside the guest's memory of 196608 bytes"):
+        guest.read(3 * 65536 - 1, 2)
+    with pytest.raises(AbiError, match="outside the guest's memory of 196608 bytes"):
+        guest.write(3 * 65536, b"x")
+    assert guest.memory_size() == 3 * 65536
     guest.close()
 
 
