@@ -147,9 +147,9 @@ class Plugin:
             request = _decode(
                 method.request, request, plugin_id=self.plugin_id, export=export, what="request"
             )
-        return self.invoke(method, request, timeout=timeout)
+        return self.invoke(method, request, timeout)
 
-    def invoke(self, method: Method, request: Message, *, timeout: float | None = None) -> Reply:
+    def invoke(self, method: Method, request: Message, timeout: float | None = None) -> Reply:
         """Run one method call on a pooled instance (the typed clients' path)."""
         if method.capability not in self._declared:
             raise PluginLoadError(
