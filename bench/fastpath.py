@@ -609,7 +609,7 @@ def conformance(report: Report, cache: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("-n", type=int, default=2000, help="calls per batch (default 2000)")
-    parser.add_argument("--rounds", type=int, default=11, help="batches per variant; the median is shown (11)")
+    parser.add_argument("--rounds", type=int, default=11, help="batches per row; the median is shown (11)")
     parser.add_argument("--compile-runs", type=int, default=3, help="cold compiles of the Go sample (3)")
     parser.add_argument("--warm-runs", type=int, default=20, help="warm starts (20)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: few calls, one compile")
