@@ -172,26 +172,12 @@ def call_method(guest: GuestAccess, export: str, request: bytes) -> CallOutcome:
     malloc + write the request, call the export with ``(ptr, len)``, unpack the result, read it,
     free the result then the request (the original's order), and split off the error string.
 
-    The steps of ``write_buffer``, ``unpack``, ``read_buffer`` and ``free`` written out in one frame,
-    with the same checks and errors: this runs on every plugin call, and the helper frames cost more
-    than the C-API calls they wrap.
+    This is the reference the public call path runs; the fast backend does the same steps in one
+    frame (``runtime/capi.py``, ``FastExports.method_call``), and the equivalence test holds the two
+    to the same results and errors.
     """
-    call = guest.call_export
-    size = len(request)
-    req_ptr = 0
-    if size:
-        ptr = call("malloc", (size,))
-        if not isinstance(ptr, int):
-            raise malloc_no_value_error(guest.plugin_id, export)
-        req_ptr = ptr & _U32
-        if req_ptr == 0:
-            raise malloc_zero_error(guest.plugin_id, size, export)
-        mem = guest.memory_size()
-        if req_ptr + size > mem:
-            what = f"the buffer malloc({size}) returned"
-            raise outside_error(guest.plugin_id, req_ptr, size, mem, export=export, what=what, op="Write")
-        guest.write_memory(req_ptr, request)
-    raw = call(export, (req_ptr, size))
+    req_ptr = write_buffer(guest, request, export=export)
+    raw = guest.call_export(export, (req_ptr, len(request)))
     if not isinstance(raw, int):
         raise AbiError(
             "the export returned no value.",
@@ -199,26 +185,14 @@ def call_method(guest: GuestAccess, export: str, request: bytes) -> CallOutcome:
             export=export,
             fix="method exports must have the signature (i32, i32) -> i64.",
         )
-    raw &= _U64  # wasm i64 arrives signed; the original reads it as uint64
-    res_ptr = raw >> 32
-    res_size = raw & 0x7FFF_FFFF
-    is_error = raw & ERROR_BIT
-    data = b""
-    if res_size:
-        what = "the error string" if is_error else "the result"
-        if res_ptr == 0:
-            raise null_buffer_error(guest.plugin_id, res_size, export, what)
-        mem = guest.memory_size()
-        if res_ptr + res_size > mem:
-            raise outside_error(guest.plugin_id, res_ptr, res_size, mem, export=export, what=what, op="Read")
-        data = guest.read_memory(res_ptr, res_size)
+    res = unpack(raw)
+    what = "the error string" if res.is_error else "the result"
+    data = read_buffer(guest, res.ptr, res.size, export=export, what=what)
     # Frees happen only on the success path: after any failure the caller discards the instance,
     # and calling into a trapped guest again could fail in new ways.
-    if res_ptr:
-        call("free", (res_ptr,))
-    if req_ptr:
-        call("free", (req_ptr,))
-    if is_error:
+    free(guest, res.ptr)
+    free(guest, req_ptr)
+    if res.is_error:
         # Go strings may hold any bytes; the original passed them through, we keep them readable.
         return CallOutcome(b"", data.decode("utf-8", errors="replace"))
     return CallOutcome(data, None)
