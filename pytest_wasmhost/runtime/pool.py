@@ -154,11 +154,7 @@ class InstancePool(Generic[T]):
             idle = self._idle
             if idle and not self._closed:
                 entry = idle[0]
-                now = self._clock.now()
-                max_age = self.settings.max_age
-                if now - entry.returned <= self.settings.idle_ttl and (
-                    max_age is None or now - entry.created <= max_age
-                ):
+                if not self._expired(entry, self._clock.now()):
                     idle.popleft()
                     entry.uses += 1
                     self._busy[id(entry.instance)] = entry
@@ -184,21 +180,13 @@ class InstancePool(Generic[T]):
                     self._busy[id(instance)] = entry
                 raise self._not_checked_out("put")
             now = self._clock.now()
-            s = self.settings
-            # _retire_reason's rules, the keep case first and in one expression (every call's path).
-            if (
-                not self._closed
-                and s.mode == "pooled"
-                and (s.max_age is None or now - entry.created <= s.max_age)
-                and (s.max_uses is None or entry.uses < s.max_uses)
-                and len(self._idle) < s.idle_size
-            ):
+            reason = self._retire_reason(entry, now)
+            if reason is None:
                 entry.returned = now
                 self._idle.append(entry)
                 if self._waiting:
                     self._cond.notify()
                 return
-            reason = self._retire_reason(entry, now)
             self._closing += 1
         log.debug("plugin %r: closing a returned instance (%s)", self.plugin_id, reason)
         self._close_all([entry])
