@@ -51,12 +51,13 @@ import wasmtime
 
 from pytest_wasmhost.clock import SYSTEM_CLOCK, Clock
 from pytest_wasmhost.runtime.instance import (
+    Description,
     compile_module,
     describe_module,
     remember_description,
     wasmtime_error_text,
 )
-from pytest_wasmhost.runtime.seal import read_seal, remove_seal, write_seal
+from pytest_wasmhost.runtime.seal import encode_seal, read_seal, seal_path
 
 __all__ = [
     "CompiledModuleCache",
@@ -222,15 +223,17 @@ def _reopenable_path(fd: int) -> str | None:
     return path
 
 
-def _write_then_rename(directory: Path, target: Path, data: bytes | bytearray) -> None:
-    # Synced before the rename: a sealed artifact is trusted without its hash, so a crash must not
-    # leave a renamed file whose blocks never reached the disk (a few ms, against a compile's seconds).
+def _write_then_rename(directory: Path, target: Path, data: bytes | bytearray, *, sync: bool = True) -> None:
+    # Artifacts are synced before the rename: a sealed artifact is trusted without its hash, so a crash
+    # must not leave a renamed file whose blocks never reached the disk (a few ms, against a compile's
+    # seconds). A seal need not be: a torn one fails its own checksum and only costs a re-hash.
     fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=_TMP_PREFIX, suffix=".part")
     try:
         with open(fd, "wb") as out:
             out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
+            if sync:
+                out.flush()
+                os.fsync(out.fileno())
         os.replace(tmp_name, target)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -300,7 +303,7 @@ class DiskCache:
         try:
             written_at = time.time_ns()
             self._write_atomic(directory, target, data)
-            write_seal(target, target.stat(), written_at, describe_module(module))
+            self._seal(target, target.stat(), written_at, describe_module(module))
         except OSError as exc:
             self._disable_writes(exc)
             return None
@@ -365,9 +368,9 @@ class DiskCache:
                 with contextlib.suppress(OSError):
                     os.utime(path)
             if not trusted or stale or description is None:
-                with contextlib.suppress(OSError):
-                    since = verified_at if not trusted else time.time_ns()
-                    write_seal(path, os.fstat(fd), since, description or describe_module(module))
+                since = verified_at if not trusted else time.time_ns()
+                with contextlib.suppress(OSError):  # fstat of an open file: never expected to fail
+                    self._seal(path, os.fstat(fd), since, description or describe_module(module))
         return module
 
     def _verified_module(self, file: io.BufferedReader, expected: str) -> wasmtime.Module:
@@ -396,7 +399,8 @@ class DiskCache:
 
     def _discard(self, path: Path, opened: os.stat_result, reason: str) -> None:
         log.warning("discarding compiled-module cache file %s: %s; recompiling", path, reason)
-        remove_seal(path)
+        with contextlib.suppress(OSError):
+            seal_path(path).unlink()
         try:
             current = path.stat()
             # Only delete the file we judged: a concurrent writer may have renamed a good one in since.
@@ -408,6 +412,15 @@ class DiskCache:
             log.warning("cannot delete the bad compiled-module cache file %s: %s", path, exc)
 
     # -- writing ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _seal(artifact: Path, st: os.stat_result, verified_at_ns: int, description: Description) -> None:
+        """Write ``artifact``'s seal (runtime/seal.py); a failure only costs a re-hash next time."""
+        try:
+            data = encode_seal(st, verified_at_ns, description)
+            _write_then_rename(artifact.parent, seal_path(artifact), data, sync=False)
+        except OSError as exc:
+            log.debug("cannot seal %s: %s", artifact, exc)
 
     @staticmethod
     def _write_atomic(directory: Path, target: Path, data: bytes | bytearray) -> None:

@@ -15,21 +15,16 @@ means "verify again": it is rewritten after the next successful hash check.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from pytest_wasmhost.runtime.instance import Description, ExportInfo, ImportInfo
 
-__all__ = ["SEAL_SUFFIX", "Seal", "read_seal", "write_seal"]
-
-log = logging.getLogger("pytest_wasmhost.runtime.seal")
+__all__ = ["SEAL_SUFFIX", "Seal", "encode_seal", "read_seal", "seal_path"]
 
 SEAL_SUFFIX: Final = ".seal"
 _FORMAT: Final = 1
@@ -85,9 +80,9 @@ def read_seal(artifact: Path) -> Seal | None:
         return None
 
 
-def write_seal(artifact: Path, st: os.stat_result, verified_at_ns: int, description: Description) -> None:
-    """Seal ``artifact``: its content was verified (or written by us) starting at ``verified_at_ns``
-    and ``st`` is its identity since. A failure to write only costs a re-hash next time."""
+def encode_seal(st: os.stat_result, verified_at_ns: int, description: Description) -> bytes:
+    """The seal for an artifact whose content was verified (or written by us) starting at
+    ``verified_at_ns`` and whose identity since is ``st`` (the disk cache writes it beside it)."""
     imports, exports = description
     body = json.dumps(
         {
@@ -99,22 +94,4 @@ def write_seal(artifact: Path, st: os.stat_result, verified_at_ns: int, descript
         separators=(",", ":"),
     )
     document = {"format": _FORMAT, "sha256": hashlib.sha256(body.encode()).hexdigest(), "body": body}
-    target = seal_path(artifact)
-    try:
-        fd, tmp_name = tempfile.mkstemp(dir=artifact.parent, prefix=".tmp-", suffix=".part")
-    except OSError as exc:
-        log.debug("cannot seal %s: %s", artifact, exc)
-        return
-    try:
-        with open(fd, "w", encoding="utf-8") as out:
-            json.dump(document, out, separators=(",", ":"))
-        os.replace(tmp_name, target)
-    except OSError as exc:
-        log.debug("cannot seal %s: %s", artifact, exc)
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-
-
-def remove_seal(artifact: Path) -> None:
-    with contextlib.suppress(OSError):
-        seal_path(artifact).unlink()
+    return json.dumps(document, separators=(",", ":")).encode()
