@@ -330,8 +330,7 @@ def _wasi_clock_time_get(clock_id: int, _precision: int, result_ptr: int) -> int
     inst = _active.instance
     if inst is None:
         inst = _entered_instance()  # raises
-    if not inst.memory_fixed:
-        inst._guest.guest_ran()
+    inst._guest.guest_ran()
     value = inst.world.clock_ns(clock_id)
     if value is None:
         return ERRNO_INVAL
@@ -377,8 +376,7 @@ def _host_trampoline(name: str) -> Callable[[int, int], int]:
         inst = _active.instance  # _entered_instance() written out: this is every host call's path
         if inst is None:
             inst = _entered_instance()  # raises
-        if not inst.memory_fixed:
-            inst._guest.guest_ran()
+        inst._guest.guest_ran()
         fn = inst.host.functions.get(name)
         if fn is None:  # linked but not bound: the scope that made this instance lacks the service
             raise HostHardError(service_of(name) or "?", name, "the service is not bound to this instance")
@@ -452,8 +450,6 @@ class PluginInstance:
         self.dead = False
         self.closed = False
         self.checked_capabilities: set[str] = set()
-        # The engine keeps memories in place: host functions need not tell the backend the guest ran.
-        self.memory_fixed = memory_is_fixed(linked.engine)
         self._default_ticks = deadline_ticks(limits.call_timeout)
         self._spare: _Activation | None = None
         self._bind(_NotStarted())
@@ -471,7 +467,7 @@ class PluginInstance:
                         store,
                         linked.signatures,
                         plugin_id=self.plugin_id,
-                        memory_fixed=self.memory_fixed,
+                        memory_fixed=memory_is_fixed(linked.engine),
                     )
                 )
         except BaseException:
