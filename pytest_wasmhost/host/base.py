@@ -324,13 +324,8 @@ class Transcript:
         Kept as plain tuples, numbered and made a :class:`HostCall` when read: building the
         NamedTuple here would cost more than the rest of recording."""
         outline = (plugin_id, fn.service, fn.name, verdict, detail, rule, duration, fn.types)
-        with self._lock:  # _append, written out
-            calls, payloads = self._calls, self._payloads
-            calls.append(outline)
-            payloads.append((request, response))
-            old = len(payloads) - self._payload_limit - 1
-            if old >= 0:
-                payloads[old] = None
+        with self._lock:
+            self._append(outline, (request, response))
 
     def _append(self, outline: tuple[Any, ...], payload: tuple[Any, Any]) -> None:
         calls, payloads = self._calls, self._payloads
