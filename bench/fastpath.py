@@ -8,7 +8,9 @@ Rows:
   * host->guest round trip (malloc, write, call, read, free, free), 1 KiB request, on the Go sample
     and on a tiny WAT echo module: the raw C-API floor (hand-written ctypes, no checks), the public-API
     path (hand-written wasmtime-py convenience API), our pooled call and our fresh-instance call
-    (``Plugin.call``: protobuf, pool, deadline, every ABI check), and our pooled call on the public path;
+    (``Plugin.call_raw``: the same bytes in and out, through the pool, under the deadline, with every
+    ABI check), our pooled call on the public path, and ``Plugin.call`` (the same plus protobuf both
+    ways, which the floor does not do);
   * guest->host: a WAT guest calling ``env.get_plugin_config`` (1 KiB of config); the floor is an
     unchecked ctypes host function doing the same protobuf work, ours is the config service
     through our linker and ``dispatch`` (transcript included);
@@ -389,8 +391,9 @@ def round_trip(
         variants: dict[str, Callable[[], object]] = {
             FLOOR: lambda: floor(request),
             PUBLIC: lambda: public(request),
-            POOLED: lambda: pooled.call(EXPORT, request_message),
-            POOLED_PUBLIC: lambda: plugins["pooled, public path"].call(EXPORT, request_message),
+            POOLED: lambda: pooled.call_raw(EXPORT, request),
+            POOLED_PROTO: lambda: pooled.call(EXPORT, request_message),
+            POOLED_PUBLIC: lambda: plugins["pooled, public path"].call_raw(EXPORT, request),
             LAYER_BACKEND: lambda: backend_round_trip(held, request),
             LAYER_ABI: lambda: abi_round_trip(held, request),
             LAYER_POOL: lambda: leased_round_trip(pooled, request),
@@ -398,7 +401,7 @@ def round_trip(
         got = interleaved(variants, n=n, rounds=rounds)
         pooled.pool.put(held)
         got[FRESH] = interleaved(
-            {FRESH: lambda: plugins["fresh"].call(EXPORT, request_message)}, n=max(n // 20, 10), rounds=rounds
+            {FRESH: lambda: plugins["fresh"].call_raw(EXPORT, request)}, n=max(n // 20, 10), rounds=rounds
         )[FRESH]
         leased = interleaved({"lease": lambda: lease_only(pooled)}, n=n, rounds=rounds)["lease"]
     finally:
@@ -408,11 +411,12 @@ def round_trip(
     report.ratio(f"{label}: ours pooled / raw C-API floor", ours / base)
     report.ratio(f"{label}: public-API path / ours pooled (speed-up)", got[PUBLIC] / ours)
     report.ratio(f"{label}: ours on the public path / ours pooled", got[POOLED_PUBLIC] / ours)
+    report.ratio(f"{label}: ours pooled + protobuf both ways (Plugin.call) / floor", got[POOLED_PROTO] / base)
     report.ratio(f"{label}: ours fresh instance / ours pooled", got[FRESH] / ours)
-    for name in (FLOOR, PUBLIC, POOLED, POOLED_PUBLIC, FRESH):
+    for name in (FLOOR, PUBLIC, POOLED, POOLED_PROTO, POOLED_PUBLIC, FRESH):
         report.value(f"{label} 1 KiB round trip: {name}", f"{got[name]:10.1f} us")
     previous = base
-    for name in (LAYER_ABI, LAYER_POOL, POOLED):
+    for name in (LAYER_ABI, LAYER_POOL, POOLED, POOLED_PROTO):
         step = got[name] - previous
         report.value(
             f"  where the time goes: {name}",
@@ -424,7 +428,7 @@ def round_trip(
         f"{got[LAYER_BACKEND]:10.1f} us  (what the one-frame round trip saves: "
         f"{got[LAYER_BACKEND] - got[LAYER_ABI]:+.1f} us)",
     )
-    report.value(f"{label}: pool acquire + release alone (lease)", f"{leased:10.1f} us")
+    report.value(f"{label}: pool acquire + release alone (get + put)", f"{leased:10.1f} us")
     if label == "Go sample":
         report.targets.append(
             (f"Go pooled 1 KiB round trip <= 1.5x raw C-API floor ({ours / base:.2f}x)", ours / base <= 1.5)
@@ -437,12 +441,13 @@ def round_trip(
 
 FLOOR = "raw C-API floor"
 PUBLIC = "public-API path (hand-written)"
-POOLED = "ours, pooled (Plugin.call)"
+POOLED = "ours, pooled (Plugin.call_raw)"
+POOLED_PROTO = "+ protobuf both ways (Plugin.call)"
 POOLED_PUBLIC = "ours, pooled, public path forced"
 FRESH = "ours, fresh instance per call"
 LAYER_BACKEND = "the floor's steps one call at a time through our backend (no ABI checks)"
 LAYER_ABI = "+ our method round trip + deadline (every ABI check)"
-LAYER_POOL = "+ pool lease"
+LAYER_POOL = "+ pool get/put"
 
 
 def backend_round_trip(inst: PluginInstance, request: bytes) -> bytes:
@@ -465,13 +470,16 @@ def abi_round_trip(inst: PluginInstance, request: bytes) -> bytes:
 
 
 def leased_round_trip(plugin: Plugin, request: bytes) -> bytes:
-    with plugin.pool.lease() as inst:
-        return abi_round_trip(inst, request)
+    pool = plugin.pool  # get/put as Plugin.call_raw takes them (lease() adds a context manager)
+    inst = pool.get()
+    data = abi_round_trip(inst, request)
+    pool.put(inst)
+    return data
 
 
 def lease_only(plugin: Plugin) -> None:
-    with plugin.pool.lease():
-        pass
+    pool = plugin.pool
+    pool.put(pool.get())
 
 
 def host_calls(report: Report, *, n: int, rounds: int) -> None:

@@ -31,6 +31,7 @@ from pytest_wasmhost.abi.capabilities import (
     WebSocketCallbackClient,
     load_check_failure,
 )
+from pytest_wasmhost.abi.memory import CallOutcome
 from pytest_wasmhost.clock import SYSTEM_CLOCK, Clock
 from pytest_wasmhost.errors import AbiError, PluginLoadError, WasmHostError, hide_harness_frames
 from pytest_wasmhost.host.base import HostEnvironment, HostService, ServiceContext, Transcript
@@ -133,14 +134,7 @@ class Plugin:
         self, export: str, request: Message | bytes | None = None, *, timeout: float | None = None
     ) -> Reply:
         """Call a capability method export by name; returns the raw reply (no error mapping)."""
-        method = METHODS_BY_EXPORT.get(export)
-        if method is None:
-            known = ", ".join(sorted(METHODS_BY_EXPORT))
-            raise WasmHostError(
-                f"{export!r} is not a capability method export.",
-                plugin_id=self.plugin_id,
-                fix=f"use one of: {known}.",
-            )
+        method = self._method(export)
         if request is None:
             request = method.request()
         elif isinstance(request, bytes):
@@ -149,8 +143,31 @@ class Plugin:
             )
         return self.invoke(method, request, timeout)
 
+    def call_raw(self, export: str, payload: bytes, *, timeout: float | None = None) -> CallOutcome:
+        """The ABI round trip alone: ``payload`` goes to a capability method export as it is, and the
+        reply comes back as bytes (or the plugin's error text), with no protobuf either way.
+
+        For testing how a plugin copes with bytes no well-behaved host sends (truncated or garbage
+        requests); the pool, the load checks and every ABI check are the same as for ``call``.
+        """
+        return self._run(self._method(export), payload, timeout)
+
     def invoke(self, method: Method, request: Message, timeout: float | None = None) -> Reply:
         """Run one method call on a pooled instance (the typed clients' path)."""
+        outcome = self._run(method, request.SerializeToString(), timeout)
+        if outcome.error_text is not None:
+            return Reply(None, outcome.error_text)
+        try:
+            response = method.response.FromString(outcome.data)
+        except DecodeError as exc:
+            error = _undecodable(
+                method.response, outcome.data, exc, self.plugin_id, method.export, "response"
+            )
+            raise error from exc
+        return Reply(response, None)
+
+    def _run(self, method: Method, data: bytes, timeout: float | None) -> CallOutcome:
+        """One round trip on a pooled instance; every call, typed or raw, comes through here."""
         if method.capability not in self._declared:
             raise PluginLoadError(
                 f"the manifest does not declare the {method.capability} capability, so the host never "
@@ -160,9 +177,8 @@ class Plugin:
                 original=f"plugin adapter not registered: {self.plugin_id}, capability: {method.capability}",
                 fix=f'add "{method.capability}" to "capabilities" in manifest.json.',
             )
-        data = request.SerializeToString()
-        self._exports_called.add(method.export)
         export = method.export
+        self._exports_called.add(export)
         # The pool's get/put written out rather than ``with pool.lease()``: this is every call's path.
         # Any exception discards the instance: a failed instance is never reused.
         pool = self.pool
@@ -180,14 +196,18 @@ class Plugin:
             pool.discard(instance)
             raise
         pool.put(instance)
-        if outcome.error_text is not None:
-            return Reply(None, outcome.error_text)
-        try:
-            response = method.response.FromString(outcome.data)
-        except DecodeError as exc:
-            error = _undecodable(method.response, outcome.data, exc, self.plugin_id, export, "response")
-            raise error from exc
-        return Reply(response, None)
+        return outcome
+
+    def _method(self, export: str) -> Method:
+        method = METHODS_BY_EXPORT.get(export)
+        if method is None:
+            known = ", ".join(sorted(METHODS_BY_EXPORT))
+            raise WasmHostError(
+                f"{export!r} is not a capability method export.",
+                plugin_id=self.plugin_id,
+                fix=f"use one of: {known}.",
+            )
+        return method
 
     @property
     def stderr(self) -> str:

@@ -13,6 +13,7 @@ from pytest_wasmhost import (
     PluginError,
     PluginLoadError,
     PluginTrap,
+    WasmHostError,
 )
 from pytest_wasmhost.abi.proto import api_pb2
 from tests.support.plugins import write_plugin
@@ -163,3 +164,38 @@ def test_loading_runs_on_init_once_and_a_failure_fails_the_load(tmp_path: Path) 
     with load(tmp_path / "b", metadata_module(capabilities=lifecycle), capabilities=lifecycle) as plugin:
         (call,) = plugin.transcript.calls("lifecycle", "on_init")
         assert call.verdict == "ok"
+
+
+ECHO = "(i64.or (i64.shl (i64.extend_i32_u (local.get 0)) (i64.const 32)) (i64.extend_i32_u (local.get 1)))"
+
+
+@pytest.mark.parametrize("payload", [b"", b"\xff", b"\x0a\x05trunc", bytes(range(256)) * 4])
+def test_call_raw_sends_the_payload_as_it_is_and_returns_the_reply_bytes(
+    tmp_path: Path, payload: bytes
+) -> None:
+    with load(tmp_path, metadata_module(results={MBID: ECHO})) as plugin:
+        outcome = plugin.call_raw(MBID, payload)  # garbage protobuf: call() could not send these
+        assert outcome == (payload, None)
+        assert MBID in plugin.transcript.exports_called()[plugin.plugin_id]
+
+
+def test_call_raw_returns_the_error_text_without_mapping_it(tmp_path: Path) -> None:
+    result, data = error_result(b"plugin:not_found")
+    with load(tmp_path, metadata_module(result=result, data=data)) as plugin:
+        assert plugin.call_raw(MBID, b"") == (b"", "plugin:not_found")
+
+
+def test_call_raw_refuses_unknown_exports_and_undeclared_capabilities(tmp_path: Path) -> None:
+    wasm = metadata_module(capabilities=("MetadataAgent", "Scrobbler"))
+    with load(tmp_path, wasm) as plugin:
+        with pytest.raises(WasmHostError, match="'malloc' is not a capability method export"):
+            plugin.call_raw("malloc", b"")
+        with pytest.raises(PluginLoadError, match="does not declare the Scrobbler capability"):
+            plugin.call_raw("scrobbler_is_authorized", b"")
+
+
+def test_call_raw_discards_an_instance_that_trapped(tmp_path: Path) -> None:
+    with load(tmp_path, metadata_module(result="(unreachable)")) as plugin:
+        with pytest.raises(PluginTrap):
+            plugin.call_raw(MBID, b"x")
+        assert plugin.stats().live == 0
