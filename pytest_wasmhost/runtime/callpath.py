@@ -22,7 +22,6 @@ it is not.
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import re
 import threading
@@ -35,6 +34,7 @@ import wasmtime
 
 from pytest_wasmhost.abi.memory import CallOutcome
 from pytest_wasmhost.errors import AbiError
+from pytest_wasmhost.runtime.engine import wasmtime_version
 
 __all__ = [
     "FASTPATH_ENV",
@@ -376,7 +376,7 @@ def select_call_path(fastpath: bool | None = None, *, environ: Mapping[str, str]
 
 
 def _automatic() -> CallPath:
-    version = importlib.metadata.version("wasmtime")
+    version = wasmtime_version()
     if wasmtime_is_tested(version):
         try:
             return _fast()

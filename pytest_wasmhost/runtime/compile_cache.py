@@ -31,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
-import importlib.metadata
 import io
 import logging
 import math
@@ -50,6 +49,7 @@ from typing import Final
 import wasmtime
 
 from pytest_wasmhost.clock import SYSTEM_CLOCK, Clock
+from pytest_wasmhost.runtime.engine import wasmtime_version
 from pytest_wasmhost.runtime.instance import (
     Description,
     compile_module,
@@ -201,11 +201,6 @@ def wasm_digest(wasm: bytes) -> str:
 
 
 @cache
-def _wasmtime_version() -> str:
-    return importlib.metadata.version("wasmtime")
-
-
-@cache
 def _fd_paths_work() -> bool:
     """Whether wasmtime can open the very file we verified by its descriptor (Linux)."""
     return os.path.isdir(_PROC_FD)
@@ -269,7 +264,7 @@ class DiskCache:
     def artifact_dir(self, digest: str) -> Path:
         """The folder holding the artifact for wasm ``digest`` under this wasmtime and engine settings."""
         # The machine is part of the key so a folder shared across architectures does not thrash.
-        material = "\0".join((_LAYOUT, digest, _wasmtime_version(), self.settings_key, platform.machine()))
+        material = "\0".join((_LAYOUT, digest, wasmtime_version(), self.settings_key, platform.machine()))
         return self.root / hashlib.sha256(material.encode()).hexdigest()
 
     # -- public API ------------------------------------------------------------------------------

@@ -589,6 +589,16 @@ class PluginInstance:
             return self._trap_error(exc, export, loading=loading, seconds=seconds)
         if isinstance(exc, wasmtime.WasmtimeError):
             self.dead = True
+            if loading and "maximum concurrent limit" in str(exc):  # the pooling allocator is full
+                return PluginLoadError(
+                    f"no free instance slot: {str(exc).strip().splitlines()[0]} "
+                    "(every live instance of every plugin on this engine holds one, idle pooled ones too).",
+                    plugin_id=self.plugin_id,
+                    export=export,
+                    fix="close plugins and runtimes you no longer use (or lower PoolSettings.idle_size), or "
+                    "raise the slot count: RuntimeSettings(engine=EngineSettings(instance_slots=...)); "
+                    "instance_slots=None allocates instances on demand.",
+                )
             if loading and "memory" in str(exc) and self.limits.memory_limit is not None:
                 return self._memory_error(export, str(exc).strip().splitlines()[0])
             if loading:

@@ -77,7 +77,7 @@ def test_untested_wasmtime_falls_back_to_the_public_path_with_one_warning(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(callpath, "_auto_choice", None)
-    monkeypatch.setattr(callpath.importlib.metadata, "version", lambda name: "52.0.0")
+    monkeypatch.setattr(callpath, "wasmtime_version", lambda: "52.0.0")
     with pytest.warns(RuntimeWarning, match=r"wasmtime 52\.0\.0 is outside the tested range") as record:
         first = select_call_path(environ={})
     assert first.name == "public"

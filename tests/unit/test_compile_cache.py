@@ -29,7 +29,7 @@ from pytest_wasmhost.runtime.compile_cache import (
     purge_cache,
     wasm_digest,
 )
-from pytest_wasmhost.runtime.engine import EngineSettings, shared_engine
+from pytest_wasmhost.runtime.engine import EngineSettings, shared_engine, wasmtime_version
 from pytest_wasmhost.runtime.instance import compile_module as real_compile
 from pytest_wasmhost.runtime.instance import describe_module
 
@@ -496,13 +496,13 @@ def test_key_depends_on_settings_and_wasmtime_version(engine: wasmtime.Engine, t
     digest = wasm_digest(wat(14))
     base = DiskCache(tmp_path, engine, KEY).artifact_dir(digest)
     assert DiskCache(tmp_path, engine, "fuel=1").artifact_dir(digest) != base
-    compile_cache._wasmtime_version.cache_clear()
+    wasmtime_version.cache_clear()
     try:
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr("importlib.metadata.version", lambda _name: "0.0.0")
             assert DiskCache(tmp_path, engine, KEY).artifact_dir(digest) != base
     finally:
-        compile_cache._wasmtime_version.cache_clear()
+        wasmtime_version.cache_clear()
 
 
 def test_a_hit_refreshes_the_mtime_for_the_purge(engine: wasmtime.Engine, tmp_path: Path) -> None:
