@@ -103,10 +103,11 @@ _SLOT_INSTANCE_BYTES = 16 << 20  # the VMContext grows with functions, globals a
 #: Bytes at the start of a closed instance's memory (and table) kept mapped and zeroed in place
 #: rather than handed back to the kernel: Go's runtime touches its first 4 MiB in ``_initialize``.
 _KEEP_RESIDENT = 4 << 20
-#: Closed slots of other modules left alone before one is reused. None: a new module takes a
-#: closed slot (its resident pages) before touching a cold one, so resident memory stays at
-#: the peak of live instances. A module's own closed slots are always preferred.
-_WARM_SLOTS = 0
+#: Closed slots kept for the module that last used them before a new module may take one: plugins
+#: used in turn (fresh instances, several plugins in one session) keep their own warm slots.
+#: Closed slots keep up to _KEEP_RESIDENT each resident: at most about max(peak live instances,
+#: _WARM_SLOTS) times 4 MiB, beside what the live instances use anyway.
+_WARM_SLOTS = 16
 #: Address space one slot reserves, rounded up: a 4 GiB memory reservation plus guard pages, its
 #: tables and its instance. wasmtime aborts the process (it does not raise) when it cannot reserve
 #: the pool, so the same amount is reserved and released first, where a refusal can be handled.

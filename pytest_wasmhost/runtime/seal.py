@@ -1,10 +1,10 @@
 """The seal beside a disk-cache artifact: proof it was verified, and what the module looks like.
 
-A verified artifact gets ``<artifact>.seal``, a small JSON file holding the artifact's identity as the
-filesystem reported it right after verification (device, inode, size, change time) and the module's
-imports and exports. A later load whose ``fstat`` still shows that identity skips re-hashing the
-artifact (about 5 ms for a Go plugin, more than the rest of a warm start) and skips describing the
-module (about 1 ms through wasmtime-py's type objects).
+A verified artifact gets ``<artifact>.seal``: a header line with the checksum of a small JSON body
+holding the artifact's identity as the filesystem reported it right after verification (device,
+inode, size, change time) and the module's imports and exports. A later load whose ``fstat`` still
+shows that identity skips re-hashing the artifact (about 5 ms for a Go plugin, more than the rest of a
+warm start) and skips describing the module (about 1 ms through wasmtime-py's type objects).
 
 Why the identity is enough: nothing writes an artifact in place (writers rename new files in), and any
 write, truncation, rename over it or metadata change moves the inode's change time, which no user can
@@ -27,7 +27,8 @@ from pytest_wasmhost.runtime.instance import Description, ExportInfo, ImportInfo
 __all__ = ["SEAL_SUFFIX", "Seal", "encode_seal", "read_seal", "seal_path"]
 
 SEAL_SUFFIX: Final = ".seal"
-_FORMAT: Final = 1
+# A header line, then the JSON body it checksums: one parse of the body, read on every warm start.
+_HEADER: Final = b"wasmhost-seal 2 "
 
 
 # Filesystems stamp change times from a coarse clock (a kernel tick; 2 s on FAT): a write in the same
@@ -64,12 +65,8 @@ def read_seal(artifact: Path) -> Seal | None:
     unchecked C API, so a seal damaged on disk must read as no seal, never as a wrong signature.
     """
     try:
-        document = json.loads(seal_path(artifact).read_bytes())
-        body = document["body"]
-        if (
-            document.get("format") != _FORMAT
-            or hashlib.sha256(body.encode()).hexdigest() != document["sha256"]
-        ):
+        header, _, body = seal_path(artifact).read_bytes().partition(b"\n")
+        if header != _HEADER + hashlib.sha256(body).hexdigest().encode():
             return None
         fields = json.loads(body)
         dev, ino, size, ctime_ns = (int(x) for x in fields["identity"])
@@ -92,6 +89,5 @@ def encode_seal(st: os.stat_result, verified_at_ns: int, description: Descriptio
             "exports": [[e.name, e.kind, list(e.params), list(e.results)] for e in exports],
         },
         separators=(",", ":"),
-    )
-    document = {"format": _FORMAT, "sha256": hashlib.sha256(body.encode()).hexdigest(), "body": body}
-    return json.dumps(document, separators=(",", ":")).encode()
+    ).encode()
+    return _HEADER + hashlib.sha256(body).hexdigest().encode() + b"\n" + body
