@@ -14,7 +14,8 @@ Rows:
   * guest->host: a WAT guest calling ``env.get_plugin_config`` (1 KiB of config); the floor is an
     unchecked ctypes host function doing the same protobuf work, ours is the config service
     through our linker and ``dispatch`` (transcript included);
-  * cold compile of the Go sample vs warm start (disk cache -> linked -> initialised instance);
+  * cold compile of the Go sample vs warm start (disk cache -> linked -> initialised instance), beside
+    the floor's warm start (deserialize_file + instantiate + _initialize) and a new process's first;
   * pool acquire + release;
   * the conformance suite on the Go sample in a subprocess, with a cold then a warm compile cache.
 """
