@@ -110,7 +110,8 @@ _KEEP_RESIDENT = 4 << 20
 _WARM_SLOTS = 16
 #: Address space one slot reserves, rounded up: a 4 GiB memory reservation plus guard pages, its
 #: tables and its instance. wasmtime aborts the process (it does not raise) when it cannot reserve
-#: the pool, so the same amount is reserved and released first, where a refusal can be handled.
+#: the pool, so that amount and a quarter more is reserved and released first, where a refusal can
+#: be handled.
 _SLOT_ADDRESS_SPACE = (4 << 30) + (64 << 20) + _SLOT_TABLES * _SLOT_TABLE_ELEMENTS * 16 + _SLOT_INSTANCE_BYTES
 
 
@@ -118,7 +119,7 @@ def _pooled_engine(config: wasmtime.Config, slots: int | None) -> wasmtime.Engin
     """An engine on the pooling allocator with ``slots`` slots, or None (on demand, or no room)."""
     if slots is None:
         return None
-    if not _address_space_available(slots * _SLOT_ADDRESS_SPACE):
+    if not _address_space_available(slots * _SLOT_ADDRESS_SPACE * 5 // 4):
         log.warning(
             "no room to reserve address space for %d wasmtime instance slots (ulimit -v, or a small "
             "address space); instances are allocated on demand instead (slower to create, otherwise "
