@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, NamedTuple, Protocol, TypeVar
@@ -271,10 +272,10 @@ class Transcript:
 
     def __init__(self, payload_limit: int = PAYLOAD_LIMIT) -> None:
         self._lock = threading.Lock()
-        self._payload_limit = payload_limit
-        # Per call, at the same index: its outline, and its (request, response) until dropped.
+        # Every call's outline, and the (request, response) of the newest payload_limit calls: the
+        # deque drops the oldest itself, so the payloads line up with the last len(_payloads) calls.
         self._calls: list[tuple[Any, ...]] = []
-        self._payloads: list[tuple[Any, Any] | None] = []
+        self._payloads: deque[tuple[Any, Any]] = deque(maxlen=payload_limit)
         self._exports: dict[str, set[str]] = {}
 
     def exports_of(self, plugin_id: str) -> set[str]:
@@ -304,7 +305,8 @@ class Transcript:
         """Add a call whose request and response are messages (callbacks, OnInit)."""
         outline = (plugin_id, service, function, verdict, detail, rule, duration, None)
         with self._lock:
-            self._append(outline, (request, response))
+            self._calls.append(outline)
+            self._payloads.append((request, response))
             seq = len(self._calls)
         return _host_call(seq, outline, (request, response))
 
@@ -324,25 +326,23 @@ class Transcript:
         Kept as plain tuples, numbered and made a :class:`HostCall` when read: building the
         NamedTuple here would cost more than the rest of recording."""
         outline = (plugin_id, fn.service, fn.name, verdict, detail, rule, duration, fn.types)
-        with self._lock:
-            self._append(outline, (request, response))
-
-    def _append(self, outline: tuple[Any, ...], payload: tuple[Any, Any]) -> None:
-        calls, payloads = self._calls, self._payloads
-        calls.append(outline)
-        payloads.append(payload)
-        old = len(payloads) - self._payload_limit - 1
-        if old >= 0:
-            payloads[old] = None
+        lock = self._lock  # acquire/release: half the cost of ``with`` on this path
+        lock.acquire()
+        try:
+            self._calls.append(outline)
+            self._payloads.append((request, response))
+        finally:
+            lock.release()
 
     def calls(
         self, service: str | None = None, function: str | None = None, *, plugin_id: str | None = None
     ) -> list[HostCall]:
         with self._lock:
-            rows = list(zip(self._calls, self._payloads, strict=True))
+            outlines, payloads = list(self._calls), list(self._payloads)
+        first_kept = len(outlines) - len(payloads)  # index of the oldest call whose payload is kept
         return [
-            _host_call(seq, outline, payload)
-            for seq, (outline, payload) in enumerate(rows, 1)
+            _host_call(seq, outline, payloads[seq - 1 - first_kept] if seq > first_kept else None)
+            for seq, outline in enumerate(outlines, 1)
             if (plugin_id is None or outline[0] == plugin_id)
             and (service is None or outline[1] == service)
             and (function is None or outline[2] == function)
