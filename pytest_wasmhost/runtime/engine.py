@@ -48,6 +48,13 @@ class EngineSettings:
     #: address space (not memory). It only changes allocation, so it is not part of ``cache_key``.
     instance_slots: int | None = 1000
 
+    def __post_init__(self) -> None:
+        if self.instance_slots is not None and not self.instance_slots >= 1:
+            raise ValueError(
+                f"invalid EngineSettings: instance_slots must be None (allocate on demand) or >= 1, "
+                f"got {self.instance_slots}"
+            )
+
     def cache_key(self) -> str:
         return (
             f"epoch={int(self.epoch_interruption)};fuel={int(self.consume_fuel)};"

@@ -91,3 +91,9 @@ def test_the_address_space_probe_refuses_what_no_process_can_reserve() -> None:
 
 def test_the_slot_count_does_not_change_the_cache_key() -> None:
     assert EngineSettings(instance_slots=None).cache_key() == EngineSettings().cache_key()
+
+
+@pytest.mark.parametrize("slots", [0, -3])
+def test_a_slot_count_below_one_is_refused(slots: int) -> None:
+    with pytest.raises(ValueError, match=f"instance_slots must be None .* or >= 1, got {slots}"):
+        EngineSettings(instance_slots=slots)
