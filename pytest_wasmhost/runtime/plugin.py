@@ -157,13 +157,9 @@ class Plugin:
         outcome = self._run(method, request.SerializeToString(), timeout)
         if outcome.error_text is not None:
             return Reply(None, outcome.error_text)
-        try:
-            response = method.response.FromString(outcome.data)
-        except DecodeError as exc:
-            error = _undecodable(
-                method.response, outcome.data, exc, self.plugin_id, method.export, "response"
-            )
-            raise error from exc
+        response = _decode(
+            method.response, outcome.data, plugin_id=self.plugin_id, export=method.export, what="response"
+        )
         return Reply(response, None)
 
     def _run(self, method: Method, data: bytes, timeout: float | None) -> CallOutcome:
@@ -276,15 +272,9 @@ def _decode(message_type: type[Message], data: bytes, *, plugin_id: str, export:
     try:
         return message_type.FromString(data)
     except DecodeError as exc:
-        raise _undecodable(message_type, data, exc, plugin_id, export, what) from exc
-
-
-def _undecodable(
-    message_type: type[Message], data: bytes, exc: DecodeError, plugin_id: str, export: str, what: str
-) -> AbiError:
-    return AbiError(
-        f"the {what} bytes ({len(data)}) do not decode as {message_type.DESCRIPTOR.full_name}: {exc}",
-        plugin_id=plugin_id,
-        export=export,
-        fix=f"encode the {what} as the spec's protobuf message.",
-    )
+        raise AbiError(
+            f"the {what} bytes ({len(data)}) do not decode as {message_type.DESCRIPTOR.full_name}: {exc}",
+            plugin_id=plugin_id,
+            export=export,
+            fix=f"encode the {what} as the spec's protobuf message.",
+        ) from exc

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from pytest_wasmhost import (
+    AbiError,
     NotFoundByPlugin,
     NotImplementedByPlugin,
     Plugin,
@@ -199,3 +200,21 @@ def test_call_raw_discards_an_instance_that_trapped(tmp_path: Path) -> None:
         with pytest.raises(PluginTrap):
             plugin.call_raw(MBID, b"x")
         assert plugin.stats().live == 0
+
+
+def test_a_response_that_does_not_decode_is_an_abi_error_naming_the_message(tmp_path: Path) -> None:
+    garbage = b"\xff\xff"
+    with load(tmp_path, metadata_module(result=packed(256, len(garbage)), data=garbage)) as plugin:
+        with pytest.raises(AbiError) as info:
+            plugin.call(MBID, api_pb2.ArtistMBIDRequest(name="x"))
+        assert plugin.call_raw(MBID, b"") == (garbage, None)  # the bytes themselves, for a closer look
+    message = str(info.value)
+    assert "the response bytes (2) do not decode as api.ArtistMBIDResponse" in message
+    assert info.value.export == MBID
+
+
+def test_request_bytes_that_do_not_decode_are_refused_before_the_call(tmp_path: Path) -> None:
+    with load(tmp_path, metadata_module()) as plugin:
+        with pytest.raises(AbiError, match=r"the request bytes \(1\) do not decode as api.ArtistMBIDRequest"):
+            plugin.call(MBID, b"\xff")
+        assert plugin.stats().created == 1  # refused before any instance was needed beyond the load's
