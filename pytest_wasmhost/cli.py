@@ -212,9 +212,14 @@ def inspect_plugin(runtime: Runtime, path: str, *, plugin_id: str | None = None)
         else:
             result.other_imports.append(f"{imp.module}.{imp.name}")
     try:
-        runtime.plugin(path, plugin_id=plugin_id).close()
+        loaded = runtime.plugin(path, plugin_id=plugin_id)
     except WasmHostError as exc:
         result.load = f"FAILED: {exc}"
+    else:
+        # An unlinkable module loads, as in the original, but no call to it can succeed.
+        if loaded.linked.link_error is not None:
+            result.load = f"FAILED (every call): {loaded.linked.link_failure()}"
+        loaded.close()
     return result
 
 

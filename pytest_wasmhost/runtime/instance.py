@@ -191,6 +191,22 @@ _linkers: weakref.WeakKeyDictionary[wasmtime.Engine, dict[tuple[type, frozenset[
 _linkers_lock = threading.Lock()
 
 
+@dataclass(frozen=True, slots=True)
+class LinkProblem:
+    """Why a module cannot be instantiated: kept by its LinkedPlugin and raised by every call."""
+
+    problem: str
+    import_name: str | None = None
+    permission: str | None = None
+    original: str | None = None
+    fix: str | None = None
+
+
+def permission_hint(service: str) -> str:
+    """How to grant ``service`` in manifest.json, as a snippet that validates when pasted."""
+    return f'add "{service}": {{"reason": "..."}} under "permissions" in manifest.json.'
+
+
 class LinkedPlugin:
     """A compiled plugin module linked against WASI and exactly the granted host services."""
 
@@ -222,69 +238,100 @@ class LinkedPlugin:
         self.linked_functions: frozenset[str] = frozenset(
             fn for service in self.granted for fn in implemented.get(service, ())
         )
-        self._check_imports()
-        self.linker = self._build_linker()
-        try:
-            self.instance_pre = self.linker.instantiate_pre(module)
-        except wasmtime.WasmtimeError as exc:
-            raise PluginLoadError(
-                f"the module cannot be linked: {exc}",
-                plugin_id=plugin_id,
-                fix="import only wasi_snapshot_preview1 functions and the env functions of granted services.",
-            ) from exc
+        # The original linked at instantiation: a module whose imports cannot be linked still compiles,
+        # is listed and loads, and every call to it fails (abi.md §8). So the problem is kept, not raised.
+        self.link_error: LinkProblem | None = self._import_problem()
+        self._instance_pre: wasmtime.InstancePre | None = None
+        if self.link_error is None:
+            self.linker = self._build_linker()
+            try:
+                self._instance_pre = self.linker.instantiate_pre(module)
+            except wasmtime.WasmtimeError as exc:
+                self.link_error = LinkProblem(
+                    f"the module cannot be linked: {exc}",
+                    original=str(exc),
+                    fix="import only wasi_snapshot_preview1 functions and env functions of granted services.",
+                )
+
+    @property
+    def instance_pre(self) -> wasmtime.InstancePre:
+        if self._instance_pre is None:
+            raise self.link_failure()
+        return self._instance_pre
+
+    def link_failure(self, *, export: str | None = None, capability: str | None = None) -> PluginLoadError:
+        """The error every instantiation of an unlinkable module raises (a new one per call site).
+
+        ``original`` is the original host's text for a capability call, which failed to load its
+        instance: ``baseCapability: failed to load instance for <id>_<Capability>: <link error>``.
+        """
+        problem = self.link_error
+        if problem is None:
+            raise RuntimeError("the module links")
+        original = problem.original
+        if capability is not None and original is not None:
+            instance = f"{self.plugin_id}_{capability}"
+            original = f"baseCapability: failed to load instance for {instance}: {original}"
+        return PluginLoadError(
+            problem.problem,
+            plugin_id=self.plugin_id,
+            export=export,
+            import_name=problem.import_name,
+            permission=problem.permission,
+            original=original,
+            fix=problem.fix,
+        )
 
     # -- linking ---------------------------------------------------------------------------------
 
-    def _check_imports(self) -> None:
-        """Refuse, with the permission to add, every import the original would have failed to link."""
+    def _import_problem(self) -> LinkProblem | None:
+        """The first import the original would have failed to link, with the permission to add."""
         for imp in self.imports:
             if imp.module == WASI_MODULE:
                 continue  # wasmtime's WASI knows every preview-1 name; a bad one fails at link time
+            qualified = f"{imp.module}.{imp.name}"
             if imp.module != HOST_MODULE:
-                raise PluginLoadError(
-                    f"the module imports {imp.module}.{imp.name}, but the host provides only the modules "
+                return LinkProblem(
+                    f"the module imports {qualified}, but the host provides only the modules "
                     f"{HOST_MODULE!r} and {WASI_MODULE!r}.",
-                    plugin_id=self.plugin_id,
-                    import_name=f"{imp.module}.{imp.name}",
+                    import_name=qualified,
                     fix="build against the plugin API of the original host (host functions live in env).",
                 )
             service = service_of(imp.name)
+            not_exported = f"import func[env.{imp.name}]: function not exported in module env"
             if service is None:
-                raise PluginLoadError(
+                return LinkProblem(
                     f"the module imports env.{imp.name}, which no host service provides.",
-                    plugin_id=self.plugin_id,
-                    import_name=f"env.{imp.name}",
-                    original=f"import func[env.{imp.name}]: function not exported in module env",
+                    import_name=qualified,
+                    original=not_exported,
                     fix="remove the import; host functions are listed in the spec's abi.md §5.",
                 )
             if service not in self.granted:
-                raise PluginLoadError(
+                return LinkProblem(
                     f"the module imports env.{imp.name} from the {service!r} host service, but manifest.json "
-                    f"does not grant the {service!r} permission, so the original host did not link it and "
-                    "every call to this plugin failed.",
-                    plugin_id=self.plugin_id,
-                    import_name=f"env.{imp.name}",
+                    f"does not grant the {service!r} permission, so the host cannot instantiate the module "
+                    "and every call to this plugin fails (as in the original).",
+                    import_name=qualified,
                     permission=service,
-                    original=f"import func[env.{imp.name}]: function not exported in module env",
-                    fix=f'add "{service}": {{"reason": "..."}} under "permissions" in manifest.json.',
+                    original=not_exported,
+                    fix=permission_hint(service),
                 )
             if imp.name not in self.linked_functions:
-                raise PluginLoadError(
+                return LinkProblem(
                     f"the module imports env.{imp.name} ({service}); that permission is granted, but this "
                     "version of pytest-wasmhost does not provide that host service yet.",
-                    plugin_id=self.plugin_id,
-                    import_name=f"env.{imp.name}",
+                    import_name=qualified,
                     permission=service,
                     fix="upgrade pytest-wasmhost, or test the parts of the plugin that do not use it.",
                 )
             if (imp.kind, (imp.params, imp.results)) != ("func", _I32_PAIR_TO_I64):
-                raise PluginLoadError(
+                return LinkProblem(
                     f"the module imports env.{imp.name} as {imp.kind} {imp.params} -> {imp.results}; host "
                     "functions have the signature (i32, i32) -> i64.",
-                    plugin_id=self.plugin_id,
-                    import_name=f"env.{imp.name}",
+                    import_name=qualified,
                     fix="declare the import as (offset i32, size i32) -> i64, as the go-plugin glue does.",
                 )
+        return None
 
     def _build_linker(self) -> wasmtime.Linker:
         # A linker depends only on the engine, the call path and the linked functions (its host
@@ -321,6 +368,8 @@ class LinkedPlugin:
     def instantiate(
         self, host: HostBinding | None = None, limits: InstanceLimits = InstanceLimits()
     ) -> PluginInstance:
+        if self.link_error is not None:
+            raise self.link_failure()
         return PluginInstance(self, host=host or HostBinding(self.plugin_id, {}), limits=limits)
 
 

@@ -93,8 +93,9 @@ class Plugin:
         self.scheduler_callback = SchedulerCallbackClient(self.plugin_id, self.invoke, clock.now)
         self.lifecycle_management = LifecycleManagementClient(self.plugin_id, self.invoke, clock.now)
         self.web_socket_callback = WebSocketCallbackClient(self.plugin_id, self.invoke, clock.now)
-        if eager:
-            # Surface link errors and missing capability exports now, not at the first call.
+        if eager and linked.link_error is None:
+            # Surface missing capability exports now, not at the first call. An unlinkable module loads,
+            # as in the original, and every call to it raises the link error (abi.md §8).
             try:
                 with self.pool.lease() as instance:
                     for name in self.manifest.capabilities:
@@ -175,6 +176,8 @@ class Plugin:
             )
         export = method.export
         self._exports_called.add(export)
+        if self.linked.link_error is not None:
+            raise self.linked.link_failure(export=export, capability=method.capability)
         # The pool's get/put written out rather than ``with pool.lease()``: this is every call's path.
         # Any exception discards the instance: a failed instance is never reused.
         pool = self.pool

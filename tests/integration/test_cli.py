@@ -108,6 +108,7 @@ def test_inspect_json_reports_an_ungranted_import(
     assert main(["inspect", str(folder), "--json"]) == EXIT_PLUGIN_ERROR
     info = json.loads(capsys.readouterr().out)
     assert info["env_imports"] == [{"name": "get_plugin_config", "service": "config", "granted": False}]
+    assert info["load"].startswith("FAILED (every call): ")
     assert "does not grant the 'config' permission" in info["load"]
 
 

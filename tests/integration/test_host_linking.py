@@ -86,9 +86,12 @@ def test_empty_response_returns_zero_without_allocating() -> None:
     assert run(inst, "cfg", 0, 0) == 0
 
 
-def test_ungranted_service_import_fails_to_load_naming_import_and_permission() -> None:
+def test_ungranted_service_import_links_lazily_and_every_instantiation_names_it() -> None:
+    # The original compiled and listed such a plugin; instantiating it for a call failed (abi.md §8).
+    linked = link(CONFIG_WAT, granted=())
+    assert linked.linked.link_error is not None
     with pytest.raises(PluginLoadError) as info:
-        link(CONFIG_WAT, granted=())
+        linked.instantiate()
     err = info.value
     assert err.import_name == "env.get_plugin_config"
     assert err.permission == "config"
@@ -99,26 +102,26 @@ def test_ungranted_service_import_fails_to_load_naming_import_and_permission() -
 def test_http_import_without_http_permission_names_http() -> None:
     wat = f'(module (import "env" "get" (func (param i32 i32) (result i64))) {BUMP})'
     with pytest.raises(PluginLoadError, match=r"env\.get from the 'http' host service") as info:
-        link(wat, granted=("config",))
+        link(wat, granted=("config",)).instantiate()
     assert info.value.permission == "http"
 
 
 def test_import_of_no_known_host_function_is_refused() -> None:
     wat = f'(module (import "env" "launch_missiles" (func (param i32 i32) (result i64))) {BUMP})'
     with pytest.raises(PluginLoadError, match="which no host service provides"):
-        link(wat)
+        link(wat).instantiate()
 
 
 def test_import_from_an_unknown_module_is_refused() -> None:
     wat = f'(module (import "custom" "thing" (func)) {BUMP})'
     with pytest.raises(PluginLoadError, match=r"imports custom\.thing"):
-        link(wat)
+        link(wat).instantiate()
 
 
 def test_host_function_with_wrong_signature_is_refused() -> None:
     wat = f'(module (import "env" "get_plugin_config" (func (param i32) (result i32))) {BUMP})'
     with pytest.raises(PluginLoadError, match=r"\(i32, i32\) -> i64"):
-        link(wat, granted=("config",))
+        link(wat, granted=("config",)).instantiate()
 
 
 def test_request_outside_guest_memory_is_a_hard_error_trap() -> None:

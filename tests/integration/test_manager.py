@@ -149,3 +149,28 @@ def test_unreadable_root_registers_nothing(runtime: Runtime, tmp_path: Path) -> 
     assert manager.plugin_ids() == []
     assert problems
     assert problems[0].original.startswith(f"failed to read plugins directory {tmp_path / 'missing'}")
+
+
+def test_an_ungranted_import_is_listed_and_loaded_and_every_call_fails(
+    runtime: Runtime, tmp_path: Path, samples_dir: Path
+) -> None:
+    # abi.md §8: compilation succeeds (linking happens per instance), LoadPlugin succeeds, every call fails.
+    root = tmp_path / "plugins"
+    root.mkdir()
+    shutil.copytree(samples_dir / "hostile" / "ungranted_import", root / "ungranted_import")
+    lifecycle = ("LifecycleManagement",)
+    wasm = (samples_dir / "c" / "config_agent" / "plugin.wasm").read_bytes()
+    write_plugin(root, wasm, plugin_id="no_config_init", capabilities=("MetadataAgent", *lifecycle))
+    manager = scanned(runtime, root)
+    assert manager.plugin_ids("MetadataAgent") == ["ungranted_import"], "OnInit failed and unregistered it"
+    manager.ensure_compiled("ungranted_import")  # precompile only compiles
+    plugin = manager.load("ungranted_import", "MetadataAgent")
+    assert plugin is not None
+    for _ in range(2):
+        with pytest.raises(PluginLoadError, match=r"env\.get.*'http' permission") as info:
+            plugin.metadata_agent.get_artist_mbid(name="x")
+        assert info.value.original == (
+            "baseCapability: failed to load instance for ungranted_import_MetadataAgent: "
+            "import func[env.get]: function not exported in module env"
+        )
+    assert [(m.plugin_id, m.method, m.ok) for m in manager.metrics] == [("no_config_init", "OnInit", False)]

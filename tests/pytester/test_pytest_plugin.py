@@ -184,7 +184,9 @@ def test_conformance_reports_an_ungranted_import(
     (bad / "manifest.json").write_text(json.dumps(manifest))
     result = run(pytester, "--wasm-plugin", str(bad), "-k", "imports_are", *cache_args)
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*env.get_plugin_config: needs the 'config' permission; add \"config\"*"])
+    result.stdout.fnmatch_lines(
+        ["*imports env.get_plugin_config*does not grant the 'config' permission*Fix: add \"config\"*"]
+    )
 
 
 SCHEDULING_PLUGIN = r"""
@@ -272,15 +274,15 @@ def test_permissions_marker_narrows_and_the_summary_says_so(
             config=None, cache=True, http={{"reason": "r", "allowedUrls": {{"https://x.example/*": ["GET"]}}}}
         )
         def test_narrowed(wasm_plugin):
-            pass
+            # Without config the env.get_plugin_config import cannot link: it loads, every call fails.
+            with pytest.raises(PluginLoadError, match="does not grant the 'config' permission"):
+                wasm_plugin.metadata_agent.get_artist_biography(name="Ann")
         """
     )
     result = run(pytester, *cache_args)
-    # Without config the plugin's env.get_plugin_config import cannot link: the load fails, naming it.
-    result.assert_outcomes(errors=1)
+    result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
         [
-            "*env.get_plugin_config*does not grant the 'config' permission*",
             "*permissions changed by marker in test_permissions_marker_narrows_and_the_summary_says_so.py"
             "::test_narrowed: granted: cache; replaced: http; removed: config",
         ]

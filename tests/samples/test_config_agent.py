@@ -55,6 +55,16 @@ def test_other_methods_are_not_implemented(wasm_plugin: Plugin) -> None:
         wasm_plugin.metadata_agent.get_album_images(name="A", artist="B")
 
 
-def test_without_the_config_permission_it_cannot_load(wasm_load: Callable[..., Plugin]) -> None:
-    with pytest.raises(PluginLoadError, match="grant the 'config' permission"):
-        wasm_load(PLUGIN, permissions={"config": None})
+def test_without_the_config_permission_it_loads_but_every_call_fails(
+    wasm_load: Callable[..., Plugin],
+) -> None:
+    # As in the original: the module compiles and loads; instantiating it for a call cannot link.
+    plugin = wasm_load(PLUGIN, permissions={"config": None})
+    with pytest.raises(PluginLoadError, match="grant the 'config' permission") as failure:
+        plugin.metadata_agent.get_artist_biography(name="Ann")
+    assert failure.value.import_name == "env.get_plugin_config"
+    assert failure.value.permission == "config"
+    assert failure.value.original == (
+        "baseCapability: failed to load instance for config_agent_MetadataAgent: "
+        "import func[env.get_plugin_config]: function not exported in module env"
+    )

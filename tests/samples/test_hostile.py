@@ -122,7 +122,6 @@ def test_a_bad_pointer_to_a_host_function_is_a_hard_error(scope: ScopedRuntime) 
         pytest.param(
             "missing_capability", ("scrobbler_api_version is not exported",), id="missing_capability"
         ),
-        pytest.param("ungranted_import", ("env.get", "'http' permission"), id="ungranted_import"),
     ],
 )
 def test_a_plugin_that_cannot_load_is_refused(
@@ -132,6 +131,25 @@ def test_a_plugin_that_cannot_load_is_refused(
         scope.plugin(HOSTILE / sample)
     for phrase in phrases:
         assert phrase in str(excinfo.value)
+    assert_still_usable(scope)
+
+
+def test_an_ungranted_import_loads_and_every_call_names_the_import_and_the_permission(
+    scope: ScopedRuntime,
+) -> None:
+    plugin = scope.plugin(HOSTILE / "ungranted_import")  # loads, as in the original (abi.md §8)
+    for _ in range(2):  # every call, not only the first
+        with pytest.raises(PluginLoadError) as excinfo:
+            plugin.metadata_agent.get_artist_mbid(name="x")
+        assert excinfo.value.import_name == "env.get"
+        assert excinfo.value.permission == "http"
+        assert excinfo.value.export == "metadata_agent_get_artist_mbid"
+        assert "'http' permission" in str(excinfo.value)
+        assert excinfo.value.original is not None
+        assert excinfo.value.original.startswith(
+            "baseCapability: failed to load instance for ungranted_import_MetadataAgent: "
+        )
+    assert plugin.stats().created == 0
     assert_still_usable(scope)
 
 
