@@ -4,9 +4,10 @@
 ``wasmhost call PATH EXPORT JSON``  JSON -> protobuf -> call -> JSON
 ``wasmhost check PATH...``      the conformance suite (through pytest), non-zero exit on failure
 
-Exit codes: 0 success; 1 the plugin answered with an error; 2 the plugin cannot be loaded or the
-command line is wrong; 3 the plugin answered ``plugin:not_implemented`` / ``plugin:not_found``.
-Errors are one line on stderr.
+Exit codes: 0 success; 1 the plugin answered with an error (for ``check``: a check failed); 2 the
+plugin cannot be loaded or the command line is wrong; 3 the plugin answered
+``plugin:not_implemented`` / ``plugin:not_found``. Errors are one line on stderr; a failed ``call``
+adds the tail of the plugin's stderr and its host calls below it.
 """
 
 from __future__ import annotations
@@ -30,12 +31,31 @@ from pytest_wasmhost.errors import (
     WasmHostError,
 )
 from pytest_wasmhost.host.base import HOST_MODULE, service_of
+from pytest_wasmhost.manifest import HttpPermission, SubsonicApiPermission, WebSocketPermission
 from pytest_wasmhost.package import load_plugin
 from pytest_wasmhost.runtime.instance import InstanceLimits, describe_module
+from pytest_wasmhost.runtime.plugin import Plugin
 from pytest_wasmhost.runtime.runtime import Runtime, RuntimeSettings
 from pytest_wasmhost.runtime.wasi import WASI_MODULE, WasiOptions
 
 EXIT_OK, EXIT_PLUGIN_ERROR, EXIT_LOAD, EXIT_NO_RESULT = 0, 1, 2, 3
+
+# How much of a failed call's context ``call`` prints: enough to see the cause, bounded so a
+# plugin that floods stderr or loops over host calls does not bury the error line.
+STDERR_TAIL_LINES = 20
+STDERR_TAIL_CHARS = 4000
+TRANSCRIPT_TAIL = 20
+
+
+def _add_config(parser: argparse.ArgumentParser) -> None:
+    """``--config KEY=VALUE`` for the commands that load one plugin (parsed by :func:`_config_pairs`)."""
+    parser.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="plugin configuration entry, as OnInit and the config service see it (repeatable)",
+    )
 
 
 def _config_pairs(values: Sequence[str]) -> dict[str, str]:
@@ -78,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     inspect.add_argument("path", help="plugin folder, .ndp package, or .wasm with manifest.json beside it")
     _add_common(inspect)
+    _add_config(inspect)
     inspect.add_argument("--json", action="store_true", help="print a JSON document instead of text")
 
     call = sub.add_parser("call", help="call one capability export with a JSON request")
@@ -85,9 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("export", help="method export, e.g. metadata_agent_get_artist_mbid")
     call.add_argument("request", nargs="?", default="{}", help="request message as JSON (default: {})")
     _add_common(call)
-    call.add_argument(
-        "--config", action="append", default=[], metavar="KEY=VALUE", help="plugin config entry"
-    )
+    _add_config(call)
     call.add_argument("--real-clocks", action="store_true", help="give the guest real clocks (default: fake)")
     call.add_argument("--stderr", action="store_true", help="print what the plugin wrote to stderr")
     check = sub.add_parser(
@@ -113,6 +132,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # -- check -----------------------------------------------------------------------------------------
+
+
+def _check_exit_code(code: int, args: argparse.Namespace) -> int:
+    """pytest's exit code in the terms of the README's (and the other commands') exit codes."""
+    import pytest
+
+    if code == pytest.ExitCode.OK:
+        return EXIT_OK
+    if code == pytest.ExitCode.USAGE_ERROR:
+        # pytest printed the reason: an invalid manifest or package, a missing path, a bad --config.
+        return EXIT_LOAD
+    if code == pytest.ExitCode.NO_TESTS_COLLECTED:
+        selected = f" matches -k {args.keyword!r}" if args.keyword else " was collected"
+        sys.stderr.write(f"error: no conformance check{selected}\n")
+        return EXIT_LOAD
+    # TESTS_FAILED, and pytest's INTERRUPTED / INTERNAL_ERROR, whose own numbers (2, 3) mean
+    # something else here: the run did not pass.
+    return EXIT_PLUGIN_ERROR
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -142,7 +179,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         if args.keyword:
             argv += ["-k", args.keyword]
         argv += ["-q"] if args.quiet else ["-rfEs"]
-        return int(pytest.main(argv))
+        return _check_exit_code(pytest.main(argv), args)
 
 
 # -- inspect ---------------------------------------------------------------------------------------
@@ -161,9 +198,17 @@ class Inspection:
     undeclared_capability_exports: list[str] = field(default_factory=list)
     lint: list[str] = field(default_factory=list)
     load: str = "ok"
+    exit_code: int = 0  # the README's code for the load's outcome; not part of the JSON
 
 
-def inspect_plugin(runtime: Runtime, path: str, *, plugin_id: str | None = None) -> Inspection:
+def inspect_plugin(
+    runtime: Runtime,
+    path: str,
+    *,
+    plugin_id: str | None = None,
+    config: dict[str, str] | None = None,
+) -> Inspection:
+    """Describe the plugin at ``path``; ``config`` is what its OnInit sees when the load is tried."""
     source = load_plugin(path, plugin_id=plugin_id)
     manifest = source.manifest
     granted = manifest.permissions.granted()
@@ -199,8 +244,7 @@ def inspect_plugin(runtime: Runtime, path: str, *, plugin_id: str | None = None)
                 }
             )
     for name in granted:
-        perm = getattr(manifest.permissions, name)
-        result.permissions.append({"service": name, "reason": getattr(perm, "reason", "")})
+        result.permissions.append(_permission_entry(name, getattr(manifest.permissions, name)))
     for imp in imports:
         if imp.module == HOST_MODULE:
             service = service_of(imp.name)
@@ -212,15 +256,57 @@ def inspect_plugin(runtime: Runtime, path: str, *, plugin_id: str | None = None)
         else:
             result.other_imports.append(f"{imp.module}.{imp.name}")
     try:
-        loaded = runtime.plugin(path, plugin_id=plugin_id)
+        loaded = runtime.plugin(path, plugin_id=plugin_id, config=config)
     except WasmHostError as exc:
         result.load = f"FAILED: {exc}"
+        # An OnInit that answered an error is the plugin's answer (1); anything else is a load failure (2).
+        result.exit_code = EXIT_PLUGIN_ERROR if isinstance(exc, PluginError) else EXIT_LOAD
     else:
         # An unlinkable module loads, as in the original, but no call to it can succeed.
         if loaded.linked.link_error is not None:
             result.load = f"FAILED (every call): {loaded.linked.link_failure()}"
+            result.exit_code = EXIT_LOAD
         loaded.close()
     return result
+
+
+def _permission_entry(service: str, perm: object) -> dict[str, object]:
+    """One granted permission as inspect reports it: its reason and what it allows, in manifest terms."""
+    entry: dict[str, object] = {"service": service, "reason": getattr(perm, "reason", "")}
+    if isinstance(perm, HttpPermission):
+        # pattern -> methods, in the manifest's order; an empty list allows no method at all.
+        entry["allowed_urls"] = {pattern: list(methods) for pattern, methods in perm.allowed_urls}
+        entry["allow_local_network"] = perm.allow_local_network
+    elif isinstance(perm, WebSocketPermission):
+        entry["allowed_urls"] = list(perm.allowed_urls)
+        entry["allow_local_network"] = perm.allow_local_network
+    elif isinstance(perm, SubsonicApiPermission):
+        entry["allowed_usernames"] = list(perm.allowed_usernames)
+        entry["allow_admins"] = perm.allow_admins
+    return entry
+
+
+def _permission_lines(perm: dict[str, object]) -> list[str]:
+    """The text lines under a permission's reason: its URL patterns (with methods) and flags."""
+    lines: list[str] = []
+    urls = perm.get("allowed_urls")
+    if isinstance(urls, dict):
+        width = max((len(str(pattern)) for pattern in urls), default=0)
+        for pattern, methods in urls.items():
+            allowed = ", ".join(methods) if methods else "(no method: every request is denied)"
+            lines.append(f"allowedUrls  {pattern:<{width}}  {allowed}")
+    elif isinstance(urls, list):
+        lines += [f"allowedUrls  {pattern}" for pattern in urls]
+    if isinstance(urls, (dict, list)) and not urls:
+        lines.append("allowedUrls  (none)")
+    if "allow_local_network" in perm:
+        lines.append(f"allowLocalNetwork  {str(perm['allow_local_network']).lower()}")
+    if "allowed_usernames" in perm:
+        users = perm["allowed_usernames"]
+        listed = ", ".join(users) if isinstance(users, list) and users else "(any user)"
+        lines.append(f"allowedUsernames  {listed}")
+        lines.append(f"allowAdmins  {str(perm['allow_admins']).lower()}")
+    return lines
 
 
 def _print_inspection(info: Inspection) -> None:
@@ -246,6 +332,8 @@ def _print_inspection(info: Inspection) -> None:
     out("permissions\n")
     for perm in info.permissions or [{"service": "(none)", "reason": ""}]:
         out(f"  {perm['service']:<12} {perm['reason']}\n")
+        for line in _permission_lines(perm):
+            out(f"  {'':<12} {line}\n")
     out("imports\n")
     for imp in info.env_imports:
         verdict = (
@@ -268,16 +356,53 @@ def _print_inspection(info: Inspection) -> None:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     with Runtime(_settings(args)) as runtime:
-        info = inspect_plugin(runtime, args.path, plugin_id=args.plugin_id)
+        info = inspect_plugin(runtime, args.path, plugin_id=args.plugin_id, config=_config_pairs(args.config))
     if args.json:
-        json.dump(info.__dict__, sys.stdout, indent=2)
+        json.dump({k: v for k, v in info.__dict__.items() if k != "exit_code"}, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         _print_inspection(info)
-    return EXIT_OK if info.load == "ok" else EXIT_PLUGIN_ERROR
+    return info.exit_code
 
 
 # -- call ------------------------------------------------------------------------------------------
+
+
+def _stderr_tail(text: str) -> str:
+    """The last :data:`STDERR_TAIL_LINES` lines of ``text`` (at most :data:`STDERR_TAIL_CHARS`)."""
+    lines = text.rstrip("\n").split("\n")
+    tail = "\n".join(lines[-STDERR_TAIL_LINES:])
+    if len(tail) > STDERR_TAIL_CHARS:
+        tail = "..." + tail[-STDERR_TAIL_CHARS:]
+    shown = min(len(lines), STDERR_TAIL_LINES)
+    header = (
+        f"plugin stderr (last {shown} of {len(lines)} lines; --stderr prints all):"
+        if len(lines) > shown
+        else "plugin stderr:"
+    )
+    return f"{header}\n{tail}"
+
+
+def _failure_context(plugin: Plugin, *, full_stderr_shown: bool) -> list[str]:
+    """What a failed call leaves to read: the plugin's stderr tail and its host calls (each if any)."""
+    notes: list[str] = []
+    if plugin.stderr and not full_stderr_shown:
+        notes.append(_stderr_tail(plugin.stderr))
+    calls = plugin.transcript.calls(plugin_id=plugin.plugin_id)
+    if calls:
+        shown = calls[-TRANSCRIPT_TAIL:]
+        header = (
+            f"host calls (last {len(shown)} of {len(calls)}):" if len(calls) > len(shown) else "host calls:"
+        )
+        notes.append("\n".join([header, *(f"  {call}" for call in shown)]))
+    return notes
+
+
+def _write_error(exc: BaseException, prefix: str = "error: ") -> None:
+    """The one-line error, then the notes a command added (a failed call's stderr and host calls)."""
+    sys.stderr.write(f"{prefix}{exc}\n")
+    for note in getattr(exc, "__notes__", ()):
+        sys.stderr.write(f"{note}\n")
 
 
 def cmd_call(args: argparse.Namespace) -> int:
@@ -295,11 +420,16 @@ def cmd_call(args: argparse.Namespace) -> int:
     ):
         try:
             reply = plugin.call(args.export, request)
+            # Only error-bit errors are mapped; an ``error`` field stays visible in the printed response.
+            check_err(reply, plugin_id=plugin.plugin_id, export=args.export, honour_error_field=False)
+        except WasmHostError as exc:
+            # main() prints the error line, then these notes: what the plugin said and asked the host.
+            for note in _failure_context(plugin, full_stderr_shown=args.stderr):
+                exc.add_note(note)
+            raise
         finally:
             if args.stderr and plugin.stderr:
                 sys.stderr.write(plugin.stderr)
-        # Only error-bit errors are mapped; an ``error`` field stays visible in the printed response.
-        check_err(reply, plugin_id=plugin.plugin_id, export=args.export, honour_error_field=False)
         assert reply.response is not None
         json.dump(message_to_dict(reply.response), sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
@@ -318,13 +448,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except argparse.ArgumentTypeError as exc:
         parser.error(str(exc))
     except NoResult as exc:
-        sys.stderr.write(f"{exc}\n")
+        _write_error(exc, prefix="")
         return EXIT_NO_RESULT
     except (PluginError, PluginTrap, PluginTimeout, PluginMemoryError, AbiError) as exc:
-        sys.stderr.write(f"error: {exc}\n")
+        _write_error(exc)
         return EXIT_PLUGIN_ERROR
     except WasmHostError as exc:
-        sys.stderr.write(f"error: {exc}\n")
+        _write_error(exc)
         return EXIT_LOAD
     return EXIT_LOAD  # unreachable: parser.error exits
 
