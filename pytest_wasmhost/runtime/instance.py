@@ -43,6 +43,7 @@ from pytest_wasmhost.host.base import (
     HostBinding,
     HostHardError,
     dispatch,
+    grant_fix,
     service_of,
 )
 from pytest_wasmhost.runtime.callpath import (
@@ -266,7 +267,7 @@ class LinkedPlugin:
                     import_name=f"env.{imp.name}",
                     permission=service,
                     original=f"import func[env.{imp.name}]: function not exported in module env",
-                    fix=f'add "{service}": {{"reason": "..."}} under "permissions" in manifest.json.',
+                    fix=grant_fix(service, (i.name for i in self.imports if i.module == HOST_MODULE)),
                 )
             if imp.name not in self.linked_functions:
                 raise PluginLoadError(
