@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import warnings
 from collections.abc import Iterator
 
 import pytest
@@ -29,7 +30,8 @@ from pytest_wasmhost.errors import (
     PluginTrap,
     WasmHostError,
 )
-from pytest_wasmhost.host.base import service_of
+from pytest_wasmhost.host.base import grant_fix, service_of
+from pytest_wasmhost.host.http import method_warnings
 from pytest_wasmhost.mocks import canned_http
 from pytest_wasmhost.package import PluginSource, load_plugin
 from pytest_wasmhost.runtime.instance import describe_module
@@ -118,8 +120,6 @@ def plugin(scope: ScopedRuntime, plugin_path: str, request: pytest.FixtureReques
 def test_manifest_is_valid(source: PluginSource) -> None:
     """The original host's validator accepts the manifest; schema-only findings are warnings."""
     for warning in source.lint:
-        import warnings
-
         warnings.warn(
             f"{source.plugin_id}: manifest lint {warning.json_path}: {warning.message}", stacklevel=1
         )
@@ -147,10 +147,11 @@ def test_imports_are_wasi_or_granted(source: PluginSource, wasm_host: Runtime) -
         if service is None:
             problems.append(f"env.{imp.name}: no host service provides it")
         elif service not in granted:
-            problems.append(
-                f'env.{imp.name}: needs the {service!r} permission; add "{service}": {{"reason": "..."}} '
-                "under permissions in manifest.json"
-            )
+            names = (i.name for i in imports if i.module == "env")
+            problems.append(f"env.{imp.name}: needs the {service!r} permission; {grant_fix(service, names)}")
+    # Linkable, but refused at every call: a warning, since the plugin may never make such a request.
+    for warning in method_warnings(source.manifest, (i.name for i in imports if i.module == "env")):
+        warnings.warn(f"{source.plugin_id}: {warning}", stacklevel=1)
     assert not problems, "imports the host would not link: " + "; ".join(problems)
 
 
