@@ -31,6 +31,7 @@ from pytest_wasmhost.errors import (
     WasmHostError,
 )
 from pytest_wasmhost.host.base import HOST_MODULE, service_of
+from pytest_wasmhost.host.http import method_warnings
 from pytest_wasmhost.manifest import HttpPermission, SubsonicApiPermission, WebSocketPermission
 from pytest_wasmhost.package import load_plugin
 from pytest_wasmhost.runtime.instance import InstanceLimits, describe_module
@@ -197,6 +198,7 @@ class Inspection:
     other_imports: list[str] = field(default_factory=list)
     undeclared_capability_exports: list[str] = field(default_factory=list)
     lint: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     load: str = "ok"
     exit_code: int = 0  # the README's code for the load's outcome; not part of the JSON
 
@@ -255,6 +257,7 @@ def inspect_plugin(
             result.wasi_imports.append(imp.name)
         else:
             result.other_imports.append(f"{imp.module}.{imp.name}")
+    result.warnings = method_warnings(manifest, (i.name for i in imports if i.module == HOST_MODULE))
     try:
         loaded = runtime.plugin(path, plugin_id=plugin_id, config=config)
     except WasmHostError as exc:
@@ -351,6 +354,8 @@ def _print_inspection(info: Inspection) -> None:
         out(f"  {other}  UNKNOWN MODULE\n")
     for warning in info.lint:
         out(f"lint     {warning}\n")
+    for warning in info.warnings:
+        out(f"warning  {warning}\n")
     out(f"load     {info.load}\n")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import warnings
 from collections.abc import Iterator
 
 import pytest
@@ -29,6 +30,7 @@ from pytest_wasmhost.errors import (
     WasmHostError,
 )
 from pytest_wasmhost.host.base import service_of
+from pytest_wasmhost.host.http import method_warnings
 from pytest_wasmhost.mocks import canned_http
 from pytest_wasmhost.package import PluginSource, load_plugin
 from pytest_wasmhost.runtime.plugin import Plugin
@@ -114,8 +116,6 @@ def plugin(scope: ScopedRuntime, plugin_path: str, request: pytest.FixtureReques
 def test_manifest_is_valid(source: PluginSource) -> None:
     """The original host's validator accepts the manifest; schema-only findings are warnings."""
     for warning in source.lint:
-        import warnings
-
         warnings.warn(
             f"{source.plugin_id}: manifest lint {warning.json_path}: {warning.message}", stacklevel=1
         )
@@ -129,6 +129,10 @@ def test_module_compiles(source: PluginSource, wasm_host: Runtime) -> None:
 def test_imports_are_wasi_or_granted(source: PluginSource, scope: ScopedRuntime, plugin_path: str) -> None:
     """Every import links: the plugin loads either way, but an unlinkable one fails every call (abi.md §8)."""
     loaded = _load_unchecked(scope, plugin_path)
+    env_imports = [i.name for i in loaded.linked.imports if i.module == "env"]
+    # Linkable, but refused at every call: a warning, since the plugin may never make such a request.
+    for warning in method_warnings(source.manifest, env_imports):
+        warnings.warn(f"{source.plugin_id}: {warning}", stacklevel=1)
     if loaded.linked.link_error is None:
         return
     others = [p for p in _import_problems(loaded) if p != loaded.linked.link_error.import_name]

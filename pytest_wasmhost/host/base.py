@@ -13,10 +13,11 @@ the exception into a trap that aborts the plugin's export call, which the runtim
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, NamedTuple, Protocol, TypeVar
 
@@ -62,6 +63,35 @@ _FUNCTION_SERVICE: dict[str, str] = {fn: svc for svc, fns in SERVICE_FUNCTIONS.i
 def service_of(function: str) -> str | None:
     """The service (= manifest permission key) that provides ``env.<function>``, if any."""
     return _FUNCTION_SERVICE.get(function)
+
+
+# Example URL patterns for a grant hint: http and websocket need allowedUrls to be a valid manifest.
+_EXAMPLE_HTTP_PATTERN = "https://api.example.com/*"
+_EXAMPLE_WEBSOCKET_PATTERN = "wss://api.example.com/*"
+
+
+def grant_snippet(service: str, imported: Iterable[str] = ()) -> str:
+    """The ``permissions`` entry granting ``service``, valid as written: ``"config": {"reason": "..."}``.
+
+    http and websocket get an example ``allowedUrls`` (the validator requires one); http lists the
+    methods of the ``env`` functions in ``imported`` (``post`` -> POST), GET when there are none.
+    """
+    entry: dict[str, object] = {"reason": "..."}
+    if service == "http":
+        names = set(imported)
+        methods = [fn.upper() for fn in SERVICE_FUNCTIONS["http"] if fn in names] or ["GET"]
+        entry["allowedUrls"] = {_EXAMPLE_HTTP_PATTERN: methods}
+    elif service == "websocket":
+        entry["allowedUrls"] = [_EXAMPLE_WEBSOCKET_PATTERN]
+    return f"{json.dumps(service)}: {json.dumps(entry)}"
+
+
+def grant_fix(service: str, imported: Iterable[str] = ()) -> str:
+    """The fix for an import of an ungranted service: the entry to add, and where."""
+    fix = f'add {grant_snippet(service, imported)} under "permissions" in manifest.json'
+    if service in ("http", "websocket"):
+        fix += ", with the URL patterns the plugin connects to in place of the example"
+    return fix + "."
 
 
 class HostHardError(Exception):

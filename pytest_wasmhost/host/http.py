@@ -74,7 +74,9 @@ from pytest_wasmhost.host.netpolicy import (
     Resolver,
     go_quote,
     parse_go_url,
+    with_explanation,
 )
+from pytest_wasmhost.manifest import Manifest
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
@@ -87,6 +89,7 @@ __all__ = [
     "HttpOptions",
     "HttpService",
     "canonical_header_key",
+    "method_warnings",
 ]
 
 log = logging.getLogger("pytest_wasmhost.host.http")
@@ -115,6 +118,29 @@ _CREDENTIALS: Final = frozenset(
 _IGNORED_REQUEST_HEADERS: Final = frozenset({"Host", "Content-Length", "Transfer-Encoding", "Trailer"})
 _DEFAULT_PORTS: Final[dict[str, int]] = {"http": 80, "https": 443}
 _OPTION_KEYS: Final = ("mode", "resolver", "transport", "max_response_bytes")
+
+
+def method_warnings(manifest: Manifest, imported: Iterable[str]) -> list[str]:
+    """A warning per imported ``env`` http function whose method no allowedUrls pattern lists.
+
+    ``imported`` are the module's ``env`` import names. Such a plugin links and loads, but every
+    request it makes with that method is refused at call time (``operation POST not allowed ...``), so
+    say it before anything runs. Without the http permission the import is a link error, not this.
+    """
+    permission = manifest.permissions.http
+    if permission is None or not permission.allowed_urls:
+        return []
+    listed = {method for _, methods in permission.allowed_urls for method in methods}
+    if "*" in listed:
+        return []
+    names = set(imported)
+    return [
+        f'env.{fn} is imported, but no pattern in permissions.http.allowedUrls lists {method} (or "*"), '
+        f'so every {method} request the plugin makes is refused; add "{method}" to the methods of the '
+        "patterns it sends them to."
+        for fn, method in METHODS.items()
+        if fn in names and method not in listed
+    ]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -437,7 +463,8 @@ class HttpService(HostService):
         if not decision.allowed:
             log.debug("http %s %s refused: %s", method, request.url, decision.reason)
             text = decision.error_text()
-            raise Denied(http_pb2.HttpResponse(error=text), reason=text, rule=decision.label)
+            reason = with_explanation(text, self.policy.explain(request.url, method, decision))
+            raise Denied(http_pb2.HttpResponse(error=text), reason=reason, rule=decision.label)
         log.debug("http %s %s allowed by %s", method, request.url, decision.label)
         note_rule(decision.label)
         _require_go_parse(method, request.url)
@@ -488,9 +515,10 @@ class HttpService(HostService):
     def _refusal(self, chain: _Chain, hop: _Hop, decision: Decision) -> Denied:
         """A refused first request answers the error; a refused hop answers the redirect response."""
         text = decision.error_text()
+        explained = with_explanation(text, self.policy.explain(str(hop.url), hop.method, decision))
         if chain.last_redirect is None:
-            return Denied(http_pb2.HttpResponse(error=text), reason=text, rule=decision.label)
-        reason = f"redirect to {_shown(hop.url)} not followed: {text}"
+            return Denied(http_pb2.HttpResponse(error=text), reason=explained, rule=decision.label)
+        reason = f"redirect to {_shown(hop.url)} not followed: {explained}"
         log.debug("http %s", reason)
         return Denied(chain.last_redirect, reason=reason, rule=decision.label)
 

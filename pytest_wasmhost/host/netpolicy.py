@@ -27,6 +27,9 @@ ADDITIONS (compatible with the contract):
   host the client connects to (``httpx.URL.raw_host``: punycode, no brackets).
 * ``Decision.error_text(prefix)``, ``HTTP_DENIAL_PREFIX``, ``WEBSOCKET_DENIAL_PREFIX``; reason codes
   in :data:`REASON_CODES`; ``Decision.label`` (``"<code>: <rule>"``) for the transcript's rule column.
+* ``NetPolicy.explain(url, method, decision) -> str`` and ``with_explanation(text, explanation)``: why
+  the allow-list refused and which pattern would allow, for the transcript (the plugin still gets the
+  original's text).
 
 Order of the checks (services/http.md "Permission algorithm"), per mode:
 
@@ -79,6 +82,7 @@ __all__ = [
     "parse_ip_literal",
     "parse_legacy_ipv4",
     "url_matches",
+    "with_explanation",
 ]
 
 Mode = Literal["strict", "legacy"]
@@ -843,6 +847,22 @@ class NetPolicy:
     def resolve(self, host: str, port: int) -> Decision:
         return self.guard.resolve(host, port)
 
+    def explain(self, url: str, method: str | None, decision: Decision) -> str:
+        """Why the allow-list refused ``url`` (``method`` for http, None for websocket) and what would
+        allow it, or ``""``; for people reading the transcript: the plugin gets the original's text.
+
+        Said for a ``not-in-allowlist`` refusal (a pattern without ``*`` matches one path only, ``*`` in
+        a host matches exactly one label, a wildcard host never matches a URL with a port, the scheme
+        differs) and a ``method`` refusal (what the matching patterns list). Refusals of other kinds
+        say what they need already.
+        """
+        request, _ = _parse_request(url)
+        if decision.code == "method" and method is not None:
+            return _explain_methods(self._exact, self._wildcard, request, url, method.upper())
+        if decision.code == "not-in-allowlist":
+            return _explain_no_match(self._rules, request, url)
+        return ""
+
     # --- the algorithm -------------------------------------------------------------------------
 
     def _check(self, url: str, method: str | None, *, resolve: bool) -> Decision:
@@ -950,3 +970,189 @@ def _connection_target(url: str, request: GoURL) -> tuple[str, int] | Decision:
             _TARGET_RULE,
         )
     return client.raw_host.decode("ascii"), client_port
+
+
+# --------------------------------------------------------------------------------------------------
+# Explanations: why the allow-list refused, and which pattern would have allowed
+# --------------------------------------------------------------------------------------------------
+#
+# Only for the transcript and the user: the plugin still receives the original's text. Each
+# explanation names one pattern that nearly matched and a fix the real matcher has confirmed, so a
+# suggestion is never wrong and a pattern for an unrelated host is never mentioned.
+
+_MAX_EXPLAINED: Final = 3
+
+
+def with_explanation(text: str, explanation: str) -> str:
+    """``text`` followed by ``(why: <explanation>)`` when there is one."""
+    return f"{text} (why: {explanation})" if explanation else text
+
+
+def _explain_methods(
+    exact: Sequence[_Rule], wildcard: Sequence[_Rule], request: GoURL | None, url: str, method: str
+) -> str:
+    """A ``method`` refusal: what the deciding patterns list, and a wildcard the exact ones shadowed."""
+    for group in (exact, wildcard):
+        matching = [r for r in group if NetPolicy._rule_matches(r, request, url)]
+        if matching:
+            break
+    else:
+        return ""
+    listed = "; ".join(f"{go_quote(r.pattern)} lists {_method_list(r.methods, method)}" for r in matching)
+    target = "its" if len(matching) == 1 else "one of these patterns'"
+    text = f"{listed}; add {go_quote(method)} to {target} methods in allowedUrls"
+    if group is exact:
+        shadowed = [
+            r
+            for r in wildcard
+            if ("*" in r.methods or method in r.methods) and NetPolicy._rule_matches(r, request, url)
+        ]
+        if shadowed:
+            wildcard_pattern = go_quote(shadowed[0].pattern)
+            text += (
+                f'; patterns without "*" decide before wildcard patterns, so {wildcard_pattern}, '
+                f"which allows {method}, was not consulted"
+            )
+    return text
+
+
+def _method_list(methods: Sequence[str], refused: str) -> str:
+    return f"only {', '.join(methods)}, not {refused}" if methods else "no methods"
+
+
+def _explain_no_match(rules: Sequence[_Rule], request: GoURL | None, url: str) -> str:
+    """A ``not-in-allowlist`` refusal: the patterns that nearly matched, each with a confirmed fix."""
+    if request is None:
+        return ""
+    found = [e for e in (_explain_rule(r.pattern, request, url) for r in rules) if e]
+    return "; ".join(found[:_MAX_EXPLAINED])
+
+
+def _explain_rule(pattern: str, request: GoURL, url: str) -> str | None:
+    """Why ``pattern`` does not match ``url`` and a pattern that would, or None (an unrelated pattern)."""
+    parsed = _parse_pattern(pattern)
+    if parsed is None:  # matched as a regex over the raw URL: nothing finer to say
+        return None
+    reasons: list[str] = []
+    candidate = pattern
+    if not parsed.scheme and not parsed.host:
+        head = pattern.partition("/")[0]
+        if not request.scheme or pattern.startswith("/") or "." not in head:
+            return None  # a path-only pattern, meant for any host
+        reasons.append(f"{go_quote(pattern)} has no scheme, so it is read as a path, not as a host")
+        candidate = f"{request.scheme}://{pattern}"
+    elif parsed.scheme and parsed.scheme != request.scheme:
+        reasons.append(f"{go_quote(pattern)} matches only {parsed.scheme}: URLs, not {request.scheme}:")
+        candidate = request.scheme + candidate[len(parsed.scheme) :]
+    parsed = _parse_pattern(candidate)
+    if parsed is None:
+        return None
+    path_refused = not _path_admits(parsed, candidate, request)
+    any_path = parsed.path in ("", "/") and "*" in candidate
+    if not _host_matches(request.host, parsed.host):
+        fix = _host_fix(request.host, parsed.host)
+        replaced = None if fix is None else _with_host(candidate, parsed.host, fix[1])
+        if fix is None or replaced is None:
+            return None
+        reasons.append(fix[0].replace("{pattern}", go_quote(pattern)))
+        candidate = replaced
+        parsed = _parse_pattern(candidate)
+        if parsed is None:
+            return None
+    if any_path and "*" not in candidate:  # the host fix dropped the "*" that admitted every path
+        candidate = _before_path(candidate) + "/*"
+    elif not _path_admits(parsed, candidate, request):
+        why, candidate = _path_fix(pattern, candidate, parsed, request)
+        if path_refused:  # else the host fix caused it, and the new path needs no reason of its own
+            reasons.append(why)
+    if not reasons or not url_matches(url, candidate):
+        return None
+    return "; ".join(reasons) + f"; {go_quote(candidate)} would match"
+
+
+def _path_admits(parsed: GoURL, pattern: str, request: GoURL) -> bool:
+    """The matcher's path step (after scheme and host)."""
+    return (parsed.path in ("", "/") and "*" in pattern) or _path_matches(request.path, parsed.path)
+
+
+def _host_fix(request_host: str, pattern_host: str) -> tuple[str, str] | None:
+    """Why a nearly matching host pattern refused ``request_host``, and the host that would match.
+
+    ``{pattern}`` in the reason stands for the quoted pattern. None when the hosts are unrelated.
+    """
+    name, port = _split_host_port(request_host)
+    if "*" not in pattern_host:
+        if _split_host_port(pattern_host)[0] == name:
+            return (
+                f"{{pattern}} compares the host with its port: it names {go_quote(pattern_host)}, "
+                f"the URL {go_quote(request_host)}",
+                request_host,
+            )
+        if pattern_host.lower() == request_host.lower():
+            return "host names compare case-sensitively in {pattern}", request_host
+        return None
+    if port and ":" not in pattern_host and _host_matches(name, pattern_host):
+        return (
+            f'a host with "*" in {{pattern}} never matches a URL that has a port ({go_quote(request_host)}) '
+            "unless the pattern names the port too",
+            f"{pattern_host}:{port}",
+        )
+    if pattern_host.count("*") != 1:
+        return None
+    for without in (pattern_host.replace("*.", "", 1), pattern_host.replace(".*", "", 1)):
+        if without != pattern_host and without == request_host:
+            return (
+                f'"*" in a host matches exactly one label, so {{pattern}} does not match '
+                f"{go_quote(request_host)} itself",
+                request_host,
+            )
+    before, after = pattern_host.split("*")
+    middle = request_host[len(before) : len(request_host) - len(after)]
+    if (
+        len(request_host) > len(before) + len(after)
+        and request_host.startswith(before)
+        and request_host.endswith(after)
+        and "." in middle
+    ):
+        return (
+            f'"*" in a host matches exactly one label, so in {{pattern}} it does not match '
+            f"{go_quote(middle)}",
+            before + "*" + middle[middle.index(".") :] + after,
+        )
+    return None
+
+
+def _with_host(pattern: str, old_host: str, new_host: str) -> str | None:
+    """``pattern`` with its host replaced; None when the host is not spelled plainly after ``//``."""
+    start = pattern.find("//")
+    if start < 0 or not pattern.startswith(old_host, start + 2):
+        return None
+    return pattern[: start + 2] + new_host + pattern[start + 2 + len(old_host) :]
+
+
+def _path_fix(pattern: str, candidate: str, parsed: GoURL, request: GoURL) -> tuple[str, str]:
+    """Why the path refused, and ``candidate`` with a path that admits the request's path."""
+    path = parsed.path or "/"
+    request_path = request.path or "/"
+    if "*" not in pattern:
+        why = f'{go_quote(pattern)} has no "*", so it matches only the path {go_quote(path)}'
+    elif path.endswith("/*"):
+        why = f"{go_quote(pattern)} matches only paths starting with {go_quote(path[:-2])}"
+    else:
+        why = f"{go_quote(pattern)} matches only the path {go_quote(path)}"
+    why += f", not {go_quote(request_path)}"
+    if "*" in path and not path.endswith("/*"):
+        why += ' (a "*" inside a path is literal; only a trailing "/*" matches by prefix)'
+    base = _before_path(candidate)
+    prefix = path.split("*", 1)[0].rstrip("/")
+    if prefix and (request_path == prefix or request_path.startswith(prefix + "/")):
+        return why, f"{base}{prefix}/*"
+    return why, f"{base}/*"
+
+
+def _before_path(pattern: str) -> str:
+    """``scheme://host[:port]`` of a pattern (query, fragment and path dropped)."""
+    start = pattern.find("//")
+    start = 0 if start < 0 else start + 2
+    ends = [i for i in (pattern.find(c, start) for c in "/?#") if i >= 0]
+    return pattern[: min(ends)] if ends else pattern

@@ -71,7 +71,13 @@ from pytest_wasmhost.host.base import (
     Verdict,
     note_rule,
 )
-from pytest_wasmhost.host.netpolicy import WEBSOCKET_DENIAL_PREFIX, Decision, NetPolicy, Resolver
+from pytest_wasmhost.host.netpolicy import (
+    WEBSOCKET_DENIAL_PREFIX,
+    Decision,
+    NetPolicy,
+    Resolver,
+    with_explanation,
+)
 from pytest_wasmhost.manifest import WebSocketPermission
 
 __all__ = [
@@ -1295,7 +1301,7 @@ class WebSocketService(HostService):
         # error, as in the original) instead of being refused.
         decision = policy.check_websocket(request.url, resolve=False)
         if not decision.allowed:
-            raise _denied(decision)
+            raise _denied(decision, policy.explain(request.url, None, decision))
         note_rule(decision.label)
         connection_id = request.connection_id or self.hub.new_connection_id(self.plugin_id)
         dial = DialRequest(
@@ -1383,7 +1389,9 @@ class WebSocketService(HostService):
         )
 
 
-def _denied(decision: Decision) -> Denied:
-    # As the http service records it: the text the plugin got, and "<reason code>: <deciding rule>".
+def _denied(decision: Decision, explanation: str = "") -> Denied:
+    # As the http service records it: the text the plugin got (with why, for the transcript only), and
+    # "<reason code>: <deciding rule>".
     text = decision.error_text(WEBSOCKET_DENIAL_PREFIX)
-    return Denied(websocket_pb2.ConnectResponse(error=text), reason=text, rule=decision.label)
+    reason = with_explanation(text, explanation)
+    return Denied(websocket_pb2.ConnectResponse(error=text), reason=reason, rule=decision.label)

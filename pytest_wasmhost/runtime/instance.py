@@ -43,6 +43,7 @@ from pytest_wasmhost.host.base import (
     HostBinding,
     HostHardError,
     dispatch,
+    grant_fix,
     service_of,
 )
 from pytest_wasmhost.runtime.callpath import (
@@ -202,11 +203,6 @@ class LinkProblem:
     fix: str | None = None
 
 
-def permission_hint(service: str) -> str:
-    """How to grant ``service`` in manifest.json, as a snippet that validates when pasted."""
-    return f'add "{service}": {{"reason": "..."}} under "permissions" in manifest.json.'
-
-
 class LinkedPlugin:
     """A compiled plugin module linked against WASI and exactly the granted host services."""
 
@@ -314,7 +310,7 @@ class LinkedPlugin:
                     import_name=qualified,
                     permission=service,
                     original=not_exported,
-                    fix=permission_hint(service),
+                    fix=grant_fix(service, (i.name for i in self.imports if i.module == HOST_MODULE)),
                 )
             if imp.name not in self.linked_functions:
                 return LinkProblem(

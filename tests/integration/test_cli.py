@@ -121,6 +121,38 @@ def test_inspect_json_reports_an_ungranted_import(
     assert "does not grant the 'config' permission" in info["load"]
 
 
+def get_only_http_agent(samples_dir: Path, root: Path) -> Path:
+    """The http_agent sample (it imports env.get and env.post) with patterns that allow only GET."""
+    sample = samples_dir / "go" / "http_agent"
+    permissions = json.loads((sample / "manifest.json").read_text())["permissions"]
+    permissions["http"]["allowedUrls"] = {"https://api.example.com/*": ["GET"]}
+    wasm = (sample / "plugin.wasm").read_bytes()
+    return write_plugin(root, wasm, plugin_id="get_only", permissions=permissions)
+
+
+def test_inspect_warns_of_an_imported_method_no_pattern_allows(
+    samples_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = get_only_http_agent(samples_dir, tmp_path)
+    assert main(["inspect", str(folder)]) == EXIT_OK  # a warning, not a load failure
+    lines = capsys.readouterr().out.splitlines()
+    assert [line for line in lines if line.startswith("warning")] == [
+        "warning  env.post is imported, but no pattern in permissions.http.allowedUrls lists POST "
+        '(or "*"), so every POST request the plugin makes is refused; add "POST" to the methods of the '
+        "patterns it sends them to."
+    ]
+    assert main(["inspect", str(folder), "--json"]) == EXIT_OK
+    warned = json.loads(capsys.readouterr().out)["warnings"]
+    assert [w.split(" is imported")[0] for w in warned] == ["env.post"]
+
+
+def test_inspect_does_not_warn_when_every_imported_method_is_allowed(
+    samples_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["inspect", str(samples_dir / "go" / "http_agent"), "--json"]) == EXIT_OK
+    assert json.loads(capsys.readouterr().out)["warnings"] == []
+
+
 def test_inspect_go_sample_lists_every_capability_export(
     go_agent: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

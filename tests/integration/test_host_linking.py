@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import struct
 
 import pytest
@@ -13,9 +15,11 @@ from pytest_wasmhost.errors import PluginLoadError, PluginTrap
 from pytest_wasmhost.host.base import Transcript
 from pytest_wasmhost.host.config import ConfigService
 from pytest_wasmhost.host.registry import IMPLEMENTED, bind
+from pytest_wasmhost.manifest import parse_manifest, runtime_permission_problems
 from pytest_wasmhost.runtime.engine import shared_engine
 from pytest_wasmhost.runtime.instance import LinkedPlugin, PluginInstance, compile_module
 from pytest_wasmhost.runtime.wasi import FAKE_EPOCH_NS, WasiOptions
+from tests.support.plugins import manifest
 
 BUMP = """
   (memory (export "memory") 1)
@@ -104,6 +108,21 @@ def test_http_import_without_http_permission_names_http() -> None:
     with pytest.raises(PluginLoadError, match=r"env\.get from the 'http' host service") as info:
         link(wat, granted=("config",)).instantiate()
     assert info.value.permission == "http"
+
+
+def test_the_fix_for_an_ungranted_http_import_gives_a_valid_manifest() -> None:
+    # Following the old hint ("http": {"reason": "..."}) gave a manifest the validator refuses.
+    wat = f"""(module (import "env" "post" (func (param i32 i32) (result i64)))
+      (import "env" "get" (func (param i32 i32) (result i64))) {BUMP})"""
+    with pytest.raises(PluginLoadError) as info:
+        link(wat, granted=()).instantiate()
+    assert info.value.fix is not None
+    snippet = re.fullmatch(r'add (.*) under "permissions" in manifest\.json, .*', info.value.fix)
+    assert snippet is not None, info.value.fix
+    followed = parse_manifest(manifest(permissions=json.loads("{" + snippet.group(1) + "}")))
+    assert runtime_permission_problems(followed, "host-test") == []
+    assert followed.permissions.http is not None
+    assert followed.permissions.http.allowed_urls == (("https://api.example.com/*", ("GET", "POST")),)
 
 
 def test_import_of_no_known_host_function_is_refused() -> None:

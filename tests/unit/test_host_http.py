@@ -29,9 +29,10 @@ from pytest_wasmhost.host.http import (
     HttpOptions,
     HttpService,
     canonical_header_key,
+    method_warnings,
 )
 from pytest_wasmhost.host.netpolicy import AddressGuard, NetPolicy
-from pytest_wasmhost.manifest import parse_manifest
+from pytest_wasmhost.manifest import Manifest, parse_manifest
 from tests.support.plugins import manifest as manifest_dict
 from tests.support.ssrf_corpus import FAKE_DNS, REDIRECT_TARGETS, fake_resolver
 
@@ -703,9 +704,80 @@ def test_permission_errors(make: Make, allowed: Any, method: str, url: str, erro
     assert (response.status, response.body) == (0, b"")
     assert response.error == f"Request blocked by plugin permissions: {error}"
     assert denial is not None
-    assert denial.reason == response.error
+    # The transcript's reason is the plugin's text, plus why for a method refusal (the plugin's text stays).
+    assert denial.reason.partition(" (why: ")[0] == response.error
     assert denial.rule is not None
     assert denial.rule.startswith(rule)
+
+
+def test_a_refused_path_says_why_in_the_transcript_only(make: Make) -> None:
+    response, denial = call(make([(API, ["GET"])]), "GET", f"{API}/v1/artist")
+    assert response.error == (
+        f"Request blocked by plugin permissions: URL {API}/v1/artist does not match any allowed URL patterns"
+    )  # the plugin sees the original's text
+    assert denial is not None
+    assert denial.reason == (
+        f'{response.error} (why: "{API}" has no "*", so it matches only the path "/", not "/v1/artist"; '
+        f'"{API}/*" would match)'
+    )
+
+
+def test_a_refused_method_says_what_the_pattern_lists(make: Make) -> None:
+    response, denial = call(make([(f"{API}/*", ["GET"])]), "post", f"{API}/scrobble")
+    assert (
+        response.error
+        == f"Request blocked by plugin permissions: operation POST not allowed for URL pattern {API}/*"
+    )
+    assert denial is not None
+    assert denial.reason == (
+        f'{response.error} (why: "{API}/*" lists only GET, not POST; '
+        'add "POST" to its methods in allowedUrls)'
+    )
+
+
+def test_a_refused_redirect_hop_says_why(router: respx.MockRouter, make: Make) -> None:
+    router.get(f"{API}/out").respond(302, headers={"Location": "https://example.com/x"})
+    response, denial = call(make([("https://*.example.com/*", ["GET"])]), "GET", f"{API}/out")
+    assert (response.status, response.error) == (302, "")
+    assert denial is not None
+    assert denial.reason == (
+        "redirect to https://example.com/x not followed: Request blocked by plugin permissions: "
+        "URL https://example.com/x does not match any allowed URL patterns "
+        '(why: "*" in a host matches exactly one label, so "https://*.example.com/*" does not match '
+        '"example.com" itself; "https://example.com/*" would match)'
+    )
+
+
+def _http_manifest(allowed_urls: dict[str, list[str]]) -> Manifest:
+    return parse_manifest(manifest_dict(permissions={"http": {"reason": "r", "allowedUrls": allowed_urls}}))
+
+
+def test_an_imported_method_no_pattern_lists_is_warned() -> None:
+    manifest = _http_manifest({f"{API}/*": ["GET"], "https://cdn.example.com/*": ["GET", "HEAD"]})
+    assert method_warnings(manifest, ["get", "post", "head", "get_plugin_config"]) == [
+        'env.post is imported, but no pattern in permissions.http.allowedUrls lists POST (or "*"), so '
+        'every POST request the plugin makes is refused; add "POST" to the methods of the patterns it sends '
+        "them to."
+    ]
+
+
+@pytest.mark.parametrize(
+    ("allowed_urls", "imported"),
+    [
+        ({f"{API}/*": ["GET", "POST"]}, ["get", "post"]),
+        ({f"{API}/*": ["GET"], f"{API}/hook": ["*"]}, ["get", "delete"]),  # "*" lists every method
+        ({f"{API}/*": ["GET"]}, ["connect", "send_text"]),  # no http function imported
+    ],
+)
+def test_no_warning_when_every_imported_method_is_listed(
+    allowed_urls: dict[str, list[str]], imported: list[str]
+) -> None:
+    assert method_warnings(_http_manifest(allowed_urls), imported) == []
+
+
+def test_no_method_warning_without_the_http_permission() -> None:
+    # The import does not link at all then; that is reported as a link error, not this warning.
+    assert method_warnings(parse_manifest(manifest_dict()), ["post"]) == []
 
 
 @pytest.mark.parametrize(

@@ -370,6 +370,21 @@ def test_a_url_outside_the_allow_list_is_denied(transport: str, recorder: Record
     env.close()
 
 
+def test_a_refused_websocket_url_says_why_in_the_transcript_only(memory_env: HostEnvironment) -> None:
+    service = make_service(memory_env, ["https://api.example.com/*"], allow_local=False)
+    with pytest.raises(Denied) as denial:
+        service.connect(websocket_pb2.ConnectRequest(url="wss://api.example.com/stream", connection_id="c"))
+    assert denial.value.response.error == (
+        "Connection blocked by plugin permissions: "
+        "URL wss://api.example.com/stream does not match any allowed URL patterns"
+    )
+    assert denial.value.reason == (
+        f"{denial.value.response.error} "
+        '(why: "https://api.example.com/*" matches only https: URLs, not wss:; '
+        '"wss://api.example.com/*" would match)'
+    )
+
+
 @pytest.mark.parametrize("mode", ["strict", "legacy"])
 def test_a_local_address_is_refused_without_allow_local_network(
     mode: str, server: EchoServer, recorder: Recorder

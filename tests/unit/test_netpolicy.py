@@ -29,6 +29,7 @@ from pytest_wasmhost.host.netpolicy import (
     parse_go_url,
     parse_legacy_ipv4,
     url_matches,
+    with_explanation,
 )
 from tests.support.ssrf_corpus import CORPUS, FAKE_DNS, LOCALHOST, PRIVATE, SsrfCase, fake_resolver
 
@@ -780,3 +781,169 @@ def test_classify_host_names() -> None:
     assert classify_host("Foo.LocalHost.") is not None
     assert classify_host("example.com") is None
     assert classify_host("localhost.example.com") is None
+
+
+# --------------------------------------------------------------------------------------------------
+# Explanations: why the allow-list refused, and what would allow (for the transcript only)
+# --------------------------------------------------------------------------------------------------
+
+API = "https://api.example.com"
+
+EXPLAINED = [
+    pytest.param(
+        [(API, ["GET"])],
+        f"{API}/v1/users",
+        "GET",
+        f'"{API}" has no "*", so it matches only the path "/", not "/v1/users"; "{API}/*" would match',
+        id="an exact pattern matches only the path /",
+    ),
+    pytest.param(
+        [(f"{API}/v1", ["GET"])],
+        f"{API}/v1/users",
+        "GET",
+        f'"{API}/v1" has no "*", so it matches only the path "/v1", not "/v1/users"; '
+        f'"{API}/v1/*" would match',
+        id="an exact pattern with a path matches only that path",
+    ),
+    pytest.param(
+        [("https://*.example.com", ["GET"])],
+        "https://example.com/",
+        "GET",
+        '"*" in a host matches exactly one label, so "https://*.example.com" does not match "example.com" '
+        'itself; "https://example.com/*" would match',
+        id="*. needs one label, not none",
+    ),
+    pytest.param(
+        [("https://*.example.com/api/*", ["GET"])],
+        "https://eu.api.example.com/api/x",
+        "GET",
+        '"*" in a host matches exactly one label, so in "https://*.example.com/api/*" it does not match '
+        '"eu.api"; "https://*.api.example.com/api/*" would match',
+        id="*. matches one label, not two",
+    ),
+    pytest.param(
+        [("https://*.example.com", ["GET"])],
+        "https://api.example.com:8443/",
+        "GET",
+        'a host with "*" in "https://*.example.com" never matches a URL that has a port '
+        '("api.example.com:8443") unless the pattern names the port too; "https://*.example.com:8443" '
+        "would match",
+        id="a wildcard host never matches a port",
+    ),
+    pytest.param(
+        [(API, ["GET"])],
+        "https://api.example.com:443/",
+        "GET",
+        f'"{API}" compares the host with its port: it names "api.example.com", the URL '
+        f'"api.example.com:443"; "{API}:443" would match',
+        id="an explicit default port",
+    ),
+    pytest.param(
+        ["https://gw.example.com/*"],
+        "wss://gw.example.com/socket",
+        None,
+        '"https://gw.example.com/*" matches only https: URLs, not wss:; "wss://gw.example.com/*" would match',
+        id="websocket: an http scheme",
+    ),
+    pytest.param(
+        [("api.example.com/*", ["GET"])],
+        f"{API}/v1",
+        "GET",
+        f'"api.example.com/*" has no scheme, so it is read as a path, not as a host; "{API}/*" would match',
+        id="a pattern without a scheme",
+    ),
+    pytest.param(
+        [(f"{API}/v1*", ["GET"])],
+        f"{API}/v1/users",
+        "GET",
+        f'"{API}/v1*" matches only the path "/v1*", not "/v1/users" (a "*" inside a path is literal; only a '
+        f'trailing "/*" matches by prefix); "{API}/v1/*" would match',
+        id="a star inside a path is literal",
+    ),
+    pytest.param(
+        [(f"{API}/*", ["GET", "HEAD"])],
+        f"{API}/scrobble",
+        "POST",
+        f'"{API}/*" lists only GET, HEAD, not POST; add "POST" to its methods in allowedUrls',
+        id="the method is not listed for the pattern",
+    ),
+    pytest.param(
+        [(f"{API}/*", [])],
+        f"{API}/scrobble",
+        "POST",
+        f'"{API}/*" lists no methods; add "POST" to its methods in allowedUrls',
+        id="an empty method list",
+    ),
+    pytest.param(
+        [(f"{API}/v1/users", ["GET"]), ("https://*.example.com/*", ["POST"])],
+        f"{API}/v1/users",
+        "POST",
+        f'"{API}/v1/users" lists only GET, not POST; add "POST" to its methods in allowedUrls; patterns '
+        'without "*" decide before wildcard patterns, so "https://*.example.com/*", which allows POST, '
+        "was not consulted",
+        id="an exact pattern shadows a wildcard that allows the method",
+    ),
+    pytest.param(
+        [("https://other.example.org/*", ["GET"])],
+        f"{API}/v1",
+        "GET",
+        "",
+        id="an unrelated pattern is not mentioned",
+    ),
+    pytest.param([(API, ["GET"])], "http://localhost/", "GET", "", id="a local-network refusal says enough"),
+]
+
+
+@pytest.mark.parametrize(("allowed", "url", "method", "why"), EXPLAINED)
+def test_a_refusal_explains_why_and_what_would_match(
+    allowed: Sequence[tuple[str, Sequence[str]] | str], url: str, method: str | None, why: str
+) -> None:
+    net = policy(allowed)
+    decision = net.check_websocket(url) if method is None else net.check_http(url, method)
+    assert not decision.allowed
+    assert net.explain(url, method, decision) == why
+
+
+def test_the_explanation_leaves_the_original_text_alone() -> None:
+    net = policy([(API, ["GET"])])
+    decision = net.check_http(f"{API}/v1", "GET")
+    text = decision.error_text()
+    assert text == f"{HTTP_DENIAL_PREFIX}URL {API}/v1 does not match any allowed URL patterns"
+    assert with_explanation(text, net.explain(f"{API}/v1", "GET", decision)) == (
+        f'{text} (why: "{API}" has no "*", so it matches only the path "/", not "/v1"; "{API}/*" would match)'
+    )
+    assert with_explanation(text, "") == text
+
+
+def test_an_allowed_url_has_nothing_to_explain() -> None:
+    net = policy([(f"{API}/*", ["GET"])])
+    decision = net.check_http(f"{API}/v1", "GET")
+    assert decision.allowed
+    assert net.explain(f"{API}/v1", "GET", decision) == ""
+
+
+_SCHEMES = st.sampled_from(["https://", "http://", "wss://", ""])
+_PATTERN_HOSTS = st.sampled_from(
+    ["api.example.com", "*.example.com", "example.com", "*.api.example.com", "*"]
+)
+_URL_HOSTS = st.sampled_from(["api.example.com", "example.com", "a.b.example.com", "api.example.com:8443"])
+_PATHS = st.sampled_from(["", "/", "/v1", "/v1/", "/v1/*", "/*", "/v1*", "/v10/x"])
+
+
+@given(_SCHEMES, _PATTERN_HOSTS, _PATHS, st.sampled_from(["https://", "wss://"]), _URL_HOSTS, _PATHS)
+def test_every_suggested_pattern_matches_and_the_verdict_is_unchanged(
+    pattern_scheme: str, pattern_host: str, pattern_path: str, url_scheme: str, url_host: str, url_path: str
+) -> None:
+    pattern = f"{pattern_scheme}{pattern_host}{pattern_path}"
+    url = f"{url_scheme}{url_host}{url_path.replace('*', 'x')}"
+    net = policy([(pattern, ["GET"])])
+    decision = net.check_http(url, "GET", resolve=False)
+    why = net.explain(url, "GET", decision)
+    assert decision == policy([(pattern, ["GET"])]).check_http(url, "GET", resolve=False)
+    assert decision.allowed is url_matches(url, pattern)  # explaining never changes what matches
+    if decision.allowed:
+        assert why == ""
+    elif why:
+        suggested = why.rpartition("; ")[2]
+        assert suggested.endswith(" would match")
+        assert url_matches(url, suggested.removesuffix(" would match").strip('"'))
