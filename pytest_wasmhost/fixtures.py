@@ -112,6 +112,7 @@ class WasmRuntime:
         ``host_options`` names other settings for a service.
         """
         options = {**self.host_options, **dict(scope_options.pop("host_options", None) or {})}
+        scope_options.setdefault("clock_driven", True)
         with self.host.scope(host_options=options, **scope_options) as scope:
             yield scope
 
@@ -125,6 +126,10 @@ class WasmRuntime:
 
 # -- clock -----------------------------------------------------------------------------------------
 
+#: Modules that keep real time under ``wasm_clock`` (freezegun's ``ignore``, prefixes of module names;
+#: its defaults are kept too). The dots matter: a bare "pytest" would also match pytest_wasmhost.
+REAL_TIME_MODULES = ("_pytest.", "pytest.", "pluggy.", "xdist.", "execnet.")
+
 
 class WasmClock:
     """Test time (freezegun underneath). ``advance`` moves it, expires what is due, fires due jobs."""
@@ -133,7 +138,10 @@ class WasmClock:
         from freezegun import freeze_time  # imported on use: freezegun costs tens of ms to import
 
         self._runtime = runtime
-        self._freezer = freeze_time(start or dt.datetime.now(dt.UTC), tick=False)
+        # pytest's own clock (durations, junitxml times) and its plugins' keep real time.
+        self._freezer = freeze_time(
+            start or dt.datetime.now(dt.UTC), tick=False, ignore=list(REAL_TIME_MODULES)
+        )
         self._frozen: Any = None
 
     def start(self) -> WasmClock:
@@ -274,7 +282,7 @@ def wasm_runtime(wasm_host: Runtime, request: pytest.FixtureRequest) -> Iterator
     """
     http = _http_mock(request)
     options = {"http": {"transport": http.transport}, "websocket": {"transport": "memory"}}
-    with wasm_host.scope(host_options=options) as scope:
+    with wasm_host.scope(host_options=options, clock_driven=True) as scope:
         runtime = WasmRuntime(wasm_host, scope, options, http)
         request.node.stash[RUNTIME_KEY] = runtime
         yield runtime

@@ -94,7 +94,7 @@ def scope(wasm_host: Runtime, pytestconfig: pytest.Config) -> Iterator[ScopedRun
     from pytest_wasmhost.fixtures import settings_of
 
     config = settings_of(pytestconfig).config
-    with wasm_host.scope(config=config, host_options=canned_options()) as scope:
+    with wasm_host.scope(config=config, host_options=canned_options(), clock_driven=True) as scope:
         yield scope
 
 
@@ -238,7 +238,7 @@ def test_fresh_and_pooled_instances_agree(
     request = TYPICAL[export]
     _call(plugin, export, request)  # warm the pooled instance
     pooled = _call(plugin, export, request)
-    with wasm_host.scope(config=scope.config, host_options=canned_options()) as other:
+    with wasm_host.scope(config=scope.config, host_options=canned_options(), clock_driven=True) as other:
         fresh_plugin = other.plugin(plugin_path, init=False)
         fresh = _call(fresh_plugin, export, request)
     assert _comparable(pooled) == _comparable(fresh), (
@@ -339,11 +339,11 @@ def test_memory_does_not_grow_per_call(plugin: Plugin, export: str) -> None:
 
 
 def test_repeated_load_and_unload_leaves_nothing_behind(plugin_path: str, wasm_host: Runtime) -> None:
-    with wasm_host.scope(host_options=canned_options()) as probe:
+    with wasm_host.scope(host_options=canned_options(), clock_driven=True) as probe:
         _skip_if_unlinkable(_load_unchecked(probe, plugin_path))
     before = threading.active_count()
     for _ in range(3):
-        with wasm_host.scope(host_options=canned_options()) as scope:
+        with wasm_host.scope(host_options=canned_options(), clock_driven=True) as scope:
             loaded = scope.plugin(plugin_path, init=False)
             stats_open = loaded.stats()
         stats = loaded.stats()

@@ -15,7 +15,8 @@ that disposes of one. Its rules:
 * A put that does not match a checked-out instance raises instead of being silently absorbed
   (defect 7), so one instance never has two holders.
 
-Expiry reads the injected :class:`Clock`; the get timeout is a real wait and reads ``time.monotonic``.
+Expiry reads the injected :class:`Clock`; the get timeout is a real wait and reads ``host_monotonic``
+(never frozen by freezegun, so it fires under ``wasm_clock`` too).
 """
 
 from __future__ import annotations
@@ -23,13 +24,12 @@ from __future__ import annotations
 import logging
 import math
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, Literal, Self, TypeVar
 
-from pytest_wasmhost.clock import SYSTEM_CLOCK, Clock
+from pytest_wasmhost.clock import SYSTEM_CLOCK, Clock, host_monotonic
 from pytest_wasmhost.errors import PoolClosed, PoolTimeout, hide_harness_frames
 
 # Errors of ours show the user's frames, not these (see errors.hide_harness_frames).
@@ -171,7 +171,7 @@ class InstancePool(Generic[T]):
         wait = self.settings.get_timeout if timeout is None else timeout
         if not wait >= 0:  # also refuses NaN
             raise ValueError(f"timeout must be >= 0, got {wait}")
-        deadline = time.monotonic() + wait
+        deadline = host_monotonic() + wait
         while True:
             step = self._next_step(deadline, wait)
             if step.entry is not None:
@@ -294,7 +294,7 @@ class InstancePool(Generic[T]):
                     self._reserved += 1
                     return _Step(reserved=True)
                 # Checked after the state so a wake-up that raced the timeout still gets its slot.
-                remaining = deadline - time.monotonic()
+                remaining = deadline - host_monotonic()
                 if remaining <= 0:
                     raise self._timeout_error(wait)
                 self._wait(remaining)

@@ -20,7 +20,6 @@ import json
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +30,7 @@ import wasmtime
 from google.protobuf.message import Message
 
 from pytest_wasmhost.abi.capabilities import Reply
-from pytest_wasmhost.clock import SYSTEM_CLOCK, Clock, Janitor
+from pytest_wasmhost.clock import SYSTEM_CLOCK, Clock, Janitor, host_monotonic
 from pytest_wasmhost.errors import PluginLoadError, WasmHostError, hide_harness_frames
 from pytest_wasmhost.host.base import HostEnvironment, Transcript
 from pytest_wasmhost.host.registry import IMPLEMENTED
@@ -75,12 +74,21 @@ class RuntimeSettings:
     engine: EngineSettings = EngineSettings()
     compiled_ttl: float = 300.0  # the original's 5 minutes since last access
     compile_concurrency: int = 2  # the original compiled at most 2 plugins at once
+    #: Seconds between the janitor's sweeps; None: the pool's idle TTL / 3, as the original (at least 1 s).
+    janitor_interval: float | None = None
     #: How guest calls are made: None = $WASMHOST_FASTPATH, else the C-API fast path on a tested
     #: wasmtime; True / False force the fast path / wasmtime-py's public API (runtime/callpath.py).
     fastpath: bool | None = None
 
     def resolved_cache_dir(self) -> Path:
         return self.cache_dir if self.cache_dir is not None else default_cache_dir()
+
+    def resolved_janitor_interval(self) -> float:
+        if self.janitor_interval is not None:
+            if not self.janitor_interval > 0:
+                raise ValueError(f"janitor_interval must be > 0, got {self.janitor_interval}")
+            return self.janitor_interval
+        return max(self.pool.idle_ttl / 3, 1.0)
 
 
 @dataclass(frozen=True)
@@ -147,7 +155,13 @@ def _purge_once(root: Path, limit: str) -> None:
 
 
 class Runtime:
-    """The production runtime: shared engine, compile caches, plugin builds, and a default scope."""
+    """The production runtime: shared engine, compile caches, plugin builds, and a default scope.
+
+    Like the original, it expires idle instances and compiled modules on its own: a janitor thread
+    sweeps every production scope on real time (``janitor=False`` turns it off). Scopes created with
+    ``clock_driven=True`` (every test scope) are left to the test's clock: ``wasm_clock.advance``
+    sweeps them, and a janitor sweep never runs at the same time as that one.
+    """
 
     def __init__(
         self,
@@ -157,7 +171,7 @@ class Runtime:
         config: Mapping[str, Mapping[str, str]] | None = None,
         host_options: Mapping[str, Any] | None = None,
         services: ServiceBuilder | None = None,
-        janitor: bool = False,
+        janitor: bool = True,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -180,16 +194,19 @@ class Runtime:
         self._builds: dict[str, PluginBuild] = {}
         self._build_locks: dict[str, threading.Lock] = {}
         self._scopes: set[ScopedRuntime] = set()
+        self._sweep_lock = threading.Lock()  # one sweep at a time: the janitor's or a clock-driven one
         self.closed = False
         options = dict(host_options or {})
         if janitor:
             # Production: scheduled jobs fire on a real-time thread (tests fire them by advancing the clock).
             options["scheduler"] = {"run": True, **dict(options.get("scheduler") or {})}
         self.default_scope = self.scope(config=config, host_options=options)
-        self._janitor: Janitor | None = None
+        self.janitor: Janitor | None = None
         if janitor:
-            # The original swept every TTL/3; the janitor only calls sweep(), tests call it themselves.
-            self._janitor = Janitor(self.sweep, settings.pool.idle_ttl / 3, name="wasmhost-janitor").start()
+            # The original swept every TTL/3; the janitor only sweeps, test scopes are swept by their clock.
+            self.janitor = Janitor(
+                self._janitor_sweep, settings.resolved_janitor_interval(), name="wasmhost-janitor"
+            ).start()
 
     # -- builds ----------------------------------------------------------------------------------
 
@@ -262,10 +279,13 @@ class Runtime:
         limits: InstanceLimits | None = None,
         clock: Clock | None = None,
         host_options: Mapping[str, Any] | None = None,
+        clock_driven: bool = False,
     ) -> ScopedRuntime:
         """A new scope: fresh pools, fresh service state; close it to release exactly what it took.
 
         ``host_options`` are per-service settings by service name (see each host service module).
+        A ``clock_driven`` scope (a test's) expires only when its clock is advanced and swept, never
+        by the janitor.
         """
         scope = ScopedRuntime(
             self,
@@ -274,6 +294,7 @@ class Runtime:
             limits=limits or self.settings.limits,
             clock=clock or self.clock,
             host_options=host_options,
+            clock_driven=clock_driven,
         )
         with self._lock:
             self._scopes.add(scope)
@@ -291,18 +312,25 @@ class Runtime:
         return self.default_scope.plugin(path, plugin_id=plugin_id, config=config, eager=eager)
 
     def sweep(self) -> int:
-        """Expire idle instances and compiled modules now (the janitor's and the tests' entry point)."""
-        with self._lock:
-            scopes = list(self._scopes)
-        return self.modules.sweep() + sum(scope.sweep() for scope in scopes)
+        """Expire idle instances and compiled modules of every scope now (the tests' entry point)."""
+        return self._sweep(clock_driven_too=True)
+
+    def _janitor_sweep(self) -> int:
+        return self._sweep(clock_driven_too=False)
+
+    def _sweep(self, *, clock_driven_too: bool) -> int:
+        with self._sweep_lock:
+            with self._lock:
+                scopes = [s for s in self._scopes if clock_driven_too or not s.clock_driven]
+            return self.modules.sweep() + sum(scope.sweep() for scope in scopes)
 
     def _forget(self, scope: ScopedRuntime) -> None:
         with self._lock:
             self._scopes.discard(scope)
 
     def close(self) -> None:
-        if self._janitor is not None:
-            self._janitor.stop()
+        if self.janitor is not None:
+            self.janitor.stop()
         with self._lock:
             scopes = list(self._scopes)
             self.closed = True
@@ -331,8 +359,10 @@ class ScopedRuntime:
         limits: InstanceLimits,
         clock: Clock,
         host_options: Mapping[str, Any] | None = None,
+        clock_driven: bool = False,
     ) -> None:
         self.runtime = runtime
+        self.clock_driven = clock_driven
         self.pool_settings = pool
         self.limits = limits
         self.clock = clock
@@ -421,7 +451,7 @@ class ScopedRuntime:
                 return False
             self._initialised.add(key)
         config = self.plugin_config(plugin.plugin_id)
-        started = time.perf_counter()
+        started = host_monotonic()
         try:
             response = plugin.lifecycle_management.on_init(config=config)
         except WasmHostError as exc:
@@ -435,7 +465,7 @@ class ScopedRuntime:
                 response=None,
                 verdict="error",
                 detail=str(exc),
-                duration=time.perf_counter() - started,
+                duration=host_monotonic() - started,
             )
             raise
         self.env.transcript.record(
@@ -445,7 +475,7 @@ class ScopedRuntime:
             request=None,
             response=response,
             verdict="ok",
-            duration=time.perf_counter() - started,
+            duration=host_monotonic() - started,
         )
         return True
 
