@@ -5,6 +5,8 @@ from __future__ import annotations
 from pytest_wasmhost.abi.capabilities import Reply
 from pytest_wasmhost.errors import (
     AbiError,
+    CallbackFailed,
+    CallbackFailureWarning,
     ManifestError,
     NoResult,
     NotFoundByPlugin,
@@ -27,6 +29,8 @@ from pytest_wasmhost.runtime.wasi import WasiOptions
 
 __all__ = [
     "AbiError",
+    "CallbackFailed",
+    "CallbackFailureWarning",
     "InstanceLimits",
     "ManifestError",
     "NoResult",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from pytest_wasmhost.errors import WasmHostError, hide_harness_frames
-from pytest_wasmhost.host.base import HostCall, Transcript
+from pytest_wasmhost.errors import CallbackFailureWarning, WasmHostError, hide_harness_frames
+from pytest_wasmhost.host.base import CallbackFailures, HostCall, HostEnvironment, Transcript
 from pytest_wasmhost.host.cache import CacheStore, scope_store
 from pytest_wasmhost.host.scheduler import SchedulerEngine
 from pytest_wasmhost.host.subsonicapi import FakeSubsonic
@@ -65,6 +66,8 @@ class WasmSettings:
     #: Plugin configuration from --wasm-config / wasm_config_values (plugin id -> key -> value); the
     #: conformance suite's OnInit and calls see it.
     config: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: --wasm-strict-callbacks / wasm_strict_callbacks: a failed host-triggered callback fails the test.
+    strict_callbacks: bool = False
 
     def runtime_settings(self) -> RuntimeSettings:
         defaults = InstanceLimits()
@@ -114,7 +117,17 @@ class WasmRuntime:
         options = {**self.host_options, **dict(scope_options.pop("host_options", None) or {})}
         scope_options.setdefault("clock_driven", True)
         with self.host.scope(host_options=options, **scope_options) as scope:
-            yield scope
+            try:
+                yield scope
+            finally:
+                # Its failed callbacks are this test's too (reported with the test's own).
+                self.scope.env.callback_failures.absorb(scope.env.callback_failures)
+
+    @property
+    def callback_failures(self) -> CallbackFailures:
+        """The host-triggered callbacks (scheduler firings, WebSocket events) that failed and are not yet
+        reported; a test that provokes one on purpose asserts on them and ``clear()``s them."""
+        return self.scope.env.callback_failures
 
     @property
     def transcript(self) -> Transcript:
@@ -126,9 +139,10 @@ class WasmRuntime:
 
 # -- clock -----------------------------------------------------------------------------------------
 
-#: Modules that keep real time under ``wasm_clock`` (freezegun's ``ignore``, prefixes of module names;
-#: its defaults are kept too). The dots matter: a bare "pytest" would also match pytest_wasmhost.
-REAL_TIME_MODULES = ("_pytest.", "pytest.", "pluggy.", "xdist.", "execnet.")
+#: Modules that keep real time under ``wasm_clock``: pytest's own clock (durations, junitxml times).
+#: freezegun also gives real time to any call with an ignored module among its 5 nearest callers, so
+#: these stay narrow: "_pytest." or "pluggy." would unfreeze ``time.time()`` in every test body.
+REAL_TIME_MODULES = ("_pytest.timing", "_pytest.subtests")
 
 
 class WasmClock:
@@ -286,13 +300,78 @@ def wasm_runtime(wasm_host: Runtime, request: pytest.FixtureRequest) -> Iterator
         runtime = WasmRuntime(wasm_host, scope, options, http)
         request.node.stash[RUNTIME_KEY] = runtime
         yield runtime
-    problems = http.problems()
+    # Callbacks that failed after the test body ran (those before were reported by the call hook).
+    problems = [*callback_problems(request.node, scope.env), *http.problems()]
     if problems:
         pytest.fail("\n\n".join(problems), pytrace=False)
 
 
 RUNTIME_KEY = pytest.StashKey[WasmRuntime]()
 PLUGIN_KEY = pytest.StashKey[Plugin]()
+
+
+# -- host-triggered callbacks that failed ------------------------------------------------------------
+
+STRICT_CALLBACKS_MARKER = "wasm_strict_callbacks"
+STRICT_HINT = (
+    "To fail the test on it instead of warning, pass --wasm-strict-callbacks "
+    "(or mark the test @pytest.mark.wasm_strict_callbacks)."
+)
+
+
+def strict_callbacks(node: pytest.Item) -> bool:
+    """Whether a failed callback fails this test: its ``wasm_strict_callbacks`` marker, else the option."""
+    marker = node.get_closest_marker(STRICT_CALLBACKS_MARKER)
+    if marker is None:
+        return settings_of(node.config).strict_callbacks
+    enabled = marker.kwargs.get("enabled", marker.args[0] if marker.args else True)
+    if len(marker.args) > 1 or set(marker.kwargs) - {"enabled"} or not isinstance(enabled, bool):
+        raise pytest.UsageError(
+            "@pytest.mark.wasm_strict_callbacks takes at most one bool: wasm_strict_callbacks() or "
+            "wasm_strict_callbacks(False)"
+        )
+    return enabled
+
+
+def _failure_lines(env: HostEnvironment) -> list[str]:
+    """The scope's pending callback failures, one text each (now reported: taken from the scope)."""
+    failures, more = env.callback_failures.take()
+    lines = [f"{failure}" + (f" [{count} times]" if count > 1 else "") for failure, count in failures]
+    if more:
+        lines.append(f"... and {more} more failed callbacks (not kept).")
+    return lines
+
+
+def callback_problems(node: pytest.Item, env: HostEnvironment) -> list[str]:
+    """Report the scope's failed host-triggered callbacks: one warning each, or, with strict callbacks,
+    the failure text returned for the caller to fail the test with."""
+    strict = strict_callbacks(node)  # first: a bad marker is an error even when nothing failed
+    lines = _failure_lines(env)
+    if not lines:
+        return []
+    if strict:
+        return [
+            "host-triggered callbacks failed (strict callbacks; @pytest.mark.wasm_strict_callbacks(False) "
+            "only warns):\n" + "\n".join(f"  {line}" for line in lines)
+        ]
+    lineno = node.location[1]
+    for line in lines:
+        # Attributed to the test's own line: it is what the user goes to, not this module.
+        warnings.warn_explicit(
+            CallbackFailureWarning(f"{line} {STRICT_HINT}"),
+            CallbackFailureWarning,
+            filename=str(node.path),
+            lineno=(lineno or 0) + 1,
+        )
+    return []
+
+
+def callback_failure_section(env: HostEnvironment) -> str:
+    """For a test that failed anyway: its callback failures, shown with the report (never a warning)."""
+    lines = _failure_lines(env)
+    if not lines:
+        return ""
+    return "host-triggered callbacks that failed:\n" + "\n".join(f"  {line}" for line in lines)
 
 
 @pytest.fixture

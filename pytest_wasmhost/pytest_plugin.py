@@ -22,6 +22,8 @@ from pytest_wasmhost.fixtures import (
     SETTINGS_KEY,
     WasmCalls,
     WasmSettings,
+    callback_failure_section,
+    callback_problems,
     settings_of,
 )
 
@@ -38,6 +40,8 @@ MARKERS = (
     "wasm_http(assert_all_mocked=True, assert_all_called=True): strictness of the wasm_http mock.",
     "wasm_permissions(**services): narrow (service=None) or widen (service={...} or True) the manifest's "
     "grants for this test; shown in the terminal summary.",
+    "wasm_strict_callbacks(enabled=True): a scheduler or WebSocket callback of this test that fails (trap, "
+    "hard host error, timeout) fails the test instead of warning; wasm_strict_callbacks(False) only warns.",
 )
 
 
@@ -70,6 +74,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="PATH",
         help="write the host functions and callbacks each test exercised, per plugin, to PATH as JSON "
         "(what the terminal summary shows, for CI coverage gates)",
+    )
+    group.addoption(
+        "--wasm-strict-callbacks",
+        action="store_true",
+        default=None,
+        help="fail a test when a callback the host triggers (scheduler firing, WebSocket event) fails "
+        "(trap, hard host error, timeout); by default it is a warning, as the original only logged it",
+    )
+    parser.addini(
+        "wasm_strict_callbacks",
+        "fail a test when a host-triggered callback fails (default: warn)",
+        type="bool",
+        default=False,
     )
     parser.addini("wasm_plugins", "plugins to test (one path per line)", type="linelist", default=[])
     parser.addini(
@@ -111,8 +128,10 @@ def _settings(config: pytest.Config) -> WasmSettings:
                 f"--wasm-config takes ID.KEY=VALUE (e.g. ticker.url=wss://x), got {item!r}"
             )
         plugin_config.setdefault(plugin_id, {})[key] = value
+    strict = config.getoption("wasm_strict_callbacks")
     return WasmSettings(
         config=plugin_config,
+        strict_callbacks=bool(config.getini("wasm_strict_callbacks") if strict is None else strict),
         plugins=tuple(cli_plugins or ini_plugins),
         cache_dir=Path(cache_dir) if cache_dir else None,
         disk_cache=not config.getoption("wasm_no_disk_cache"),
@@ -185,6 +204,19 @@ def pytest_runtest_makereport(
         if section:
             report.sections.append(("wasmhost", section))
     return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    # After a passing test body: its failed host-triggered callbacks become warnings, or (strict) the
+    # test's failure. A body that failed shows them in its report section instead.
+    result = yield
+    runtime = item.stash.get(RUNTIME_KEY, None)
+    if runtime is not None:
+        problems = callback_problems(item, runtime.scope.env)
+        if problems:
+            pytest.fail("\n\n".join(problems), pytrace=False)
+    return result
 
 
 CALLS_PROPERTY = "wasmhost_calls"
@@ -280,6 +312,9 @@ def _failure_section(item: pytest.Item) -> str:
     if plugin is not None:
         lines.append(f"plugin: {plugin.plugin_id} ({plugin.source.origin}: {plugin.source.wasm_path})")
     lines.append(WasmCalls(runtime.transcript).render(limit=None if verbose else 20))
+    callbacks = callback_failure_section(runtime.scope.env)
+    if callbacks:
+        lines.append(callbacks)
     stderr = plugin.stderr if plugin is not None else ""
     if stderr:
         tail = stderr if verbose else "\n".join(stderr.splitlines()[-20:])

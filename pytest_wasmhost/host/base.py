@@ -30,7 +30,7 @@ from pytest_wasmhost.abi.memory import (
     outside_error,
 )
 from pytest_wasmhost.clock import Clock
-from pytest_wasmhost.errors import AbiError
+from pytest_wasmhost.errors import AbiError, CallbackFailed, WasmHostError
 from pytest_wasmhost.manifest import Manifest
 
 # Import names per service, in the original's link order (runtime.md §6; abi.md §5 "Host import names").
@@ -154,6 +154,61 @@ class PluginCaller(Protocol):
 T = TypeVar("T")
 
 
+class CallbackFailures:
+    """The host-triggered callbacks of a scope that failed and nobody has reported yet. Thread-safe.
+
+    Identical failures (same plugin, export, subject and error text) are kept once with a count, and at
+    most ``LIMIT`` distinct ones (then only counted), so a production scope whose recurring job keeps
+    failing stays small. The pytest layer takes them after each test (a warning, or a failure with
+    strict callbacks); a test that provokes one on purpose may assert on them and ``clear()`` them.
+    """
+
+    LIMIT = 100
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._kept: dict[tuple[str, str, str, str], list[Any]] = {}  # key -> [failure, count]
+        self._more = 0
+
+    def add(self, failure: CallbackFailed, count: int = 1) -> None:
+        key = (failure.plugin_id or "", failure.export or "", failure.subject, str(failure))
+        with self._lock:
+            entry = self._kept.get(key)
+            if entry is not None:
+                entry[1] += count
+            elif len(self._kept) < self.LIMIT:
+                self._kept[key] = [failure, count]
+            else:
+                self._more += count
+
+    def take(self) -> tuple[list[tuple[CallbackFailed, int]], int]:
+        """Every pending failure with how often it happened, and how many more were only counted;
+        they are no longer pending."""
+        with self._lock:
+            kept, more = [(f, n) for f, n in self._kept.values()], self._more
+            self._kept, self._more = {}, 0
+        return kept, more
+
+    def absorb(self, other: CallbackFailures) -> None:
+        """Take over what ``other`` holds (a scope nested in a test hands its failures to the test's)."""
+        kept, more = other.take()
+        for failure, count in kept:
+            self.add(failure, count)
+        with self._lock:
+            self._more += more
+
+    def clear(self) -> None:
+        self.take()
+
+    def __iter__(self) -> Iterator[CallbackFailed]:
+        with self._lock:
+            return iter([failure for failure, _ in self._kept.values()])
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._kept) + (1 if self._more else 0)
+
+
 class HostEnvironment:
     """Scope-wide host state shared by every plugin of one scope: transcript, backends, callbacks."""
 
@@ -167,6 +222,7 @@ class HostEnvironment:
         self.clock = clock
         self.transcript = Transcript()
         self.call_plugin = call_plugin
+        self.callback_failures = CallbackFailures()
         # Per-service settings of this scope, by service name (e.g. options["artwork"]); each service
         # documents what it reads. Backends a test steers live in shared().
         self.options: dict[str, Any] = dict(options or {})
@@ -189,6 +245,27 @@ class HostEnvironment:
     def _backends(self) -> list[Any]:
         with self._lock:
             return list(self._shared.values())
+
+    def callback_failed(
+        self, *, plugin_id: str, service: str, export: str, subject: str, error: BaseException
+    ) -> CallbackFailed:
+        """Note that a callback the host triggered raised ``error`` (the caller logs and drops the event)."""
+        if isinstance(error, WasmHostError):
+            cause, fix = error.problem, error.fix
+        else:
+            cause, fix = str(error) or type(error).__name__, None
+        failure = CallbackFailed(
+            f"the host's callback for {subject} failed ({type(error).__name__}): {cause.rstrip('.')}. "
+            "Like the original, the host only logged it and dropped the event.",
+            plugin_id=plugin_id,
+            export=export,
+            service=service,
+            subject=subject,
+            cause=error,
+            fix=fix,
+        )
+        self.callback_failures.add(failure)
+        return failure
 
     def sweep(self) -> int:
         """Expire what the scope's backends hold (cache entries, ...); returns how many went."""

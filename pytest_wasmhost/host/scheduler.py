@@ -892,6 +892,14 @@ class SchedulerEngine:
         try:
             reply = caller(plugin_id, CALLBACK_EXPORT, request)
         except Exception as exc:  # not loaded, no SchedulerCallback, trapped: the original only logged
+            # ... and so nothing showed it; the scope keeps it for the test to report.
+            self._env.callback_failed(
+                plugin_id=plugin_id,
+                service=SERVICE,
+                export=CALLBACK_EXPORT,
+                subject=f"schedule {request.schedule_id!r}",
+                error=exc,
+            )
             return None, str(exc) or type(exc).__name__
         if not isinstance(reply, Reply):
             return None, ""

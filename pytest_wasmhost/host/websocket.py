@@ -1214,6 +1214,14 @@ class WebSocketHub:
                 verdict, detail = "error", str(error_text)
         except Exception as exc:  # the original logged and dropped every callback failure
             verdict, detail = "error", str(exc) or type(exc).__name__
+            if call_plugin is not None:  # the scope keeps it for the test to report
+                self.env.callback_failed(
+                    plugin_id=conn.plugin_id,
+                    service="websocket",
+                    export=export,
+                    subject=f"connection {conn.connection_id!r}",
+                    error=exc,
+                )
         if verdict != "ok":
             log.warning("websocket %s:%s: %s dropped: %s", conn.plugin_id, conn.connection_id, export, detail)
         self.env.transcript.record(

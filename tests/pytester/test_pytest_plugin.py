@@ -76,9 +76,11 @@ def test_conformance_suite_runs_on_the_go_sample(
     pytester: pytest.Pytester, go_agent: Path, cache_args: list[str]
 ) -> None:
     result = run(pytester, "--wasm-plugin", str(go_agent), *cache_args)
-    # 5 whole-plugin checks + 4 checks x 8 MetadataAgent exports + load/unload; OnInit does not apply.
-    result.assert_outcomes(passed=46, skipped=1)
+    # 5 whole-plugin checks + 4 checks x 8 MetadataAgent exports + load/unload; OnInit and the
+    # WebSocket callbacks do not apply.
+    result.assert_outcomes(passed=46, skipped=2)
     result.stdout.fnmatch_lines(["SKIPPED * the plugin does not declare LifecycleManagement"])
+    result.stdout.fnmatch_lines(["SKIPPED * the plugin does not declare WebSocketCallback"])
 
 
 def test_no_option_collects_no_suite(pytester: pytest.Pytester) -> None:
@@ -379,7 +381,7 @@ def test_suite_under_xdist_shares_one_disk_cache(
         "-p",
         "no:cacheprovider",
     )
-    result.assert_outcomes(passed=46 + 46, skipped=2)
+    result.assert_outcomes(passed=46 + 46, skipped=4)
     artifacts = sorted(p.name for p in (cache / "plugins").rglob("*.cwasm"))
     assert len(artifacts) == 2, f"one artifact per module, got {artifacts}"
 
@@ -602,7 +604,7 @@ def test_wasm_config_option_reaches_on_init_in_the_suite(
         "ticker.symbols=BTC",
         *cache_args,
     )
-    configured.assert_outcomes(passed=37)
+    configured.assert_outcomes(passed=38)  # test_websocket_callbacks included
 
 
 def test_bad_wasm_config_is_a_usage_error(pytester: pytest.Pytester) -> None:

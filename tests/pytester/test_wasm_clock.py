@@ -20,8 +20,14 @@ def test_durations_and_junitxml_times_stay_real_under_wasm_clock(
 ) -> None:
     pytester.makepyfile(
         """
+        import datetime as dt
+        import time
+
         def test_frozen_in_the_past(wasm_clock):
+            # The test's own reads stay frozen: only pytest's clock is real.
+            assert time.time() == dt.datetime(1990, 1, 1, tzinfo=dt.timezone.utc).timestamp()
             wasm_clock.advance(3600)
+            assert time.time() == dt.datetime(1990, 1, 1, 1, tzinfo=dt.timezone.utc).timestamp()
 
         def test_frozen_now(wasm_clock):
             pass

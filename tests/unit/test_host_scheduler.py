@@ -24,7 +24,7 @@ from google.protobuf.message import Message
 from pytest_wasmhost.abi.capabilities import Reply
 from pytest_wasmhost.abi.proto import api_pb2, scheduler_pb2
 from pytest_wasmhost.clock import SYSTEM_CLOCK, ManualClock
-from pytest_wasmhost.errors import PluginLoadError
+from pytest_wasmhost.errors import PluginLoadError, PluginTrap
 from pytest_wasmhost.host.base import HostEnvironment, HostHardError, ServiceContext
 from pytest_wasmhost.host.registry import IMPLEMENTED, SERVICES
 from pytest_wasmhost.host.scheduler import (
@@ -747,6 +747,48 @@ def test_delivery_errors_are_logged_and_dropped(
     assert [c.verdict for c in env.transcript.calls("scheduler", "on_scheduler_callback")] == ["error"] * 3
     assert error in caplog.text
     assert svc.engine.job(PLUGIN, "y") is not None, "a failing recurring job keeps ticking"
+
+
+def test_a_callback_that_raises_is_kept_for_the_test_and_an_error_answer_is_not() -> None:
+    trap = PluginTrap(
+        "the guest trapped: unreachable", plugin_id=PLUGIN, export=CALLBACK_EXPORT, fix="fix it."
+    )
+    env = make_env(recorder=Recorder(error=trap))
+    svc = service(env)
+    one_time(svc, 0, "x")
+    recurring(svc, "@every 1s", "y")
+    svc.engine.run_due(START + 3)  # x once, y three times: the same failure of y is counted
+    kept, more = env.callback_failures.take()
+    assert [(f.subject, n) for f, n in kept] == [("schedule 'x'", 1), ("schedule 'y'", 3)]
+    failure = kept[0][0]
+    assert (failure.plugin_id, failure.export, failure.service, failure.cause) == (
+        PLUGIN,
+        CALLBACK_EXPORT,
+        "scheduler",
+        trap,
+    )
+    assert str(failure) == (
+        f"plugin {PLUGIN!r}, export {CALLBACK_EXPORT!r}: the host's callback for schedule 'x' failed "
+        "(PluginTrap): the guest trapped: unreachable. Like the original, the host only logged it and "
+        "dropped the event. Fix: fix it."
+    )
+    assert (more, len(env.callback_failures)) == (0, 0), "taken: no longer pending"
+
+    answered = make_env(recorder=Recorder(reply=Reply(None, "guest failed")))
+    one_time(service(answered), 0, "z")
+    SchedulerEngine.of(answered).run_due(START)
+    assert len(answered.callback_failures) == 0
+
+
+def test_only_a_bounded_number_of_distinct_callback_failures_is_kept() -> None:
+    env = make_env(recorder=Recorder(error=RuntimeError("boom")))
+    svc = service(env)
+    limit = env.callback_failures.LIMIT
+    for n in range(limit + 5):
+        one_time(svc, 0, f"job{n}")
+    svc.engine.run_due(START)
+    kept, more = env.callback_failures.take()
+    assert (len(kept), more) == (limit, 5)
 
 
 def test_a_one_time_job_is_gone_before_its_callback_runs(env: HostEnvironment, svc: SchedulerService) -> None:

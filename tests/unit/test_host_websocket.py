@@ -879,6 +879,16 @@ def test_a_failing_callback_is_logged_and_dropped(recorder: Recorder) -> None:
         ("on_text_message", "ok", ""),
     ]
     assert peer.open
+    # Only the callback that raised is kept for the test to report; the error answer is the plugin's own.
+    (failure,) = env.callback_failures
+    assert (failure.plugin_id, failure.export, failure.service, failure.subject) == (
+        "test-plugin",
+        "web_socket_callback_on_text_message",
+        "websocket",
+        "connection 'c'",
+    )
+    assert isinstance(failure.cause, RuntimeError)
+    assert "failed (RuntimeError): plugin adapter not registered." in str(failure)
     env.close()
 
 
