@@ -7,6 +7,7 @@ from pytest_wasmhost.errors import (
     AbiError,
     CallbackFailed,
     CallbackFailureWarning,
+    ConfigKeyWarning,
     ManifestError,
     NoResult,
     NotFoundByPlugin,
@@ -24,14 +25,16 @@ from pytest_wasmhost.runtime.instance import InstanceLimits
 from pytest_wasmhost.runtime.manager import PluginManager
 from pytest_wasmhost.runtime.plugin import Plugin
 from pytest_wasmhost.runtime.pool import PoolSettings
-from pytest_wasmhost.runtime.runtime import Runtime, RuntimeSettings, ScopedRuntime
+from pytest_wasmhost.runtime.runtime import LoadDefaults, Runtime, RuntimeSettings, ScopedRuntime
 from pytest_wasmhost.runtime.wasi import WasiOptions
 
 __all__ = [
     "AbiError",
     "CallbackFailed",
     "CallbackFailureWarning",
+    "ConfigKeyWarning",
     "InstanceLimits",
+    "LoadDefaults",
     "ManifestError",
     "NoResult",
     "NotFoundByPlugin",

@@ -14,6 +14,7 @@ __all__ = [
     "AbiError",
     "CallbackFailed",
     "CallbackFailureWarning",
+    "ConfigKeyWarning",
     "ManifestError",
     "NoResult",
     "NotFoundByPlugin",
@@ -255,6 +256,10 @@ class CallbackFailed(WasmHostError):
         self.subject = subject
         self.cause = cause
         super().__init__(problem, plugin_id=plugin_id, export=export, fix=fix)
+
+
+class ConfigKeyWarning(UserWarning):
+    """A test gave a configuration key in another case than the lower case the plugin sees."""
 
 
 class CallbackFailureWarning(UserWarning):

@@ -26,7 +26,7 @@ from pytest_wasmhost.host.websocket import WebSocketHub, websocket_hub
 from pytest_wasmhost.mocks import HttpMock
 from pytest_wasmhost.runtime.instance import InstanceLimits
 from pytest_wasmhost.runtime.plugin import Plugin
-from pytest_wasmhost.runtime.runtime import Runtime, RuntimeSettings, ScopedRuntime
+from pytest_wasmhost.runtime.runtime import LoadDefaults, Runtime, RuntimeSettings, ScopedRuntime
 
 # Errors of ours show the user's frames, not these (see errors.hide_harness_frames).
 __tracebackhide__ = hide_harness_frames
@@ -104,7 +104,11 @@ class WasmRuntime:
         self.host_options: dict[str, Any] = dict(host_options or {})
 
     def load(self, path: str | Path, *, plugin_id: str | None = None, **kwargs: Any) -> Plugin:
-        """Load a plugin into this test's scope (compiled once per session)."""
+        """Load a plugin into this test's scope (compiled once per session).
+
+        The test's ``wasm_config`` and ``wasm_permissions`` markers apply; ``config=`` replaces the
+        marker's configuration for this plugin, ``permissions=`` wins over the marker service by service.
+        """
         return self.scope.plugin(path, plugin_id=plugin_id, **kwargs)
 
     @contextlib.contextmanager
@@ -116,6 +120,7 @@ class WasmRuntime:
         """
         options = {**self.host_options, **dict(scope_options.pop("host_options", None) or {})}
         scope_options.setdefault("clock_driven", True)
+        scope_options.setdefault("defaults", self.scope.defaults)  # the test's markers apply here too
         with self.host.scope(host_options=options, **scope_options) as scope:
             try:
                 yield scope
@@ -273,13 +278,23 @@ def wasm_host(pytestconfig: pytest.Config) -> Iterator[Runtime]:
 
 
 def _marker_config(request: pytest.FixtureRequest) -> dict[str, dict[str, str]]:
-    marker = request.node.get_closest_marker("wasm_config")
-    if marker is None:
-        return {}
-    if len(marker.args) != 1 or not isinstance(marker.args[0], Mapping):
-        raise pytest.UsageError("@pytest.mark.wasm_config takes one dict: wasm_config({'key': 'value'})")
-    plugin_id = marker.kwargs.get("plugin_id", "*")
-    return {str(plugin_id): {str(k): str(v) for k, v in marker.args[0].items()}}
+    """``wasm_config({...})`` (every plugin the test loads) or ``wasm_config({...}, plugin_id="x")``;
+    several markers may name several plugins, the closest marker of one id wins. Always has "*"."""
+    sections: dict[str, dict[str, str]] = {}
+    for marker in request.node.iter_markers("wasm_config"):
+        if (
+            len(marker.args) != 1
+            or not isinstance(marker.args[0], Mapping)
+            or set(marker.kwargs) - {"plugin_id"}
+        ):
+            raise pytest.UsageError(
+                "@pytest.mark.wasm_config takes one dict and optionally plugin_id: "
+                "wasm_config({'key': 'value'}, plugin_id='my-plugin')"
+            )
+        plugin_id = str(marker.kwargs.get("plugin_id", "*"))
+        sections.setdefault(plugin_id, {str(k): str(v) for k, v in marker.args[0].items()})
+    sections.setdefault("*", {})  # the wasm_config fixture's map: changes to it are seen live
+    return sections
 
 
 def _http_mock(request: pytest.FixtureRequest) -> HttpMock:
@@ -296,7 +311,8 @@ def wasm_runtime(wasm_host: Runtime, request: pytest.FixtureRequest) -> Iterator
     """
     http = _http_mock(request)
     options = {"http": {"transport": http.transport}, "websocket": {"transport": "memory"}}
-    with wasm_host.scope(host_options=options, clock_driven=True) as scope:
+    defaults = LoadDefaults(config=_marker_config(request), permissions=_marker_permissions(request))
+    with wasm_host.scope(host_options=options, clock_driven=True, defaults=defaults) as scope:
         runtime = WasmRuntime(wasm_host, scope, options, http)
         request.node.stash[RUNTIME_KEY] = runtime
         yield runtime
@@ -375,13 +391,14 @@ def callback_failure_section(env: HostEnvironment) -> str:
 
 
 @pytest.fixture
-def wasm_config(request: pytest.FixtureRequest) -> dict[str, str]:
-    """The configuration map the plugin under test sees (set it before using ``wasm_plugin``).
+def wasm_config(wasm_runtime: WasmRuntime) -> dict[str, str]:
+    """The configuration map every plugin of this test sees unless its load passes ``config=`` (or a
+    ``wasm_config(..., plugin_id=...)`` marker names that plugin). Read live: change it any time.
 
-    Starts from the ``wasm_config`` marker; keys are lower-cased when the plugin is loaded, as the
-    original's configuration loader did.
+    Starts from the ``wasm_config`` marker. The plugin sees keys in lower case, as Navidrome hands
+    them over; a key in another case gets one ``ConfigKeyWarning``.
     """
-    return dict(_marker_config(request).get("*", {}))
+    return wasm_runtime.scope.defaults.config["*"]  # type: ignore[return-value]
 
 
 @pytest.fixture
@@ -390,9 +407,8 @@ def wasm_plugin(
 ) -> Plugin:
     """The plugin under test: from --wasm-plugin (parametrized), the wasm_plugin marker, or a conftest."""
     path = _plugin_path(request)
-    permissions = _marker_permissions(request)
-    try:
-        plugin = wasm_runtime.load(path, config=wasm_config, permissions=permissions)
+    try:  # the markers reach it through the scope's defaults, as they reach wasm_load
+        plugin = wasm_runtime.load(path)
     except WasmHostError as exc:
         pytest.fail(str(exc), pytrace=False)
     request.node.stash[PLUGIN_KEY] = plugin
@@ -416,11 +432,7 @@ def _marker_permissions(request: pytest.FixtureRequest) -> dict[str, Any] | None
         raise pytest.UsageError(
             "@pytest.mark.wasm_permissions takes keyword arguments: wasm_permissions(http={...})"
         )
-    overrides: dict[str, Any] = {}
-    for service, value in marker.kwargs.items():
-        overrides[service] = (
-            {"reason": "granted by @pytest.mark.wasm_permissions"} if value is True else value
-        )
+    overrides: dict[str, Any] = dict(marker.kwargs)
     # A dict may widen or narrow what the manifest grants; the summary says what was done, not which.
     changes = {
         "granted": sorted(k for k, v in marker.kwargs.items() if v is True),

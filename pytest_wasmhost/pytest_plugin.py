@@ -36,10 +36,12 @@ CONFORMANCE = Path(__file__).parent / "conformance" / "suite.py"
 
 MARKERS = (
     "wasm_plugin(path): the plugin under test (a folder, an .ndp, or a .wasm with manifest.json beside).",
-    "wasm_config(mapping): the plugin's configuration for this test (keys seen in lower case, as before).",
+    "wasm_config(mapping, plugin_id=None): the configuration of every plugin this test loads (of plugin_id "
+    "only, if given), however it is loaded; a load's config= replaces it. Plugins see keys in lower case.",
     "wasm_http(assert_all_mocked=True, assert_all_called=True): strictness of the wasm_http mock.",
     "wasm_permissions(**services): narrow (service=None) or widen (service={...} or True) the manifest's "
-    "grants for this test; shown in the terminal summary.",
+    "grants for every plugin this test loads, however it is loaded (a load's permissions= win service by "
+    "service); each named service is replaced, the others keep the manifest's; shown in the summary.",
     "wasm_strict_callbacks(enabled=True): a scheduler or WebSocket callback of this test that fails (trap, "
     "hard host error, timeout) fails the test instead of warning; wasm_strict_callbacks(False) only warns.",
 )

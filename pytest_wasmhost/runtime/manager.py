@@ -75,6 +75,7 @@ class PluginManager:
         # Values <= 0 fall back to one minute, as DevPluginCompilationTimeout did.
         self.compile_timeout = compile_timeout if compile_timeout > 0 else 60.0
         self.scope: ScopedRuntime = runtime.scope(config=config)
+        self.scope.config_case_warnings = False  # Navidrome's config file is case-insensitive
         self._compile_slots = threading.BoundedSemaphore(compile_concurrency)
         self._lock = threading.RLock()
         self._plugins: dict[str, Registration] = {}

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import threading
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ from google.protobuf.message import Message
 
 from pytest_wasmhost.abi.capabilities import Reply
 from pytest_wasmhost.clock import SYSTEM_CLOCK, Clock, Janitor, host_monotonic
-from pytest_wasmhost.errors import PluginLoadError, WasmHostError, hide_harness_frames
+from pytest_wasmhost.errors import ConfigKeyWarning, PluginLoadError, WasmHostError, hide_harness_frames
 from pytest_wasmhost.host.base import HostEnvironment, Transcript
 from pytest_wasmhost.host.registry import IMPLEMENTED
 from pytest_wasmhost.manifest import parse_manifest, runtime_permission_problems
@@ -106,6 +107,31 @@ class PluginBuild:
         return self.source.plugin_id
 
 
+@dataclass(frozen=True)
+class LoadDefaults:
+    """What every load into a scope gets unless the load passes its own (a test's markers, say).
+
+    ``config`` maps a plugin id (matched case-insensitively) or ``"*"`` (any plugin) to the config
+    map a load uses when it passes none and the scope has none for that id; the map itself is used,
+    so later changes are seen live. ``permissions`` are overrides as ``Runtime.build`` takes them;
+    a load's own ``permissions`` win service by service.
+    """
+
+    config: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    permissions: Mapping[str, Any] | None = None
+
+    def config_for(self, plugin_id: str) -> Mapping[str, str] | None:
+        for pid, section in self.config.items():
+            if pid != "*" and pid.lower() == plugin_id.lower():
+                return section
+        return self.config.get("*")
+
+    def permissions_with(self, explicit: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+        if self.permissions is None:
+            return explicit
+        return {**self.permissions, **(explicit or {})}
+
+
 def _fingerprint(path: Path) -> tuple[object, ...]:
     """A cheap change detector: (mtime, size, inode) of the files a load reads."""
     files = (
@@ -131,6 +157,8 @@ def _with_permissions(source: PluginSource, permissions: Mapping[str, Any]) -> P
     for name, value in permissions.items():
         if value is None:
             granted.pop(name, None)
+        elif value is True:  # granted with a placeholder reason (services without settings)
+            granted[name] = {"reason": "granted by the test"}
         else:
             granted[name] = value
     document["permissions"] = granted
@@ -220,7 +248,8 @@ class Runtime:
         """The plugin's build, compiled once and reused until its files change on disk.
 
         ``permissions`` overrides entries of the manifest's ``permissions`` object (a value of None
-        removes a grant): the ``wasm_permissions`` marker narrows or widens grants this way.
+        removes a grant, True grants it with a placeholder reason, an object replaces it): the
+        ``wasm_permissions`` marker narrows or widens grants this way.
         """
         path = Path(path)
         override = json.dumps(permissions, sort_keys=True, default=str) if permissions is not None else ""
@@ -280,12 +309,13 @@ class Runtime:
         clock: Clock | None = None,
         host_options: Mapping[str, Any] | None = None,
         clock_driven: bool = False,
+        defaults: LoadDefaults | None = None,
     ) -> ScopedRuntime:
         """A new scope: fresh pools, fresh service state; close it to release exactly what it took.
 
         ``host_options`` are per-service settings by service name (see each host service module).
         A ``clock_driven`` scope (a test's) expires only when its clock is advanced and swept, never
-        by the janitor.
+        by the janitor. ``defaults`` are what its loads get unless they pass their own.
         """
         scope = ScopedRuntime(
             self,
@@ -295,6 +325,7 @@ class Runtime:
             clock=clock or self.clock,
             host_options=host_options,
             clock_driven=clock_driven,
+            defaults=defaults,
         )
         with self._lock:
             self._scopes.add(scope)
@@ -360,9 +391,15 @@ class ScopedRuntime:
         clock: Clock,
         host_options: Mapping[str, Any] | None = None,
         clock_driven: bool = False,
+        defaults: LoadDefaults | None = None,
     ) -> None:
         self.runtime = runtime
         self.clock_driven = clock_driven
+        self.defaults = defaults or LoadDefaults()
+        self._warned_keys: set[tuple[str, str]] = set()
+        #: Warn when a test gives a key in another case (off for a manager: Navidrome's config file
+        #: is case-insensitive by design).
+        self.config_case_warnings = True
         self.pool_settings = pool
         self.limits = limits
         self.clock = clock
@@ -420,10 +457,16 @@ class ScopedRuntime:
         """
         if self.closed:
             raise RuntimeError("this runtime scope is closed")
+        permissions = self.defaults.permissions_with(permissions)
         build = self.runtime.build(path, plugin_id=plugin_id, permissions=permissions)
+        if config is None and not self._has_config(build.plugin_id):
+            config = self.defaults.config_for(build.plugin_id)
         if config is not None:
             # The caller's mapping itself, not a copy: later changes are seen live, as in the original.
             self.config[build.plugin_id] = config
+            for key in list(config):
+                if key.lower() != key:
+                    self._warn_key(build.plugin_id, key)
         plugin = Plugin(
             build.source,
             build.linked,
@@ -491,15 +534,40 @@ class ScopedRuntime:
         # Read live on every call, as the original's config service did.
         return lambda: self.plugin_config(plugin_id)
 
+    def _has_config(self, plugin_id: str) -> bool:
+        wanted = plugin_id.lower()
+        return any(pid.lower() == wanted for pid in list(self.config))
+
     def plugin_config(self, plugin_id: str) -> dict[str, str]:
         """The plugin's config now. Ids and keys match case-insensitively and are seen in lower case:
-        the original's configuration loader lower-cased them (runtime.md §1)."""
+        Navidrome's configuration loader lower-cases them (runtime.md §1). A key given in another case
+        is warned about once per plugin and key, so a test that sets ``apiKey`` learns what it sees."""
         wanted = plugin_id.lower()
         merged: dict[str, str] = {}
         for pid, section in list(self.config.items()):
             if pid.lower() == wanted:
-                merged.update({k.lower(): v for k, v in section.items()})
+                for key, value in list(section.items()):
+                    lowered = key.lower()
+                    if lowered != key:
+                        self._warn_key(plugin_id, key)
+                    merged[lowered] = value
         return merged
+
+    def _warn_key(self, plugin_id: str, key: str) -> None:
+        if not self.config_case_warnings:
+            return
+        with self._lock:
+            if (plugin_id, key) in self._warned_keys:
+                return
+            self._warned_keys.add((plugin_id, key))
+        warnings.warn(
+            ConfigKeyWarning(
+                f"plugin {plugin_id!r} sees the configuration key {key.lower()!r}, not {key!r}: Navidrome "
+                f"lower-cases configuration keys. Fix: use {key.lower()!r} in the test; the plugin must "
+                "ask for it in lower case too."
+            ),
+            stacklevel=2,
+        )
 
     def sweep(self) -> int:
         with self._lock:

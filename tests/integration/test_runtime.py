@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from freezegun import freeze_time
 
+from pytest_wasmhost.errors import ConfigKeyWarning
 from pytest_wasmhost.runtime import compile_cache
 from pytest_wasmhost.runtime.pool import PoolSettings
 from pytest_wasmhost.runtime.runtime import Runtime, RuntimeSettings
@@ -132,6 +133,10 @@ def test_config_is_read_live_and_keys_are_lower_cased(runtime: Runtime, samples_
     with runtime.scope(config={"Config_Agent": section}) as scope:
         plugin = scope.plugin(folder)
         # The id and the key match case-insensitively: the plugin asks for "greeting".
-        assert plugin.metadata_agent.get_artist_biography(name="Ann").biography == "Hi, Ann"
+        with pytest.warns(ConfigKeyWarning, match="sees the configuration key 'greeting', not 'Greeting'"):
+            assert plugin.metadata_agent.get_artist_biography(name="Ann").biography == "Hi, Ann"
         scope.config["Config_Agent"] = {"GREETING": "Yo"}  # read live on every call
-        assert plugin.metadata_agent.get_artist_biography(name="Ann").biography == "Yo, Ann"
+        with pytest.warns(ConfigKeyWarning, match="not 'GREETING'") as warned:
+            answers = [plugin.metadata_agent.get_artist_biography(name="Ann").biography for _ in range(2)]
+        assert answers == ["Yo, Ann", "Yo, Ann"]
+        assert len(warned) == 1, "warned once per key, not per read"

@@ -172,7 +172,9 @@ def test_wasm_plugin_without_a_plugin_is_a_clear_error(pytester: pytest.Pytester
 
 def test_markers_are_registered(pytester: pytest.Pytester) -> None:
     result = run(pytester, "--markers")
-    result.stdout.fnmatch_lines(["@pytest.mark.wasm_plugin(path):*", "@pytest.mark.wasm_config(mapping):*"])
+    result.stdout.fnmatch_lines(
+        ["@pytest.mark.wasm_plugin(path):*", "@pytest.mark.wasm_config(mapping, plugin_id=None):*"]
+    )
 
 
 def test_conformance_reports_an_ungranted_import(
