@@ -388,17 +388,6 @@ def test_suite_under_xdist_shares_one_disk_cache(
     assert len(artifacts) == 2, f"one artifact per module, got {artifacts}"
 
 
-def test_the_readme_example_test_file_passes(
-    pytester: pytest.Pytester, c_agent: Path, cache_args: list[str]
-) -> None:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme.split("## Testing your plugin", 1)[1]
-    example = section.split("```python\n", 1)[1].split("```", 1)[0]
-    pytester.makepyfile(test_readme=example.replace("path/to/my-plugin", str(c_agent)))
-    result = run(pytester, *cache_args)
-    result.assert_outcomes(passed=3)
-
-
 HTTP_PLUGIN = r"""
 (module
   (import "env" "get" (func $get (param i32 i32) (result i64)))
