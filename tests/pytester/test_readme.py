@@ -84,28 +84,25 @@ def test_a_python_block_passes_as_a_test_file(
     result.assert_outcomes(passed=expected)
 
 
-def _environment(tmp_path: Path) -> dict[str, str]:
+def shell(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``command`` in bash, in ``cwd``, with this venv's commands first and a private compile cache."""
     bin_dir = str(Path(sys.executable).parent)
-    return {
+    env = {
         **os.environ,
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-        "WASMHOST_CACHE_DIR": str(tmp_path / "cache"),
+        "WASMHOST_CACHE_DIR": str(cwd / "cache"),
     }
+    child = subprocess.run(
+        ["bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert child.returncode == 0, f"{command}\n{child.stdout[-3000:]}\n{child.stderr[-2000:]}"
+    return child
 
 
 @pytest.mark.parametrize(("block", "line"), SHELL)
 def test_a_shell_command_of_the_readme_succeeds(tmp_path: Path, block: Block, line: str) -> None:
     command = localised(line.split("  #", 1)[0].strip())
-    child = subprocess.run(
-        ["bash", "-c", command],
-        cwd=tmp_path,
-        env=_environment(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert child.returncode == 0, f"{command}\n{child.stdout[-3000:]}\n{child.stderr[-2000:]}"
+    child = shell(command, tmp_path)
     if " call " in command:  # the README says what it prints
         readme = (REPO / "README.md").read_text(encoding="utf-8")
         said = re.search(r"The second prints `([^`]*)`", readme)
@@ -124,14 +121,5 @@ def test_the_ci_workflow_runs_its_commands(tmp_path: Path) -> None:
     command = test.replace("${{ matrix.plugin }}", str(SAMPLES / "go" / "fake_artist_agent")).replace(
         "${{ strategy.job-index }}", "0"
     )
-    child = subprocess.run(
-        ["bash", "-c", command],
-        cwd=tmp_path,
-        env=_environment(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert child.returncode == 0, f"{command}\n{child.stdout[-3000:]}"
+    shell(command, tmp_path)
     assert (tmp_path / "report-0.xml").is_file()
