@@ -5,6 +5,7 @@ from __future__ import annotations
 from pytest_wasmhost.abi.capabilities import Reply
 from pytest_wasmhost.errors import (
     AbiError,
+    HostLimitWarning,
     ManifestError,
     NoResult,
     NotFoundByPlugin,
@@ -27,6 +28,7 @@ from pytest_wasmhost.runtime.wasi import WasiOptions
 
 __all__ = [
     "AbiError",
+    "HostLimitWarning",
     "InstanceLimits",
     "ManifestError",
     "NoResult",

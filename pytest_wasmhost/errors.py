@@ -12,6 +12,7 @@ from typing import Any
 
 __all__ = [
     "AbiError",
+    "HostLimitWarning",
     "ManifestError",
     "NoResult",
     "NotFoundByPlugin",
@@ -226,3 +227,9 @@ class PoolTimeout(WasmHostError):
 
 class PoolClosed(WasmHostError):
     """The plugin's instance pool was closed (its runtime shut down) while a caller wanted an instance."""
+
+
+class HostLimitWarning(UserWarning):
+    """A plugin reached one of the host's memory caps (cache entries or bytes, scheduled jobs, open
+    WebSocket connections). The plugin got the service's refusal; the test is warned once per plugin and
+    cap in a scope, with the setting that raises the cap."""
