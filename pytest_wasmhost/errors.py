@@ -15,6 +15,7 @@ __all__ = [
     "CallbackFailed",
     "CallbackFailureWarning",
     "ConfigKeyWarning",
+    "HostLimitWarning",
     "ManifestError",
     "NoResult",
     "NotFoundByPlugin",
@@ -264,3 +265,9 @@ class ConfigKeyWarning(UserWarning):
 
 class CallbackFailureWarning(UserWarning):
     """A test's host-triggered callback failed (see :class:`CallbackFailed`); strict callbacks fail it."""
+
+
+class HostLimitWarning(UserWarning):
+    """A plugin reached one of the host's memory caps (cache entries or bytes, scheduled jobs, open
+    WebSocket connections). The plugin got the service's refusal; the test is warned once per plugin and
+    cap in a scope, with the setting that raises the cap."""

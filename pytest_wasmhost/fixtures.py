@@ -260,8 +260,10 @@ class WasmCalls:
         if not calls:
             return "host calls: (none)"
         shown = calls if limit is None else calls[-limit:]
+        dropped = calls[0].seq - 1  # the transcript keeps the newest calls; older outlines were let go
         lines = [
-            f"host calls ({len(calls)}{', last ' + str(len(shown)) if len(shown) < len(calls) else ''}):"
+            f"host calls ({len(calls)}{f', {dropped} older dropped' if dropped else ''}"
+            f"{', last ' + str(len(shown)) if len(shown) < len(calls) else ''}):"
         ]
         lines.extend(f"  {call}" for call in shown)
         return "\n".join(lines)

@@ -231,7 +231,8 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
     runtime = item.stash.get(RUNTIME_KEY, None)
     if runtime is not None:
         transcript = runtime.transcript
-        exercised = {f"{c.plugin_id}\t{c.service}.{c.function}" for c in transcript}
+        # functions_called also covers calls whose outline the transcript has let go (it keeps the newest).
+        exercised = {f"{pid}\t{service}.{fn}" for pid, service, fn in transcript.functions_called()}
         for plugin_id, exports in transcript.exports_called().items():
             exercised.update(f"{plugin_id}\t{export}" for export in exports)
         if exercised:

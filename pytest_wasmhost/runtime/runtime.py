@@ -410,7 +410,7 @@ class ScopedRuntime:
         }
         self._lock = threading.Lock()
         self._plugins: list[Plugin] = []
-        self._initialised: set[str] = set()
+        self._initialised: set[tuple[str, str]] = set()  # (plugin id, version): never a joined string
         self.env = HostEnvironment(clock=clock, call_plugin=self.call_plugin, options=host_options)
         self.closed = False
 
@@ -488,7 +488,7 @@ class ScopedRuntime:
         """OnInit once per plugin id and version in this scope; True if it ran now, raises if it failed."""
         if "LifecycleManagement" not in plugin.manifest.capabilities:
             return False
-        key = f"{plugin.plugin_id}\u200b{plugin.manifest.version}"  # the original's tracker key
+        key = (plugin.plugin_id, plugin.manifest.version)  # the original joined them with U+200B
         with self._lock:
             if key in self._initialised:
                 return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -140,3 +141,23 @@ def test_config_is_read_live_and_keys_are_lower_cased(runtime: Runtime, samples_
             answers = [plugin.metadata_agent.get_artist_biography(name="Ann").biography for _ in range(2)]
         assert answers == ["Yo, Ann", "Yo, Ann"]
         assert len(warned) == 1, "warned once per key, not per read"
+
+
+def test_on_init_is_tracked_per_plugin_id_and_version_not_per_joined_string(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    # "a\u200b1" version "2" and "a" version "1\u200b2" joined the way the original keyed them are one key:
+    # the second plugin never got its OnInit (issue 15: per-plugin state keyed by a structure).
+    wasm = metadata_module(capabilities=("MetadataAgent", "LifecycleManagement"))
+    folders = []
+    for plugin_id, version in (("a\u200b1", "2"), ("a", "1\u200b2")):
+        folder = write_plugin(
+            tmp_path, wasm, plugin_id=plugin_id, capabilities=["MetadataAgent", "LifecycleManagement"]
+        )
+        document = json.loads((folder / "manifest.json").read_text())
+        (folder / "manifest.json").write_text(json.dumps({**document, "version": version}))
+        folders.append(folder)
+    with runtime.scope() as scope:
+        for folder in folders:
+            scope.plugin(folder)
+        assert [c.plugin_id for c in scope.transcript.calls("lifecycle", "on_init")] == ["a\u200b1", "a"]

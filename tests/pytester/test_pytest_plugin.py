@@ -659,3 +659,38 @@ def test_websocket_fixture_and_fresh_scopes(
         """
     )
     run(pytester, *cache_args).assert_outcomes(passed=1)
+
+
+def test_a_plugin_past_a_cap_warns_the_test_and_dropped_calls_still_count_as_exercised(
+    pytester: pytest.Pytester, cache_args: list[str]
+) -> None:
+    from tests.integration.test_attack_host_memory import CACHE_FLOOD, CALL_FLOOD, flood_module
+    from tests.support.plugins import write_plugin
+
+    permissions = {"cache": {"reason": "r"}, "scheduler": {"reason": "r"}}
+    folder = write_plugin(pytester.path / "plugins", flood_module(), permissions=permissions)
+    pytester.makepyfile(
+        f"""
+        import struct
+
+        def test_flood(wasm_runtime):
+            plugin = wasm_runtime.load({str(folder)!r})
+            plugin.call_raw({CACHE_FLOOD!r}, struct.pack("<II", 0, 10))  # ten cache writes, then
+            plugin.call_raw({CALL_FLOOD!r}, struct.pack("<II", 0, 20_000))  # enough calls to drop them
+            assert wasm_runtime.transcript.dropped == 10
+            assert {{c.function for c in wasm_runtime.transcript}} == {{"has"}}
+            with wasm_runtime.fresh(host_options={{"cache": {{"plugin_max_entries": 3}}}}) as scope:
+                capped = scope.plugin({str(folder)!r})
+                data, error = capped.call_raw({CACHE_FLOOD!r}, struct.pack("<II", 0, 5))
+            assert error is None
+            assert struct.unpack("<II", data) == (2, 3)  # two refused (success=false), three stored
+        """
+    )
+    result = run(pytester, *cache_args)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*HostLimitWarning: plugin 'test_plugin' reached the host's cache cap plugin_max_entries=3 *",
+            "test_plugin: host functions exercised: cache.has, cache.set_string;*",
+        ]
+    )
