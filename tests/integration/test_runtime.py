@@ -161,3 +161,14 @@ def test_on_init_is_tracked_per_plugin_id_and_version_not_per_joined_string(
         for folder in folders:
             scope.plugin(folder)
         assert [c.plugin_id for c in scope.transcript.calls("lifecycle", "on_init")] == ["a\u200b1", "a"]
+
+
+def test_closing_a_scope_closes_instances_its_test_never_returned(runtime: Runtime, tmp_path: Path) -> None:
+    scope = runtime.scope()
+    plugin = scope.plugin(write_plugin(tmp_path, metadata_module()))
+    taken = plugin.pool.get()  # never put back
+    scope.close()
+    assert taken.closed
+    stats = plugin.stats()
+    assert stats.busy == 0
+    assert stats.closed == stats.created
