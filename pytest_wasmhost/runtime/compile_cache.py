@@ -525,6 +525,11 @@ class CompiledModuleCache:
                 del self._entries[key]
         return len(expired)
 
+    def holds(self, digest: str) -> bool:
+        """Whether the module of ``digest`` is cached in memory (expired or not yet swept counts)."""
+        with self._cond:
+            return digest in self._entries
+
     def clear(self) -> None:
         with self._cond:
             self._entries.clear()

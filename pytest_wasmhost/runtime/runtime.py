@@ -353,7 +353,19 @@ class Runtime:
         with self._sweep_lock:
             with self._lock:
                 scopes = [s for s in self._scopes if clock_driven_too or not s.clock_driven]
-            return self.modules.sweep() + sum(scope.sweep() for scope in scopes)
+            swept = self.modules.sweep() + sum(scope.sweep() for scope in scopes)
+            self._release_unused_builds()
+            return swept
+
+    def _release_unused_builds(self) -> None:
+        """Forget builds whose module expired from the memory cache and that no open plugin uses, so
+        an expiry really frees the compiled code (the next load takes it from the disk cache)."""
+        with self._lock:
+            scopes = list(self._scopes)
+        in_use = {id(plugin.linked) for scope in scopes for plugin in scope.open_plugins()}
+        for key, build in list(self._builds.items()):
+            if id(build.linked) not in in_use and not self.modules.holds(build.digest):
+                self._builds.pop(key, None)
 
     def _forget(self, scope: ScopedRuntime) -> None:
         with self._lock:
@@ -418,6 +430,10 @@ class ScopedRuntime:
     def transcript(self) -> Transcript:
         """Every host call made by this scope's plugins, in order."""
         return self.env.transcript
+
+    def open_plugins(self) -> list[Plugin]:
+        with self._lock:
+            return list(self._plugins)
 
     def find(self, plugin_id: str) -> Plugin | None:
         """The newest plugin loaded into this scope under ``plugin_id``."""

@@ -172,3 +172,20 @@ def test_closing_a_scope_closes_instances_its_test_never_returned(runtime: Runti
     stats = plugin.stats()
     assert stats.busy == 0
     assert stats.closed == stats.created
+
+
+def test_an_expired_compiled_module_is_released_once_no_plugin_uses_it(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    folder = write_plugin(tmp_path, metadata_module())
+    with freeze_time("2026-01-01") as frozen:
+        with runtime.scope() as scope:
+            first = scope.plugin(folder)
+            frozen.tick(runtime.settings.compiled_ttl + 1)
+            runtime.sweep()
+            assert runtime.build(folder).linked is first.linked, "in use: kept"
+        frozen.tick(runtime.settings.compiled_ttl + 1)
+        runtime.sweep()
+        assert not runtime._builds, "the expired module is still held by the build map"
+        with runtime.scope() as scope:
+            assert mbid(scope.plugin(folder)) == ""  # loads and answers again (from the disk cache)
