@@ -5,11 +5,15 @@ from __future__ import annotations
 import datetime
 import errno
 import hashlib
+import hmac
+import json
 import logging
 import os
+import platform
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +26,7 @@ from pytest_wasmhost.clock import SYSTEM_CLOCK, ManualClock
 from pytest_wasmhost.errors import PluginLoadError
 from pytest_wasmhost.runtime import compile_cache
 from pytest_wasmhost.runtime.compile_cache import (
+    CompileCacheWarning,
     CompiledModuleCache,
     DiskCache,
     parse_size,
@@ -81,6 +86,20 @@ def load_strategy(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
 def memory_cache(engine: wasmtime.Engine, root: Path | None = None, **kwargs: Any) -> CompiledModuleCache:
     disk = DiskCache(root, engine, KEY) if root is not None else None
     return CompiledModuleCache(engine, settings_key=KEY, disk=disk, **kwargs)
+
+
+def mac_name(root: Path, digest: str, data: bytes, settings_key: str = KEY) -> str:
+    """The name this host gives an artifact: HMAC-SHA256 under the root's key of what ties it to its
+    module and build, then its bytes (written out here so the test pins what the MAC covers)."""
+    key = (root / "key").read_bytes()
+    context = json.dumps(
+        ["pytest-wasmhost-cwasm-2", digest, wasmtime_version(), settings_key, platform.machine()]
+    )
+    return hmac.new(key, context.encode() + b"\n" + data, "sha256").hexdigest() + ".cwasm"
+
+
+def cache_warning_texts(record: list[warnings.WarningMessage]) -> list[str]:
+    return [str(w.message) for w in record if issubclass(w.category, CompileCacheWarning)]
 
 
 def artifacts(disk_root: Path, engine: wasmtime.Engine, wasm: bytes) -> list[Path]:
@@ -334,7 +353,7 @@ def test_broken_wasm_is_a_load_error_and_is_not_cached(engine: wasmtime.Engine, 
         cache.get(broken, plugin_id="bad")
     assert info.value.plugin_id == "bad"
     assert len(cache) == 0
-    assert not tmp_path.exists() or list(tmp_path.iterdir()) == []
+    assert not tmp_path.exists() or [p.name for p in tmp_path.iterdir()] == ["key"]  # the MAC key only
 
 
 def test_disk_cache_must_match_engine_and_settings(engine: wasmtime.Engine, tmp_path: Path) -> None:
@@ -474,13 +493,27 @@ def test_a_fresh_cache_loads_from_disk_without_compiling(
     assert run_f(module) == 11
 
 
-def test_artifact_is_one_file_named_by_its_sha256(engine: wasmtime.Engine, tmp_path: Path) -> None:
+def test_artifact_is_one_file_named_by_its_mac(engine: wasmtime.Engine, tmp_path: Path) -> None:
     wasm = wat(12)
     memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
     memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
 
     (artifact,) = artifacts(tmp_path, engine, wasm)
-    assert artifact.name == hashlib.sha256(artifact.read_bytes()).hexdigest() + ".cwasm"
+    assert artifact.name == mac_name(tmp_path, wasm_digest(wasm), artifact.read_bytes())
+    # The MAC ties the bytes to their module: the same bytes under another digest get another name.
+    assert artifact.name != mac_name(tmp_path, wasm_digest(wat(13)), artifact.read_bytes())
+    assert artifact.name != hashlib.sha256(artifact.read_bytes()).hexdigest() + ".cwasm"
+
+
+def test_cache_folders_and_key_are_private(engine: wasmtime.Engine, tmp_path: Path) -> None:
+    root = tmp_path / "cache" / "plugins"
+    wasm = wat(26)
+    memory_cache(engine, root).get(wasm, plugin_id="p")
+    (artifact,) = artifacts(root, engine, wasm)
+    assert (root.stat().st_mode & 0o777, artifact.parent.stat().st_mode & 0o777) == (0o700, 0o700)
+    assert (root / "key").stat().st_mode & 0o777 == 0o600
+    assert len((root / "key").read_bytes()) == 32
+    assert artifact.stat().st_mode & 0o777 == 0o600
 
 
 def test_disk_get_or_compile(engine: wasmtime.Engine, tmp_path: Path, compiles: list[str]) -> None:
@@ -531,42 +564,61 @@ def random_bytes(path: Path, _engine: wasmtime.Engine, _wasm: bytes) -> Path:
     return path
 
 
-def renamed(path: Path, data: bytes, name: str | None = None) -> Path:
+def renamed(path: Path, data: bytes, name: str) -> Path:
     path.unlink()
-    target = path.with_name((name or hashlib.sha256(data).hexdigest()) + ".cwasm")
+    target = path.with_name(name)
     target.write_bytes(data)
     return target
 
 
+def with_valid_mac(path: Path, data: bytes, wasm: bytes) -> Path:
+    """``data`` under the name this host would give it: only a holder of the key can do this."""
+    return renamed(path, data, mac_name(path.parent.parent, wasm_digest(wasm), data))
+
+
 def other_settings_artifact(path: Path, _engine: wasmtime.Engine, wasm: bytes) -> Path:
     fuel_engine = shared_engine(EngineSettings(consume_fuel=True))
-    return renamed(path, bytes(wasmtime.Module(fuel_engine, wasm).serialize()))
+    return with_valid_mac(path, bytes(wasmtime.Module(fuel_engine, wasm).serialize()), wasm)
 
 
-def random_bytes_with_matching_name(path: Path, _engine: wasmtime.Engine, _wasm: bytes) -> Path:
-    return renamed(path, os.urandom(4096))
+def random_bytes_with_matching_name(path: Path, _engine: wasmtime.Engine, wasm: bytes) -> Path:
+    return with_valid_mac(path, os.urandom(4096), wasm)
+
+
+def sha256_named(path: Path, _engine: wasmtime.Engine, _wasm: bytes) -> Path:
+    """The name layout 1 gave an artifact, which anyone can compute: no longer enough."""
+    data = path.read_bytes()
+    return renamed(path, data, hashlib.sha256(data).hexdigest() + ".cwasm")
+
+
+def another_modules_artifact(path: Path, engine: wasmtime.Engine, _wasm: bytes) -> Path:
+    """Our own, valid artifact of another module, under the name it has in that module's folder."""
+    other = wat(99)
+    data = bytes(wasmtime.Module(engine, other).serialize())
+    return renamed(path, data, mac_name(path.parent.parent, wasm_digest(other), data))
 
 
 def misnamed(path: Path, _engine: wasmtime.Engine, _wasm: bytes) -> Path:
-    return renamed(path, path.read_bytes(), name="not-a-digest")
+    return renamed(path, path.read_bytes(), "not-a-digest.cwasm")
 
 
 @pytest.mark.parametrize(
     ("corrupt", "reason"),
     [
-        (truncate, "checksum mismatch"),
-        (flip_body_byte, "checksum mismatch"),
-        (random_bytes, "checksum mismatch"),
+        (truncate, "does not authenticate"),
+        (flip_body_byte, "does not authenticate"),
+        (random_bytes, "does not authenticate"),
+        (sha256_named, "does not authenticate"),
+        (another_modules_artifact, "does not authenticate"),
         (other_settings_artifact, "wasmtime refused it: Module was compiled with fuel support"),
         (random_bytes_with_matching_name, "wasmtime refused it"),
-        (misnamed, "its name is not the sha256"),
+        (misnamed, "its name is not a MAC"),
     ],
 )
 def test_a_bad_artifact_is_deleted_logged_and_recompiled(
     engine: wasmtime.Engine,
     tmp_path: Path,
     compiles: list[str],
-    caplog: pytest.LogCaptureFixture,
     load_strategy: str,
     corrupt: Callable[[Path, wasmtime.Engine, bytes], Path],
     reason: str,
@@ -576,17 +628,18 @@ def test_a_bad_artifact_is_deleted_logged_and_recompiled(
     (artifact,) = artifacts(tmp_path, engine, wasm)
     bad = corrupt(artifact, engine, wasm)
 
-    with caplog.at_level(logging.WARNING, logger=LOGGER):
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
         module = memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
 
     assert run_f(module) == 16
     assert compiles == ["p", "p"]
-    (warning,) = [r for r in caplog.records if r.name == LOGGER]
-    assert warning.levelno == logging.WARNING
-    assert str(bad) in warning.getMessage()
-    assert reason in warning.getMessage()
+    (warning,) = cache_warning_texts(record)
+    assert str(bad) in warning
+    assert reason in warning
+    assert "recompiling" in warning
     (fresh,) = artifacts(tmp_path, engine, wasm)  # the bad file is gone, a good one took its place
-    assert fresh.name == hashlib.sha256(fresh.read_bytes()).hexdigest() + ".cwasm"
+    assert fresh.name == mac_name(tmp_path, wasm_digest(wasm), fresh.read_bytes())
     assert memory_cache(engine, tmp_path).get(wasm, plugin_id="p") is not None
     assert compiles == ["p", "p"]
 
@@ -663,7 +716,8 @@ def test_a_sealed_artifact_that_changed_is_hashed_and_replaced(
     else:
         corrupt(artifact, engine, wasm)
 
-    module = memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
+    with pytest.warns(CompileCacheWarning, match="does not authenticate"):
+        module = memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
 
     assert run_f(module) == 22
     assert len(hashed) == 2  # the seal did not vouch for the changed file
@@ -682,8 +736,12 @@ def test_an_unreadable_seal_means_verify_and_reseal(
     seal = artifact.with_name(artifact.name + ".seal")
     seal.write_bytes(seal_text)
 
-    assert run_f(memory_cache(engine, tmp_path).get(wasm, plugin_id="p")) == 23
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        assert run_f(memory_cache(engine, tmp_path).get(wasm, plugin_id="p")) == 23
 
+    (warning,) = cache_warning_texts(record)
+    assert f"replaced the seal {seal}: it does not authenticate" in warning
     assert len(hashed) == 2
     assert compiles == ["p"]
     assert seal.read_bytes() != seal_text
@@ -700,7 +758,8 @@ def test_a_seal_whose_body_was_altered_is_no_seal(
     assert b'"i32"' in body
     seal.write_bytes(header + b"\n" + body.replace(b'"i32"', b'"i64"'))
 
-    module = memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
+    with pytest.warns(CompileCacheWarning, match="does not authenticate"):
+        module = memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
 
     assert len(hashed) == 2
     assert compiles == ["p"]
@@ -709,11 +768,34 @@ def test_a_seal_whose_body_was_altered_is_no_seal(
     assert b'"i64"' not in seal.read_bytes()  # and sealed afresh
 
 
+def test_a_seal_made_for_another_artifact_does_not_describe_this_one(
+    engine: wasmtime.Engine, tmp_path: Path, hashed: list[str], compiles: list[str]
+) -> None:
+    # Both seals authenticate (one key), but the one copied over was made for another module's
+    # artifact: its description (f takes an i64 there) must not be believed, nor re-saved.
+    wasm = wat(27)
+    other = bytes(wasmtime.wat2wasm('(module (func (export "f") (param i64) (result i64) (local.get 0)))'))
+    artifact = sealed(engine, tmp_path, wasm)
+    other_artifact = sealed(engine, tmp_path, other)
+    seal = artifact.with_name(artifact.name + ".seal")
+    seal.write_bytes(other_artifact.with_name(other_artifact.name + ".seal").read_bytes())
+
+    with pytest.warns(CompileCacheWarning, match="was made for another artifact"):
+        module = memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
+
+    _, exports = describe_module(module)
+    assert [(e.name, e.params, e.results) for e in exports] == [("f", (), ("i32",))]
+    assert run_f(module) == 27
+    assert b'"i64"' not in seal.read_bytes()  # sealed afresh from the module itself
+    assert compiles == ["p", "p"]  # one compile per module, none for the load
+
+
 def test_a_bad_artifacts_seal_goes_with_it(engine: wasmtime.Engine, tmp_path: Path) -> None:
     wasm = wat(24)
     artifact = sealed(engine, tmp_path, wasm)
     truncate(artifact, engine, wasm)
-    memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
+    with pytest.warns(CompileCacheWarning, match="discarding"):
+        memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
     (fresh,) = artifacts(tmp_path, engine, wasm)
     files = sorted(p.name for p in fresh.parent.iterdir())
     assert files == [fresh.name, fresh.name + ".seal"]
@@ -789,18 +871,18 @@ def test_disk_full_degrades_and_leaves_no_temp_file(
     assert artifacts(tmp_path, engine, wasm) == []  # the temp file was removed
 
 
-def test_unusable_cache_folder_degrades_with_one_warning(
-    engine: wasmtime.Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_unusable_cache_folder_degrades_with_one_warning(engine: wasmtime.Engine, tmp_path: Path) -> None:
     not_a_folder = tmp_path / "plugins"
     not_a_folder.write_bytes(b"a file where the cache folder should be")
     cache = memory_cache(engine, not_a_folder)
-    with caplog.at_level(logging.WARNING, logger=LOGGER):
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
         assert run_f(cache.get(wat(23), plugin_id="a")) == 23
         assert run_f(cache.get(wat(24), plugin_id="b")) == 24
 
-    (warning,) = cache_warnings(caplog)
-    assert "unreadable" in warning
+    (warning,) = cache_warning_texts(record)
+    assert f"{not_a_folder} is a file, not a folder" in warning
+    assert "--wasm-cache-dir" in warning
 
 
 @pytest.fixture(autouse=True)
