@@ -320,7 +320,7 @@ def _private_folder(path: Path) -> None:
     except FileExistsError:
         pass
     else:
-        os.chmod(path, 0o700, follow_symlinks=False)  # the umask may have taken bits away
+        os.chmod(path, 0o700)  # the umask may have taken bits away (a swap to a link is caught below)
     problem = _folder_problem(path, os.lstat(path))
     if problem is not None:
         raise _Refused(problem)
@@ -343,9 +343,23 @@ def _key_problem(path: Path, st: os.stat_result) -> str | None:
     return None
 
 
+# Keys read in this process, by path, with the identity they were read under: a later cache on the
+# same root (every Runtime makes one) checks the file with one lstat instead of opening it.
+_known_keys: dict[Path, tuple[tuple[int, ...], bytes]] = {}
+
+
+def _key_identity(st: os.stat_result) -> tuple[int, ...]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_mode, st.st_uid)
+
+
 def _read_key(root: Path) -> bytes:
     """This user's MAC key under ``root``, made on first use (_Refused for a key we cannot trust)."""
     path = root / _KEY_NAME
+    known = _known_keys.get(path)
+    if known is not None:
+        with contextlib.suppress(OSError):
+            if _key_identity(os.lstat(path)) == known[0]:  # the very file we checked and read
+                return known[1]
     for _attempt in range(3):
         try:
             fd = os.open(path, _OPEN_FLAGS)
@@ -359,7 +373,8 @@ def _read_key(root: Path) -> bytes:
                 ) from exc
             raise
         try:
-            problem = _key_problem(path, os.fstat(fd))
+            st = os.fstat(fd)
+            problem = _key_problem(path, st)
             if problem is not None:
                 raise _Refused(problem)
             key = os.read(fd, _KEY_BYTES + 1)
@@ -367,6 +382,7 @@ def _read_key(root: Path) -> bytes:
             os.close(fd)
         if len(key) != _KEY_BYTES:
             raise _Refused(f"the cache key {path} is truncated; delete it (a new key is made)")
+        _known_keys[path] = (_key_identity(st), key)
         return key
     raise OSError(errno.ENOENT, "the cache key keeps vanishing", str(path))
 
@@ -496,11 +512,6 @@ class DiskCache:
 
     # -- public API ------------------------------------------------------------------------------
 
-    @property
-    def usable(self) -> bool:
-        """Whether the folder and key were accepted (opening them on first use)."""
-        return self._open() is not None
-
     def load(self, digest: str) -> wasmtime.Module | None:
         """The cached module for ``digest``, or None (missing, unusable, or the cache is disabled)."""
         key = self._open()
@@ -586,8 +597,15 @@ class DiskCache:
             if self._opened:
                 return self._key
             try:
-                self.root.parent.mkdir(parents=True, exist_ok=True)
-                _private_folder(self.root)
+                try:
+                    st = os.lstat(self.root)
+                except FileNotFoundError:
+                    self.root.parent.mkdir(parents=True, exist_ok=True)
+                    _private_folder(self.root)
+                else:  # the usual case: one lstat, no mkdir
+                    problem = _folder_problem(self.root, st)
+                    if problem is not None:
+                        raise _Refused(problem) from None
                 self._key = _read_key(self.root)
             except _Refused as refused:
                 warnings.warn(
@@ -644,17 +662,18 @@ class DiskCache:
             seal, seal_problem = None, "was made for another artifact"
         trusted = seal is not None and seal.vouches_for(opened)
         same_file = _reopenable_path(fd) if trusted else None
-        description: Description | None = None
         if seal is not None and same_file is not None:  # verified before and unchanged since: map it
             module = self._deserialize(lambda: wasmtime.Module.deserialize_file(self.engine, same_file))
-            # The seal authenticates under our key and names this artifact, so its description
-            # (taken from the module wasmtime loaded when it was sealed) holds for this module.
-            description = seal.description
-            remember_description(module, description)
         else:
             trusted = False
             verified_at = time.time_ns()
             module = self._verified_module(fd, name, digest, key)
+        # A seal that authenticates under our key and names this artifact was written by us from the
+        # module wasmtime made of these very bytes (the name is their MAC, checked above or by the
+        # identity): its description holds even when its identity no longer vouches (a touch, a copy).
+        description = seal.description if seal is not None else None
+        if description is not None:
+            remember_description(module, description)
         # A hit counts as use, so the oldest-first purge acts as LRU. Touching moves the change
         # time, which voids the seal, so only an artifact unused for an hour is touched.
         stale = time.time() - opened.st_mtime > _MTIME_REFRESH
@@ -663,7 +682,7 @@ class DiskCache:
                 os.utime(fd)  # through the descriptor: never a name someone may have swapped
         if not trusted or stale:
             since = verified_at if not trusted else time.time_ns()
-            # Never another seal's description: only what wasmtime says of this module.
+            # Never a description from a seal that is not this artifact's: then wasmtime is asked.
             self._seal(key, path, digest, os.fstat(fd), since, description or describe_module(module))
         if seal_problem is not None:  # reported only for a good artifact: a bad one's warning covers both
             self._warn_once(
