@@ -36,6 +36,7 @@ from pytest_wasmhost.runtime.compile_cache import (
 from pytest_wasmhost.runtime.engine import EngineSettings, shared_engine, wasmtime_version
 from pytest_wasmhost.runtime.instance import compile_module as real_compile
 from pytest_wasmhost.runtime.instance import describe_module
+from pytest_wasmhost.runtime.runtime import Runtime, RuntimeSettings
 
 LOGGER = "pytest_wasmhost.runtime.compile_cache"
 COMPILE = "pytest_wasmhost.runtime.compile_cache.compile_module"  # the seam every compilation goes through
@@ -260,6 +261,51 @@ def test_purge_counts_regular_files_only(tmp_path: Path) -> None:
     assert purge_cache(root, "10") == []
     assert small.exists()
     assert target.exists()
+
+
+def test_a_file_vanishing_mid_purge_no_longer_counts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "cache"
+    oldest = make_file(root / "oldest", 3, age_seconds=300)
+    middle = make_file(root / "middle", 3, age_seconds=200)
+    newest = make_file(root / "newest", 3, age_seconds=100)
+    real_unlink = Path.unlink
+
+    def raced(self: Path, missing_ok: bool = False) -> None:
+        if self == oldest:
+            real_unlink(self)  # another process's purge got there first
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", str(self))
+        real_unlink(self, missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", raced)
+
+    # 9 bytes, limit 4: "oldest" is gone either way, so removing "middle" is enough; "newest" stays.
+    assert purge_cache(root, "4") == [middle]
+    assert newest.exists()
+
+
+def test_purge_removes_temp_files_of_killed_writers_whatever_the_limit(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    stale = make_file(root / "d" / ".tmp-killed.part", 10, age_seconds=16 * 60)
+    live = make_file(root / "d" / ".tmp-writing.part", 10, age_seconds=60)
+    artifact = make_file(root / "d" / "a.cwasm", 10, age_seconds=3 * 3600)
+
+    assert purge_cache(root, None) == [stale]
+    assert purge_cache(root, "0") == []
+    assert live.exists()
+    assert artifact.exists()
+
+
+def test_purge_keeps_the_key_and_takes_a_seal_with_its_artifact(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    key = make_file(root / "key", 32, age_seconds=10 * 3600)
+    old = make_file(root / "d" / "a.cwasm", 10, age_seconds=2 * 3600)
+    old_seal = make_file(root / "d" / "a.cwasm.seal", 2, age_seconds=1)  # younger than the newest
+    new = make_file(root / "e" / "b.cwasm", 10, age_seconds=60)
+
+    assert purge_cache(root, "15") == [old, old_seal]
+    assert key.exists()
+    assert new.exists()
+    assert not (root / "d").exists()
 
 
 # -- CompiledModuleCache: memory TTL --------------------------------------------------------------
@@ -808,6 +854,244 @@ def test_a_stray_temp_file_is_ignored(engine: wasmtime.Engine, tmp_path: Path, c
     (artifact.parent / ".tmp-crashed.part").write_bytes(b"half a write")
     memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
     assert compiles == ["p"]
+
+
+# -- DiskCache: a folder, key or entry it must not trust ------------------------------------------
+
+
+def recorded(body: Callable[[], object]) -> list[str]:
+    """The cache warnings ``body`` gave."""
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        body()
+    return cache_warning_texts(record)
+
+
+def make_world_writable(root: Path) -> None:
+    root.mkdir(parents=True)
+    root.chmod(0o777)
+
+
+def make_group_writable(root: Path) -> None:
+    root.mkdir(parents=True)
+    root.chmod(0o770)
+
+
+def make_symlink(root: Path) -> None:
+    target = root.parent / "elsewhere"
+    target.mkdir(parents=True)
+    root.symlink_to(target, target_is_directory=True)
+
+
+def make_foreign(root: Path) -> None:
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        pytest.skip("giving a folder to another user needs root")
+    root.mkdir(parents=True)
+    os.chown(root, 65534, 65534)
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (make_world_writable, "can be written by other users (mode 0777); run `chmod 700 {root}`"),
+        (make_group_writable, "can be written by other users (mode 0770); run `chmod 700 {root}`"),
+        (make_symlink, "is a symbolic link"),
+        (make_foreign, "belongs to another user (uid 65534)"),
+    ],
+)
+def test_a_root_we_must_not_trust_keeps_the_cache_in_memory_with_one_warning(
+    engine: wasmtime.Engine, tmp_path: Path, compiles: list[str], make: Callable[[Path], None], says: str
+) -> None:
+    root = tmp_path / "cache" / "plugins"
+    make(root)
+    cache = memory_cache(engine, root)
+
+    texts = recorded(lambda: (cache.get(wat(30), plugin_id="a"), cache.get(wat(31), plugin_id="b")))
+
+    (warning,) = texts
+    assert says.format(root=root) in warning
+    assert "--wasm-cache-dir" in warning
+    assert "in memory" in warning
+    assert list(root.iterdir()) == []  # no key, no artifact: nothing written where others can write
+    assert len(recorded(lambda: memory_cache(engine, root).get(wat(30), plugin_id="a"))) == 1
+    assert compiles == ["a", "b", "a"]  # and nothing read from it either
+
+
+def test_a_subfolder_we_must_not_trust_costs_only_its_own_module(
+    engine: wasmtime.Engine, tmp_path: Path, compiles: list[str]
+) -> None:
+    good, bad = wat(32), wat(33)
+    memory_cache(engine, tmp_path).get(good, plugin_id="good")
+    memory_cache(engine, tmp_path).get(bad, plugin_id="bad")
+    (bad_artifact,) = artifacts(tmp_path, engine, bad)
+    bad_artifact.parent.chmod(0o777)
+
+    cache = memory_cache(engine, tmp_path)
+    texts = recorded(lambda: (cache.get(good, plugin_id="good"), cache.get(bad, plugin_id="bad")))
+
+    (warning,) = texts
+    assert f"chmod 700 {bad_artifact.parent}" in warning
+    assert compiles == ["good", "bad", "bad"]  # the good module still came from disk
+
+
+def key_mode_0644(key: Path) -> None:
+    key.chmod(0o644)
+
+
+def key_symlink(key: Path) -> None:
+    real = key.with_name("real-key")
+    key.rename(real)
+    key.symlink_to(real)
+
+
+def key_short(key: Path) -> None:
+    key.write_bytes(b"short")
+
+
+def key_folder(key: Path) -> None:
+    key.unlink()
+    key.mkdir()
+
+
+def key_foreign(key: Path) -> None:
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        pytest.skip("giving a file to another user needs root")
+    os.chown(key, 65534, 65534)
+
+
+@pytest.mark.parametrize(
+    ("spoil", "says"),
+    [
+        (key_mode_0644, "has mode 0644, not 0600"),
+        (key_symlink, "is a symbolic link"),
+        (key_short, "holds 5 bytes"),
+        (key_folder, "is a folder"),
+        (key_foreign, "belongs to another user (uid 65534)"),
+    ],
+)
+def test_a_key_we_must_not_trust_keeps_the_cache_in_memory_with_one_warning(
+    engine: wasmtime.Engine, tmp_path: Path, compiles: list[str], spoil: Callable[[Path], None], says: str
+) -> None:
+    memory_cache(engine, tmp_path).get(wat(34), plugin_id="a")
+    spoil(tmp_path / "key")
+    cache = memory_cache(engine, tmp_path)
+
+    texts = recorded(lambda: (cache.get(wat(34), plugin_id="a"), cache.get(wat(35), plugin_id="b")))
+
+    (warning,) = texts
+    assert f"the cache key {tmp_path / 'key'} {says}" in warning
+    assert "delete it" in warning
+    assert compiles == ["a", "a", "b"]  # the artifact made under the old key is not believed
+    assert artifacts(tmp_path, engine, wat(35)) == []
+
+
+def test_racing_first_uses_agree_on_one_key(engine: wasmtime.Engine, tmp_path: Path) -> None:
+    root = tmp_path / "plugins"
+    compile_cache._known_keys.clear()  # each thread reads the file, as separate processes would
+    keys: list[bytes] = []
+    start = threading.Barrier(8)
+
+    def first_use(_i: int) -> None:
+        start.wait(10)
+        keys.append(compile_cache._read_key(root))
+
+    root.mkdir(mode=0o700)
+    run_threads(8, first_use)
+
+    assert len(set(keys)) == 1
+    assert keys[0] == (root / "key").read_bytes()
+    assert sorted(p.name for p in root.iterdir()) == ["key"]  # no temp key left behind
+
+
+def test_folders_and_files_are_private_whatever_the_umask(engine: wasmtime.Engine, tmp_path: Path) -> None:
+    root = tmp_path / "plugins"
+    previous = os.umask(0o277)  # even one that takes the owner's write bit
+    try:
+        memory_cache(engine, root).get(wat(36), plugin_id="p")
+    finally:
+        os.umask(previous)
+    (artifact,) = artifacts(root, engine, wat(36))
+    assert (root.stat().st_mode & 0o777, artifact.parent.stat().st_mode & 0o777) == (0o700, 0o700)
+    assert (root / "key").stat().st_mode & 0o777 == 0o600
+    assert recorded(lambda: memory_cache(engine, root).get(wat(36), plugin_id="p")) == []
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors through /proc")
+@pytest.mark.parametrize("with_content", [False, True])
+def test_a_folder_under_an_artifacts_name_is_a_miss_and_leaks_nothing(
+    engine: wasmtime.Engine, tmp_path: Path, compiles: list[str], with_content: bool
+) -> None:
+    wasm = wat(37)
+    memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
+    (artifact,) = artifacts(tmp_path, engine, wasm)
+    artifact.unlink()
+    artifact.mkdir()
+    if with_content:
+        (artifact / "x").write_bytes(b"x")
+    before = open_fds()
+
+    texts = recorded(lambda: run_f(memory_cache(engine, tmp_path).get(wasm, plugin_id="p")))
+
+    (warning,) = texts
+    assert f"{artifact}: it is a folder, not a regular file; recompiling" in warning
+    assert open_fds() == before
+    assert compiles == ["p", "p"]
+    assert artifact.is_dir() == with_content  # an empty one is removed and the artifact written again
+
+
+def test_a_bad_entry_disables_nothing_but_itself(
+    engine: wasmtime.Engine, tmp_path: Path, compiles: list[str]
+) -> None:
+    stuck, fine, later = wat(38), wat(39), wat(40)
+    memory_cache(engine, tmp_path).get(stuck, plugin_id="stuck")
+    memory_cache(engine, tmp_path).get(fine, plugin_id="fine")
+    (artifact,) = artifacts(tmp_path, engine, stuck)
+    artifact.unlink()
+    artifact.mkdir()
+    (artifact / "x").write_bytes(b"cannot be removed by the cache")  # so writing its name fails too
+
+    cache = memory_cache(engine, tmp_path)
+    texts = recorded(
+        lambda: [cache.get(w, plugin_id=p) for w, p in ((stuck, "stuck"), (fine, "fine"), (later, "later"))]
+    )
+
+    assert len(texts) == 1  # the bad entry, once, though both its read and its write failed
+    assert compiles == ["stuck", "fine", "stuck", "later"]  # "fine" still came from disk
+    assert len(artifacts(tmp_path, engine, later)) == 1  # and writing still works for the others
+
+
+def test_the_cache_purges_after_a_write_that_passes_its_limit(
+    engine: wasmtime.Engine, tmp_path: Path, compiles: list[str]
+) -> None:
+    first, second = wat(41), wat(42)
+    one = DiskCache(tmp_path, engine, KEY)
+    one.get_or_compile(first, wasm_digest(first), plugin_id="first")
+    (old,) = artifacts(tmp_path, engine, first)
+    os.utime(old, (time.time() - 3600,) * 2)
+    size = sum(f.stat().st_size for f in old.parent.iterdir())
+    limited = DiskCache(tmp_path, engine, KEY, size_limit=str(size + size // 2))  # room for one
+
+    limited.get_or_compile(second, wasm_digest(second), plugin_id="second")
+
+    assert artifacts(tmp_path, engine, first) == []  # the older one went, with its seal and folder
+    assert not old.parent.exists()
+    assert len(artifacts(tmp_path, engine, second)) == 1
+    assert (tmp_path / "key").exists()
+
+
+def test_the_start_of_a_runtime_never_purges_a_folder_it_refuses(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "someone-elses"
+    precious = make_file(elsewhere / "d" / "precious", 1000, age_seconds=3600)
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "plugins").symlink_to(elsewhere, target_is_directory=True)
+
+    with pytest.warns(CompileCacheWarning, match="symbolic link"):
+        Runtime(RuntimeSettings(cache_dir=tmp_path / "cache", cache_size="1")).close()
+    assert precious.exists()
 
 
 # -- DiskCache: disk errors degrade ---------------------------------------------------------------
