@@ -266,7 +266,9 @@ _OPEN_FLAGS: Final = (
     | getattr(os, "O_BINARY", 0)
 )
 _KEY_BYTES: Final = 32
-_FOLDER_FIX: Final = "or choose another folder with --wasm-cache-dir ($WASMHOST_CACHE_DIR)"
+_FOLDER_FIX: Final = (
+    "or choose another folder (pytest --wasm-cache-dir, wasmhost --cache-dir, $WASMHOST_CACHE_DIR)"
+)
 # Write failures of one entry (something else sits under its name); any other errno is the disk's.
 _ENTRY_ERRNOS: Final = frozenset({errno.EISDIR, errno.ENOTDIR, errno.ELOOP, errno.ENOTEMPTY, errno.EEXIST})
 
