@@ -5,6 +5,10 @@ from __future__ import annotations
 from pytest_wasmhost.abi.capabilities import Reply
 from pytest_wasmhost.errors import (
     AbiError,
+    CallbackFailed,
+    CallbackFailureWarning,
+    ConfigKeyWarning,
+    HostLimitWarning,
     ManifestError,
     NoResult,
     NotFoundByPlugin,
@@ -22,12 +26,17 @@ from pytest_wasmhost.runtime.instance import InstanceLimits
 from pytest_wasmhost.runtime.manager import PluginManager
 from pytest_wasmhost.runtime.plugin import Plugin
 from pytest_wasmhost.runtime.pool import PoolSettings
-from pytest_wasmhost.runtime.runtime import Runtime, RuntimeSettings, ScopedRuntime
+from pytest_wasmhost.runtime.runtime import LoadDefaults, Runtime, RuntimeSettings, ScopedRuntime
 from pytest_wasmhost.runtime.wasi import WasiOptions
 
 __all__ = [
     "AbiError",
+    "CallbackFailed",
+    "CallbackFailureWarning",
+    "ConfigKeyWarning",
+    "HostLimitWarning",
     "InstanceLimits",
+    "LoadDefaults",
     "ManifestError",
     "NoResult",
     "NotFoundByPlugin",

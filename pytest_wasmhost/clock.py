@@ -5,8 +5,12 @@
 plain settable clock for unit tests that do not want freezegun.
 
 Expiry is always evaluated lazily on access *and* by explicit ``sweep()`` calls. The production
-runtime starts a :class:`Janitor` thread that only calls ``sweep()`` on a real-time interval; tests
-never depend on it: they advance the clock and sweep themselves.
+runtime starts a :class:`Janitor` thread that only calls ``sweep()`` on a real-time interval; test
+scopes are never swept by it: they advance the clock and sweep themselves.
+
+The host's *own* waits and deadlines (a pool's get timeout, compile waits, call durations) read
+:func:`host_monotonic`, which freezegun does not freeze: a frozen test clock must not stop a timeout
+from firing.
 """
 
 from __future__ import annotations
@@ -56,11 +60,22 @@ class ManualClock:
 SYSTEM_CLOCK = SystemClock()
 
 
+def host_monotonic() -> float:
+    """Seconds on a monotonic clock that freezegun leaves alone, for the host's own waits.
+
+    freezegun replaces ``time.monotonic`` and ``time.perf_counter`` (and every module attribute bound
+    to them) with frozen versions, so a deadline computed from them never passes under ``wasm_clock``;
+    it does not touch ``clock_gettime``.
+    """
+    return time.clock_gettime(time.CLOCK_MONOTONIC)
+
+
 class Janitor:
     """A daemon thread calling ``sweep`` every ``interval`` real seconds until stopped.
 
     It is the production runtime's only timer (the original swept pools every TTL/3); it does no work
-    of its own, so tests that sweep explicitly see exactly the same behaviour without it.
+    of its own, so tests that sweep explicitly see exactly the same behaviour without it. The wait is
+    an ``Event.wait``: real time, whatever freezegun has frozen.
     """
 
     def __init__(self, sweep: Callable[[], object], interval: float, *, name: str) -> None:
@@ -80,7 +95,12 @@ class Janitor:
             except Exception:  # a failing sweep must not kill the janitor: log it and go on
                 log.exception("janitor sweep failed")
 
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
     def stop(self) -> None:
+        """Stop and wait for the thread (a sweep in progress finishes first)."""
         self._stop.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)

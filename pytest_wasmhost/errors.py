@@ -12,6 +12,10 @@ from typing import Any
 
 __all__ = [
     "AbiError",
+    "CallbackFailed",
+    "CallbackFailureWarning",
+    "ConfigKeyWarning",
+    "HostLimitWarning",
     "ManifestError",
     "NoResult",
     "NotFoundByPlugin",
@@ -226,3 +230,44 @@ class PoolTimeout(WasmHostError):
 
 class PoolClosed(WasmHostError):
     """The plugin's instance pool was closed (its runtime shut down) while a caller wanted an instance."""
+
+
+class CallbackFailed(WasmHostError):
+    """A callback the host triggered (a scheduler firing, a WebSocket event) did not complete.
+
+    The export raised instead of answering: it trapped (also when a host function it called failed hard,
+    such as a cron expression the scheduler refuses), ran past its deadline or its memory cap, broke the
+    ABI, or the plugin or its capability was missing. The original host only logged it and dropped the
+    event. A plugin's own error answer is not one of these (the transcript shows it as an ``error``).
+    ``cause`` is what the call raised; ``subject`` names the schedule or connection.
+    """
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        plugin_id: str,
+        export: str,
+        service: str,
+        subject: str,
+        cause: BaseException,
+        fix: str | None = None,
+    ) -> None:
+        self.service = service
+        self.subject = subject
+        self.cause = cause
+        super().__init__(problem, plugin_id=plugin_id, export=export, fix=fix)
+
+
+class ConfigKeyWarning(UserWarning):
+    """A test gave a configuration key in another case than the lower case the plugin sees."""
+
+
+class CallbackFailureWarning(UserWarning):
+    """A test's host-triggered callback failed (see :class:`CallbackFailed`); strict callbacks fail it."""
+
+
+class HostLimitWarning(UserWarning):
+    """A plugin reached one of the host's memory caps (cache entries or bytes, scheduled jobs, open
+    WebSocket connections). The plugin got the service's refusal; the test is warned once per plugin and
+    cap in a scope, with the setting that raises the cap."""

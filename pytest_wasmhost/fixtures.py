@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from pytest_wasmhost.errors import WasmHostError, hide_harness_frames
-from pytest_wasmhost.host.base import HostCall, Transcript
+from pytest_wasmhost.errors import CallbackFailureWarning, WasmHostError, hide_harness_frames
+from pytest_wasmhost.host.base import CallbackFailures, HostCall, HostEnvironment, Transcript
 from pytest_wasmhost.host.cache import CacheStore, scope_store
 from pytest_wasmhost.host.scheduler import SchedulerEngine
 from pytest_wasmhost.host.subsonicapi import FakeSubsonic
@@ -25,7 +26,7 @@ from pytest_wasmhost.host.websocket import WebSocketHub, websocket_hub
 from pytest_wasmhost.mocks import HttpMock
 from pytest_wasmhost.runtime.instance import InstanceLimits
 from pytest_wasmhost.runtime.plugin import Plugin
-from pytest_wasmhost.runtime.runtime import Runtime, RuntimeSettings, ScopedRuntime
+from pytest_wasmhost.runtime.runtime import LoadDefaults, Runtime, RuntimeSettings, ScopedRuntime
 
 # Errors of ours show the user's frames, not these (see errors.hide_harness_frames).
 __tracebackhide__ = hide_harness_frames
@@ -65,6 +66,8 @@ class WasmSettings:
     #: Plugin configuration from --wasm-config / wasm_config_values (plugin id -> key -> value); the
     #: conformance suite's OnInit and calls see it.
     config: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: --wasm-strict-callbacks / wasm_strict_callbacks: a failed host-triggered callback fails the test.
+    strict_callbacks: bool = False
 
     def runtime_settings(self) -> RuntimeSettings:
         defaults = InstanceLimits()
@@ -101,7 +104,11 @@ class WasmRuntime:
         self.host_options: dict[str, Any] = dict(host_options or {})
 
     def load(self, path: str | Path, *, plugin_id: str | None = None, **kwargs: Any) -> Plugin:
-        """Load a plugin into this test's scope (compiled once per session)."""
+        """Load a plugin into this test's scope (compiled once per session).
+
+        The test's ``wasm_config`` and ``wasm_permissions`` markers apply; ``config=`` replaces the
+        marker's configuration for this plugin, ``permissions=`` wins over the marker service by service.
+        """
         return self.scope.plugin(path, plugin_id=plugin_id, **kwargs)
 
     @contextlib.contextmanager
@@ -112,8 +119,20 @@ class WasmRuntime:
         ``host_options`` names other settings for a service.
         """
         options = {**self.host_options, **dict(scope_options.pop("host_options", None) or {})}
+        scope_options.setdefault("clock_driven", True)
+        scope_options.setdefault("defaults", self.scope.defaults)  # the test's markers apply here too
         with self.host.scope(host_options=options, **scope_options) as scope:
-            yield scope
+            try:
+                yield scope
+            finally:
+                # Its failed callbacks are this test's too (reported with the test's own).
+                self.scope.env.callback_failures.absorb(scope.env.callback_failures)
+
+    @property
+    def callback_failures(self) -> CallbackFailures:
+        """The host-triggered callbacks (scheduler firings, WebSocket events) that failed and are not yet
+        reported; a test that provokes one on purpose asserts on them and ``clear()``s them."""
+        return self.scope.env.callback_failures
 
     @property
     def transcript(self) -> Transcript:
@@ -125,6 +144,11 @@ class WasmRuntime:
 
 # -- clock -----------------------------------------------------------------------------------------
 
+#: Modules that keep real time under ``wasm_clock``: pytest's own clock (durations, junitxml times).
+#: freezegun also gives real time to any call with an ignored module among its 5 nearest callers, so
+#: these stay narrow: "_pytest." or "pluggy." would unfreeze ``time.time()`` in every test body.
+REAL_TIME_MODULES = ("_pytest.timing", "_pytest.subtests")
+
 
 class WasmClock:
     """Test time (freezegun underneath). ``advance`` moves it, expires what is due, fires due jobs."""
@@ -133,7 +157,10 @@ class WasmClock:
         from freezegun import freeze_time  # imported on use: freezegun costs tens of ms to import
 
         self._runtime = runtime
-        self._freezer = freeze_time(start or dt.datetime.now(dt.UTC), tick=False)
+        # pytest's own clock (durations, junitxml times) and its plugins' keep real time.
+        self._freezer = freeze_time(
+            start or dt.datetime.now(dt.UTC), tick=False, ignore=list(REAL_TIME_MODULES)
+        )
         self._frozen: Any = None
 
     def start(self) -> WasmClock:
@@ -233,8 +260,10 @@ class WasmCalls:
         if not calls:
             return "host calls: (none)"
         shown = calls if limit is None else calls[-limit:]
+        dropped = calls[0].seq - 1  # the transcript keeps the newest calls; older outlines were let go
         lines = [
-            f"host calls ({len(calls)}{', last ' + str(len(shown)) if len(shown) < len(calls) else ''}):"
+            f"host calls ({len(calls)}{f', {dropped} older dropped' if dropped else ''}"
+            f"{', last ' + str(len(shown)) if len(shown) < len(calls) else ''}):"
         ]
         lines.extend(f"  {call}" for call in shown)
         return "\n".join(lines)
@@ -251,13 +280,23 @@ def wasm_host(pytestconfig: pytest.Config) -> Iterator[Runtime]:
 
 
 def _marker_config(request: pytest.FixtureRequest) -> dict[str, dict[str, str]]:
-    marker = request.node.get_closest_marker("wasm_config")
-    if marker is None:
-        return {}
-    if len(marker.args) != 1 or not isinstance(marker.args[0], Mapping):
-        raise pytest.UsageError("@pytest.mark.wasm_config takes one dict: wasm_config({'key': 'value'})")
-    plugin_id = marker.kwargs.get("plugin_id", "*")
-    return {str(plugin_id): {str(k): str(v) for k, v in marker.args[0].items()}}
+    """``wasm_config({...})`` (every plugin the test loads) or ``wasm_config({...}, plugin_id="x")``;
+    several markers may name several plugins, the closest marker of one id wins. Always has "*"."""
+    sections: dict[str, dict[str, str]] = {}
+    for marker in request.node.iter_markers("wasm_config"):
+        if (
+            len(marker.args) != 1
+            or not isinstance(marker.args[0], Mapping)
+            or set(marker.kwargs) - {"plugin_id"}
+        ):
+            raise pytest.UsageError(
+                "@pytest.mark.wasm_config takes one dict and optionally plugin_id: "
+                "wasm_config({'key': 'value'}, plugin_id='my-plugin')"
+            )
+        plugin_id = str(marker.kwargs.get("plugin_id", "*"))
+        sections.setdefault(plugin_id, {str(k): str(v) for k, v in marker.args[0].items()})
+    sections.setdefault("*", {})  # the wasm_config fixture's map: changes to it are seen live
+    return sections
 
 
 def _http_mock(request: pytest.FixtureRequest) -> HttpMock:
@@ -274,11 +313,13 @@ def wasm_runtime(wasm_host: Runtime, request: pytest.FixtureRequest) -> Iterator
     """
     http = _http_mock(request)
     options = {"http": {"transport": http.transport}, "websocket": {"transport": "memory"}}
-    with wasm_host.scope(host_options=options) as scope:
+    defaults = LoadDefaults(config=_marker_config(request), permissions=_marker_permissions(request))
+    with wasm_host.scope(host_options=options, clock_driven=True, defaults=defaults) as scope:
         runtime = WasmRuntime(wasm_host, scope, options, http)
         request.node.stash[RUNTIME_KEY] = runtime
         yield runtime
-    problems = http.problems()
+    # Callbacks that failed after the test body ran (those before were reported by the call hook).
+    problems = [*callback_problems(request.node, scope.env), *http.problems()]
     if problems:
         pytest.fail("\n\n".join(problems), pytrace=False)
 
@@ -287,14 +328,79 @@ RUNTIME_KEY = pytest.StashKey[WasmRuntime]()
 PLUGIN_KEY = pytest.StashKey[Plugin]()
 
 
-@pytest.fixture
-def wasm_config(request: pytest.FixtureRequest) -> dict[str, str]:
-    """The configuration map the plugin under test sees (set it before using ``wasm_plugin``).
+# -- host-triggered callbacks that failed ------------------------------------------------------------
 
-    Starts from the ``wasm_config`` marker; keys are lower-cased when the plugin is loaded, as the
-    original's configuration loader did.
+STRICT_CALLBACKS_MARKER = "wasm_strict_callbacks"
+STRICT_HINT = (
+    "To fail the test on it instead of warning, pass --wasm-strict-callbacks "
+    "(or mark the test @pytest.mark.wasm_strict_callbacks)."
+)
+
+
+def strict_callbacks(node: pytest.Item) -> bool:
+    """Whether a failed callback fails this test: its ``wasm_strict_callbacks`` marker, else the option."""
+    marker = node.get_closest_marker(STRICT_CALLBACKS_MARKER)
+    if marker is None:
+        return settings_of(node.config).strict_callbacks
+    enabled = marker.kwargs.get("enabled", marker.args[0] if marker.args else True)
+    if len(marker.args) > 1 or set(marker.kwargs) - {"enabled"} or not isinstance(enabled, bool):
+        raise pytest.UsageError(
+            "@pytest.mark.wasm_strict_callbacks takes at most one bool: wasm_strict_callbacks() or "
+            "wasm_strict_callbacks(False)"
+        )
+    return enabled
+
+
+def _failure_lines(env: HostEnvironment) -> list[str]:
+    """The scope's pending callback failures, one text each (now reported: taken from the scope)."""
+    failures, more = env.callback_failures.take()
+    lines = [f"{failure}" + (f" [{count} times]" if count > 1 else "") for failure, count in failures]
+    if more:
+        lines.append(f"... and {more} more failed callbacks (not kept).")
+    return lines
+
+
+def callback_problems(node: pytest.Item, env: HostEnvironment) -> list[str]:
+    """Report the scope's failed host-triggered callbacks: one warning each, or, with strict callbacks,
+    the failure text returned for the caller to fail the test with."""
+    strict = strict_callbacks(node)  # first: a bad marker is an error even when nothing failed
+    lines = _failure_lines(env)
+    if not lines:
+        return []
+    if strict:
+        return [
+            "host-triggered callbacks failed (strict callbacks; @pytest.mark.wasm_strict_callbacks(False) "
+            "only warns):\n" + "\n".join(f"  {line}" for line in lines)
+        ]
+    lineno = node.location[1]
+    for line in lines:
+        # Attributed to the test's own line: it is what the user goes to, not this module.
+        warnings.warn_explicit(
+            CallbackFailureWarning(f"{line} {STRICT_HINT}"),
+            CallbackFailureWarning,
+            filename=str(node.path),
+            lineno=(lineno or 0) + 1,
+        )
+    return []
+
+
+def callback_failure_section(env: HostEnvironment) -> str:
+    """For a test that failed anyway: its callback failures, shown with the report (never a warning)."""
+    lines = _failure_lines(env)
+    if not lines:
+        return ""
+    return "host-triggered callbacks that failed:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+@pytest.fixture
+def wasm_config(wasm_runtime: WasmRuntime) -> dict[str, str]:
+    """The configuration map every plugin of this test sees unless its load passes ``config=`` (or a
+    ``wasm_config(..., plugin_id=...)`` marker names that plugin). Read live: change it any time.
+
+    Starts from the ``wasm_config`` marker. The plugin sees keys in lower case, as Navidrome hands
+    them over; a key in another case gets one ``ConfigKeyWarning``.
     """
-    return dict(_marker_config(request).get("*", {}))
+    return wasm_runtime.scope.defaults.config["*"]  # type: ignore[return-value]
 
 
 @pytest.fixture
@@ -303,9 +409,8 @@ def wasm_plugin(
 ) -> Plugin:
     """The plugin under test: from --wasm-plugin (parametrized), the wasm_plugin marker, or a conftest."""
     path = _plugin_path(request)
-    permissions = _marker_permissions(request)
-    try:
-        plugin = wasm_runtime.load(path, config=wasm_config, permissions=permissions)
+    try:  # the markers reach it through the scope's defaults, as they reach wasm_load
+        plugin = wasm_runtime.load(path)
     except WasmHostError as exc:
         pytest.fail(str(exc), pytrace=False)
     request.node.stash[PLUGIN_KEY] = plugin
@@ -329,11 +434,7 @@ def _marker_permissions(request: pytest.FixtureRequest) -> dict[str, Any] | None
         raise pytest.UsageError(
             "@pytest.mark.wasm_permissions takes keyword arguments: wasm_permissions(http={...})"
         )
-    overrides: dict[str, Any] = {}
-    for service, value in marker.kwargs.items():
-        overrides[service] = (
-            {"reason": "granted by @pytest.mark.wasm_permissions"} if value is True else value
-        )
+    overrides: dict[str, Any] = dict(marker.kwargs)
     # A dict may widen or narrow what the manifest grants; the summary says what was done, not which.
     changes = {
         "granted": sorted(k for k, v in marker.kwargs.items() if v is True),

@@ -22,6 +22,8 @@ from pytest_wasmhost.fixtures import (
     SETTINGS_KEY,
     WasmCalls,
     WasmSettings,
+    callback_failure_section,
+    callback_problems,
     settings_of,
 )
 
@@ -34,10 +36,14 @@ CONFORMANCE = Path(__file__).parent / "conformance" / "suite.py"
 
 MARKERS = (
     "wasm_plugin(path): the plugin under test (a folder, an .ndp, or a .wasm with manifest.json beside).",
-    "wasm_config(mapping): the plugin's configuration for this test (keys seen in lower case, as before).",
+    "wasm_config(mapping, plugin_id=None): the configuration of every plugin this test loads (of plugin_id "
+    "only, if given), however it is loaded; a load's config= replaces it. Plugins see keys in lower case.",
     "wasm_http(assert_all_mocked=True, assert_all_called=True): strictness of the wasm_http mock.",
     "wasm_permissions(**services): narrow (service=None) or widen (service={...} or True) the manifest's "
-    "grants for this test; shown in the terminal summary.",
+    "grants for every plugin this test loads, however it is loaded (a load's permissions= win service by "
+    "service); each named service is replaced, the others keep the manifest's; shown in the summary.",
+    "wasm_strict_callbacks(enabled=True): a scheduler or WebSocket callback of this test that fails (trap, "
+    "hard host error, timeout) fails the test instead of warning; wasm_strict_callbacks(False) only warns.",
 )
 
 
@@ -70,6 +76,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="PATH",
         help="write the host functions and callbacks each test exercised, per plugin, to PATH as JSON "
         "(what the terminal summary shows, for CI coverage gates)",
+    )
+    group.addoption(
+        "--wasm-strict-callbacks",
+        action="store_true",
+        default=None,
+        help="fail a test when a callback the host triggers (scheduler firing, WebSocket event) fails "
+        "(trap, hard host error, timeout); by default it is a warning, as the original only logged it",
+    )
+    parser.addini(
+        "wasm_strict_callbacks",
+        "fail a test when a host-triggered callback fails (default: warn)",
+        type="bool",
+        default=False,
     )
     parser.addini("wasm_plugins", "plugins to test (one path per line)", type="linelist", default=[])
     parser.addini(
@@ -111,8 +130,10 @@ def _settings(config: pytest.Config) -> WasmSettings:
                 f"--wasm-config takes ID.KEY=VALUE (e.g. ticker.url=wss://x), got {item!r}"
             )
         plugin_config.setdefault(plugin_id, {})[key] = value
+    strict = config.getoption("wasm_strict_callbacks")
     return WasmSettings(
         config=plugin_config,
+        strict_callbacks=bool(config.getini("wasm_strict_callbacks") if strict is None else strict),
         plugins=tuple(cli_plugins or ini_plugins),
         cache_dir=Path(cache_dir) if cache_dir else None,
         disk_cache=not config.getoption("wasm_no_disk_cache"),
@@ -187,6 +208,19 @@ def pytest_runtest_makereport(
     return report
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    # After a passing test body: its failed host-triggered callbacks become warnings, or (strict) the
+    # test's failure. A body that failed shows them in its report section instead.
+    result = yield
+    runtime = item.stash.get(RUNTIME_KEY, None)
+    if runtime is not None:
+        problems = callback_problems(item, runtime.scope.env)
+        if problems:
+            pytest.fail("\n\n".join(problems), pytrace=False)
+    return result
+
+
 CALLS_PROPERTY = "wasmhost_calls"
 
 
@@ -197,7 +231,8 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
     runtime = item.stash.get(RUNTIME_KEY, None)
     if runtime is not None:
         transcript = runtime.transcript
-        exercised = {f"{c.plugin_id}\t{c.service}.{c.function}" for c in transcript}
+        # functions_called also covers calls whose outline the transcript has let go (it keeps the newest).
+        exercised = {f"{pid}\t{service}.{fn}" for pid, service, fn in transcript.functions_called()}
         for plugin_id, exports in transcript.exports_called().items():
             exercised.update(f"{plugin_id}\t{export}" for export in exports)
         if exercised:
@@ -280,6 +315,9 @@ def _failure_section(item: pytest.Item) -> str:
     if plugin is not None:
         lines.append(f"plugin: {plugin.plugin_id} ({plugin.source.origin}: {plugin.source.wasm_path})")
     lines.append(WasmCalls(runtime.transcript).render(limit=None if verbose else 20))
+    callbacks = callback_failure_section(runtime.scope.env)
+    if callbacks:
+        lines.append(callbacks)
     stderr = plugin.stderr if plugin is not None else ""
     if stderr:
         tail = stderr if verbose else "\n".join(stderr.splitlines()[-20:])

@@ -31,6 +31,7 @@ from pytest_wasmhost.errors import (
 )
 from pytest_wasmhost.host.base import service_of
 from pytest_wasmhost.host.http import method_warnings
+from pytest_wasmhost.host.websocket import websocket_hub
 from pytest_wasmhost.mocks import canned_http
 from pytest_wasmhost.package import PluginSource, load_plugin
 from pytest_wasmhost.runtime.plugin import Plugin
@@ -94,7 +95,7 @@ def scope(wasm_host: Runtime, pytestconfig: pytest.Config) -> Iterator[ScopedRun
     from pytest_wasmhost.fixtures import settings_of
 
     config = settings_of(pytestconfig).config
-    with wasm_host.scope(config=config, host_options=canned_options()) as scope:
+    with wasm_host.scope(config=config, host_options=canned_options(), clock_driven=True) as scope:
         yield scope
 
 
@@ -238,7 +239,7 @@ def test_fresh_and_pooled_instances_agree(
     request = TYPICAL[export]
     _call(plugin, export, request)  # warm the pooled instance
     pooled = _call(plugin, export, request)
-    with wasm_host.scope(config=scope.config, host_options=canned_options()) as other:
+    with wasm_host.scope(config=scope.config, host_options=canned_options(), clock_driven=True) as other:
         fresh_plugin = other.plugin(plugin_path, init=False)
         fresh = _call(fresh_plugin, export, request)
     assert _comparable(pooled) == _comparable(fresh), (
@@ -339,11 +340,11 @@ def test_memory_does_not_grow_per_call(plugin: Plugin, export: str) -> None:
 
 
 def test_repeated_load_and_unload_leaves_nothing_behind(plugin_path: str, wasm_host: Runtime) -> None:
-    with wasm_host.scope(host_options=canned_options()) as probe:
+    with wasm_host.scope(host_options=canned_options(), clock_driven=True) as probe:
         _skip_if_unlinkable(_load_unchecked(probe, plugin_path))
     before = threading.active_count()
     for _ in range(3):
-        with wasm_host.scope(host_options=canned_options()) as scope:
+        with wasm_host.scope(host_options=canned_options(), clock_driven=True) as scope:
             loaded = scope.plugin(plugin_path, init=False)
             stats_open = loaded.stats()
         stats = loaded.stats()
@@ -352,3 +353,60 @@ def test_repeated_load_and_unload_leaves_nothing_behind(plugin_path: str, wasm_h
         assert stats.closed == stats.created, f"instances left open: {stats}"
     gc.collect()
     assert threading.active_count() <= before, "threads were left running"
+
+
+def _drive_own_connections(scope: ScopedRuntime, plugin: Plugin, events: tuple[str, ...]) -> int:
+    """Initialise the plugin (OnInit, if declared), then let the server end of every connection it opened
+    send ``events`` in order (``text``, ``binary``, ``close``, ``error``) while the connection is open.
+    Answers how many connections the plugin opened."""
+    if "LifecycleManagement" in plugin.manifest.capabilities:
+        try:
+            scope.initialise(plugin)
+        except WasmHostError as exc:
+            pytest.skip(f"OnInit failed, so there is no connection of the plugin's own to drive: {exc}")
+    hub = websocket_hub(scope.env)
+    connections = hub.connection_ids(plugin.plugin_id)
+    for connection_id in connections:
+        peer = hub.peer(connection_id, plugin_id=plugin.plugin_id)
+        for event in events:
+            if not peer.open:  # the plugin closed it from a callback: nothing more can be sent
+                break
+            if event == "text":
+                peer.push_text('{"type":"ping"}')
+            elif event == "binary":
+                peer.push_binary(b"\x00\x01")
+            elif event == "close":
+                peer.close(1000, "conformance")
+            else:
+                peer.fail("i/o timeout")
+    return len(connections)
+
+
+@pytest.mark.WebSocketCallback
+def test_websocket_callbacks(
+    source: PluginSource,
+    scope: ScopedRuntime,
+    wasm_host: Runtime,
+    plugin_path: str,
+    request: pytest.FixtureRequest,
+) -> None:
+    """The WebSocketCallback exports, called by the host for events on the connections the plugin itself
+    opened while initialising: a text frame, a binary frame and the server's close on each; then, in a
+    second scope (a connection ends at its first close or read error), a read error on each. A callback
+    that traps (also when a host function it calls fails hard), times out or breaks the ABI fails the
+    check: the original host only logged it, so nothing else would show it. Error answers are fine."""
+    if "WebSocketCallback" not in source.manifest.capabilities:
+        pytest.skip("the plugin does not declare WebSocketCallback")
+    plugin: Plugin = request.getfixturevalue("plugin")
+    if not _drive_own_connections(scope, plugin, ("text", "binary", "close")):
+        pytest.skip("the plugin opened no WebSocket connection while initialising: none of its own to drive")
+    failures, _ = scope.env.callback_failures.take()
+    with wasm_host.scope(config=scope.config, host_options=canned_options(), clock_driven=True) as other:
+        _drive_own_connections(other, other.plugin(plugin_path, init=False), ("error",))
+        failures += other.env.callback_failures.take()[0]
+    if failures:
+        pytest.fail(
+            "WebSocket callbacks failed on the plugin's own connections:\n"
+            + "\n".join(f"  {failure}" for failure, _ in failures),
+            pytrace=False,
+        )

@@ -14,8 +14,10 @@ the exception into a trap that aborts the plugin's export call, which the runtim
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,8 +32,10 @@ from pytest_wasmhost.abi.memory import (
     outside_error,
 )
 from pytest_wasmhost.clock import Clock
-from pytest_wasmhost.errors import AbiError
+from pytest_wasmhost.errors import AbiError, CallbackFailed, HostLimitWarning, WasmHostError
 from pytest_wasmhost.manifest import Manifest
+
+log = logging.getLogger("pytest_wasmhost.host.base")
 
 # Import names per service, in the original's link order (runtime.md §6; abi.md §5 "Host import names").
 SERVICE_FUNCTIONS: Mapping[str, tuple[str, ...]] = {
@@ -154,6 +158,61 @@ class PluginCaller(Protocol):
 T = TypeVar("T")
 
 
+class CallbackFailures:
+    """The host-triggered callbacks of a scope that failed and nobody has reported yet. Thread-safe.
+
+    Identical failures (same plugin, export, subject and error text) are kept once with a count, and at
+    most ``LIMIT`` distinct ones (then only counted), so a production scope whose recurring job keeps
+    failing stays small. The pytest layer takes them after each test (a warning, or a failure with
+    strict callbacks); a test that provokes one on purpose may assert on them and ``clear()`` them.
+    """
+
+    LIMIT = 100
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._kept: dict[tuple[str, str, str, str], list[Any]] = {}  # key -> [failure, count]
+        self._more = 0
+
+    def add(self, failure: CallbackFailed, count: int = 1) -> None:
+        key = (failure.plugin_id or "", failure.export or "", failure.subject, str(failure))
+        with self._lock:
+            entry = self._kept.get(key)
+            if entry is not None:
+                entry[1] += count
+            elif len(self._kept) < self.LIMIT:
+                self._kept[key] = [failure, count]
+            else:
+                self._more += count
+
+    def take(self) -> tuple[list[tuple[CallbackFailed, int]], int]:
+        """Every pending failure with how often it happened, and how many more were only counted;
+        they are no longer pending."""
+        with self._lock:
+            kept, more = [(f, n) for f, n in self._kept.values()], self._more
+            self._kept, self._more = {}, 0
+        return kept, more
+
+    def absorb(self, other: CallbackFailures) -> None:
+        """Take over what ``other`` holds (a scope nested in a test hands its failures to the test's)."""
+        kept, more = other.take()
+        for failure, count in kept:
+            self.add(failure, count)
+        with self._lock:
+            self._more += more
+
+    def clear(self) -> None:
+        self.take()
+
+    def __iter__(self) -> Iterator[CallbackFailed]:
+        with self._lock:
+            return iter([failure for failure, _ in self._kept.values()])
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._kept) + (1 if self._more else 0)
+
+
 class HostEnvironment:
     """Scope-wide host state shared by every plugin of one scope: transcript, backends, callbacks."""
 
@@ -165,11 +224,13 @@ class HostEnvironment:
         options: Mapping[str, Any] | None = None,
     ) -> None:
         self.clock = clock
-        self.transcript = Transcript()
         self.call_plugin = call_plugin
+        self.callback_failures = CallbackFailures()
         # Per-service settings of this scope, by service name (e.g. options["artwork"]); each service
-        # documents what it reads. Backends a test steers live in shared().
+        # documents what it reads. Backends a test steers live in shared(). options["transcript"] bounds
+        # the transcript (see Transcript.from_options).
         self.options: dict[str, Any] = dict(options or {})
+        self.transcript = Transcript.from_options(self.options)
         self._lock = threading.Lock()
         self._shared: dict[str, Any] = {}
 
@@ -189,6 +250,27 @@ class HostEnvironment:
     def _backends(self) -> list[Any]:
         with self._lock:
             return list(self._shared.values())
+
+    def callback_failed(
+        self, *, plugin_id: str, service: str, export: str, subject: str, error: BaseException
+    ) -> CallbackFailed:
+        """Note that a callback the host triggered raised ``error`` (the caller logs and drops the event)."""
+        if isinstance(error, WasmHostError):
+            cause, fix = error.problem, error.fix
+        else:
+            cause, fix = str(error) or type(error).__name__, None
+        failure = CallbackFailed(
+            f"the host's callback for {subject} failed ({type(error).__name__}): {cause.rstrip('.')}. "
+            "Like the original, the host only logged it and dropped the event.",
+            plugin_id=plugin_id,
+            export=export,
+            service=service,
+            subject=subject,
+            cause=error,
+            fix=fix,
+        )
+        self.callback_failures.add(failure)
+        return failure
 
     def sweep(self) -> int:
         """Expire what the scope's backends hold (cache entries, ...); returns how many went."""
@@ -237,6 +319,84 @@ class Denied(Exception):
         self.reason = reason
         self.rule = rule
         super().__init__(reason)
+
+
+class SoftError(Exception):
+    """Raised by a handler to refuse a call through a response that has no ``error`` field.
+
+    The guest gets ``response`` (``SetResponse(success=false)``, a ``ScheduleResponse`` without an id),
+    which is all the original's wire can say; the transcript records verdict ``error`` with ``detail``.
+    """
+
+    def __init__(self, response: Message, detail: str) -> None:
+        self.response = response
+        self.detail = detail
+        super().__init__(detail)
+
+
+# -- memory caps: what the host keeps for plugins is bounded, per plugin and per scope ---------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Cap:
+    """One bound on what a host service keeps for plugins; set by ``host_options[service][setting]``."""
+
+    service: str
+    setting: str
+    limit: int
+    unit: str  # what is counted: "entries", "bytes", "jobs", "connections"
+    per_plugin: bool  # else: for all plugins of the scope together
+
+    @property
+    def option(self) -> str:
+        return f"host_options[{self.service!r}][{self.setting!r}]"
+
+    def __str__(self) -> str:
+        whose = "per plugin" if self.per_plugin else "for all plugins of the scope together"
+        return f"{self.setting}={self.limit} ({self.unit} {whose}, {self.option})"
+
+    def reached(self) -> str:
+        """The end of a refusal text, as the plugin and the transcript read it."""
+        return f"the host's cap {self} is reached"
+
+
+def cap_option(options: Mapping[str, Any], service: str, setting: str, default: int) -> int:
+    """``options[service][setting]``: a positive whole number, ``default`` when absent or None."""
+    section = options.get(service)
+    value = section.get(setting) if isinstance(section, Mapping) else None
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(
+            f"host_options[{service!r}][{setting!r}] must be a positive whole number, got {value!r}"
+        )
+    return value
+
+
+class CapWarnings:
+    """Warns the test (:class:`HostLimitWarning`) once per plugin and cap; each scope's backend owns one."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._warned: set[tuple[str, str, str]] = set()
+
+    def warn(self, plugin_id: str, cap: Cap, effect: str) -> None:
+        key = (plugin_id, cap.service, cap.setting)
+        with self._lock:
+            if key in self._warned:
+                return
+            self._warned.add(key)
+        message = (
+            f"plugin {plugin_id!r} reached the host's {cap.service} cap {cap}: {effect}. Fix: raise "
+            f"{cap.option} (Runtime(host_options=...) or scope(host_options=...)) if the plugin really needs "
+            "more; otherwise find out why it keeps so much."
+        )
+        try:
+            warnings.warn(message, HostLimitWarning, stacklevel=2)
+        except Warning:
+            # An "error" warnings filter: what the plugin is answered must not depend on the test's filters
+            # (raising here would trap the guest), so the warning is logged instead.
+            log.warning("%s", message)
 
 
 class HostCall(NamedTuple):
@@ -290,23 +450,51 @@ def _decoded(kept: Message | bytes | None, message_type: type[Message] | None) -
         return None
 
 
-class Transcript:
-    """Every host call of a runtime scope, in order. Thread-safe; tests and reports read it.
+DEFAULT_TRANSCRIPT_CALLS = 20_000
+DEFAULT_TRANSCRIPT_PAYLOADS = 4096
 
-    Every call keeps its outline (plugin, function, verdict, detail, rule, duration); the request and
-    response payloads of only the newest ``payload_limit`` calls are kept, so a long-lived scope's
-    memory stays bounded (and a busy plugin does not pay for fresh memory on every host call).
+
+class Transcript:
+    """The host calls of a runtime scope, in order. Thread-safe; tests and reports read it.
+
+    The newest ``call_limit`` calls keep their outline (plugin, function, verdict, detail, rule, duration),
+    and the newest ``payload_limit`` of those their request and response payloads, so a long-lived scope's
+    memory stays bounded (the production scope's transcript would otherwise grow by one entry per call
+    forever) and a busy plugin does not pay for fresh memory on every host call. Calls keep their numbers
+    (``seq``) when older ones go; :attr:`dropped` counts the outlines let go, a kept call whose payloads
+    went reads as ``dropped``, and :meth:`functions_called` still lists the functions of dropped calls.
     """
 
-    PAYLOAD_LIMIT = 4096
+    PAYLOAD_LIMIT = DEFAULT_TRANSCRIPT_PAYLOADS
+    CALL_LIMIT = DEFAULT_TRANSCRIPT_CALLS
 
-    def __init__(self, payload_limit: int = PAYLOAD_LIMIT) -> None:
+    def __init__(self, payload_limit: int = PAYLOAD_LIMIT, call_limit: int = CALL_LIMIT) -> None:
+        if payload_limit <= 0 or call_limit <= 0:
+            raise ValueError(f"transcript limits must be positive, got {payload_limit}, {call_limit}")
         self._lock = threading.Lock()
-        # Every call's outline, and the (request, response) of the newest payload_limit calls: the
-        # deque drops the oldest itself, so the payloads line up with the last len(_payloads) calls.
-        self._calls: list[tuple[Any, ...]] = []
-        self._payloads: deque[tuple[Any, Any]] = deque(maxlen=payload_limit)
+        # The newest call_limit outlines and the (request, response) of the newest payload_limit calls:
+        # each deque drops its oldest itself, so the payloads line up with the last len(_payloads) calls.
+        self._call_limit = call_limit
+        self._calls: deque[tuple[Any, ...]] = deque(maxlen=call_limit)
+        self._payloads: deque[tuple[Any, Any]] = deque(maxlen=min(payload_limit, call_limit))
+        self._dropped = 0  # outlines let go; the first kept call is number _dropped + 1
+        self._dropped_functions: set[tuple[str, str, str]] = set()  # (plugin, service, function)
         self._exports: dict[str, set[str]] = {}
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> Transcript:
+        """``options["transcript"]``: ``max_calls`` (outlines kept, default 20000) and ``max_payloads``
+        (payloads kept, default 4096)."""
+        return cls(
+            payload_limit=cap_option(options, "transcript", "max_payloads", DEFAULT_TRANSCRIPT_PAYLOADS),
+            call_limit=cap_option(options, "transcript", "max_calls", DEFAULT_TRANSCRIPT_CALLS),
+        )
+
+    def _drop_oldest(self) -> None:
+        """The ring is full and one outline is about to go (lock held): count it, remember its function."""
+        plugin_id, service, function = self._calls[0][:3]
+        self._dropped += 1
+        self._dropped_functions.add((plugin_id, service, function))
 
     def exports_of(self, plugin_id: str) -> set[str]:
         """The capability exports the host has called on ``plugin_id`` in this scope (a live set the
@@ -335,9 +523,11 @@ class Transcript:
         """Add a call whose request and response are messages (callbacks, OnInit)."""
         outline = (plugin_id, service, function, verdict, detail, rule, duration, None)
         with self._lock:
+            if len(self._calls) == self._call_limit:
+                self._drop_oldest()
             self._calls.append(outline)
             self._payloads.append((request, response))
-            seq = len(self._calls)
+            seq = self._dropped + len(self._calls)
         return _host_call(seq, outline, (request, response))
 
     def add(
@@ -359,7 +549,10 @@ class Transcript:
         lock = self._lock  # acquire/release: half the cost of ``with`` on this path
         lock.acquire()
         try:
-            self._calls.append(outline)
+            calls = self._calls
+            if len(calls) == self._call_limit:
+                self._drop_oldest()
+            calls.append(outline)
             self._payloads.append((request, response))
         finally:
             lock.release()
@@ -367,25 +560,48 @@ class Transcript:
     def calls(
         self, service: str | None = None, function: str | None = None, *, plugin_id: str | None = None
     ) -> list[HostCall]:
+        """The kept calls (the newest ``call_limit``), filtered; numbered as they were recorded."""
         with self._lock:
-            outlines, payloads = list(self._calls), list(self._payloads)
+            outlines, payloads, first_seq = list(self._calls), list(self._payloads), self._dropped + 1
         first_kept = len(outlines) - len(payloads)  # index of the oldest call whose payload is kept
         return [
-            _host_call(seq, outline, payloads[seq - 1 - first_kept] if seq > first_kept else None)
-            for seq, outline in enumerate(outlines, 1)
+            _host_call(first_seq + i, outline, payloads[i - first_kept] if i >= first_kept else None)
+            for i, outline in enumerate(outlines)
             if (plugin_id is None or outline[0] == plugin_id)
             and (service is None or outline[1] == service)
             and (function is None or outline[2] == function)
         ]
 
+    @property
+    def dropped(self) -> int:
+        """How many of the oldest calls' outlines were let go (only the newest ``call_limit`` are kept)."""
+        with self._lock:
+            return self._dropped
+
+    @property
+    def total(self) -> int:
+        """Every call recorded since the scope began (or the last :meth:`clear`), kept or dropped."""
+        with self._lock:
+            return self._dropped + len(self._calls)
+
+    def functions_called(self) -> set[tuple[str, str, str]]:
+        """(plugin id, service, function) of every call recorded, including those whose outline went."""
+        with self._lock:
+            seen = set(self._dropped_functions)
+            seen.update((o[0], o[1], o[2]) for o in self._calls)
+        return seen
+
     def clear(self) -> None:
         with self._lock:
             self._calls.clear()
             self._payloads.clear()
+            self._dropped = 0
+            self._dropped_functions.clear()
             for names in self._exports.values():
                 names.clear()
 
     def __len__(self) -> int:
+        """The calls kept (see :attr:`total` for all of them)."""
         with self._lock:
             return len(self._calls)
 
@@ -465,6 +681,8 @@ def dispatch(guest: GuestAccess, fn: HostFunction, offset: int, size: int, *, bi
             rule = _notes.rule
         except Denied as denial:
             response, verdict, detail, rule = denial.response, "denied", denial.reason, denial.rule
+        except SoftError as refusal:
+            response, verdict, detail = refusal.response, "error", refusal.detail
         has_error = _ERROR_FIELD.get(type(response))
         if has_error is None:
             has_error = _has_error_field(type(response))

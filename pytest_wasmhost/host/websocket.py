@@ -30,7 +30,11 @@ Two transports sit behind one small interface (:class:`Transport` / :class:`Link
 Options, ``options["websocket"]``: ``transport`` (``"real"`` | ``"memory"`` | a :class:`Transport`),
 ``mode`` (``"strict"`` default | ``"legacy"``: the netpolicy mode), ``idle_timeout`` (seconds, ``None`` =
 never; default 60), ``handshake_timeout`` (default 45), ``resolver`` (``(host, port) -> [ip, ...]``: the
-policy's name resolution), ``autodeliver`` (memory transport, default true), ``ssl_context``.
+policy's name resolution), ``autodeliver`` (memory transport, default true), ``ssl_context``, and the
+caps on open connections (the original had none): ``plugin_max_connections`` (default 64 per plugin) and
+``max_connections`` (256 for all plugins of the scope). A ``connect`` past a cap dials nothing and answers
+``ConnectResponse.error`` (``failed to connect to WebSocket server: the host's cap ... is reached``); the
+test is warned once per plugin and cap. Reusing an open connection's id does not count twice.
 """
 
 from __future__ import annotations
@@ -62,6 +66,8 @@ from websockets.typing import Subprotocol
 from pytest_wasmhost.abi.proto import api_pb2, websocket_pb2
 from pytest_wasmhost.clock import SYSTEM_CLOCK, Clock
 from pytest_wasmhost.host.base import (
+    Cap,
+    CapWarnings,
     Denied,
     HostEnvironment,
     HostFunction,
@@ -69,6 +75,7 @@ from pytest_wasmhost.host.base import (
     HostService,
     ServiceContext,
     Verdict,
+    cap_option,
     note_rule,
 )
 from pytest_wasmhost.host.netpolicy import (
@@ -84,6 +91,7 @@ __all__ = [
     "BinaryMessage",
     "CloseError",
     "CloseFrame",
+    "ConnectionCapExceeded",
     "ConnectionNotFound",
     "DialDenied",
     "DialError",
@@ -126,8 +134,20 @@ _DIALER_OWNED_HEADERS = frozenset(
 )
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _HEADER_VALUE_FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+DEFAULT_MAX_CONNECTIONS = 256  # every plugin of the scope together
+DEFAULT_PLUGIN_MAX_CONNECTIONS = 64
 _OPTION_KEYS = frozenset(
-    {"transport", "mode", "idle_timeout", "handshake_timeout", "resolver", "autodeliver", "ssl_context"}
+    {
+        "transport",
+        "mode",
+        "idle_timeout",
+        "handshake_timeout",
+        "resolver",
+        "autodeliver",
+        "ssl_context",
+        "max_connections",
+        "plugin_max_connections",
+    }
 )
 
 
@@ -210,6 +230,14 @@ class DialDenied(Exception):
     def __init__(self, decision: Decision) -> None:
         self.decision = decision
         super().__init__(decision.reason)
+
+
+class ConnectionCapExceeded(Exception):
+    """A connect was refused before dialling: one more open connection would pass ``cap``."""
+
+    def __init__(self, cap: Cap) -> None:
+        self.cap = cap
+        super().__init__(cap.reached())
 
 
 class ConnectionNotFound(LookupError):
@@ -975,6 +1003,13 @@ class WebSocketSettings:
     resolver: Resolver | None = None
     autodeliver: bool = True
     ssl_context: ssl.SSLContext | None = None
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    plugin_max_connections: int = DEFAULT_PLUGIN_MAX_CONNECTIONS
+
+    def cap(self, setting: str) -> Cap:
+        return Cap(
+            "websocket", setting, getattr(self, setting), "open connections", setting.startswith("plugin_")
+        )
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> WebSocketSettings:
@@ -1009,6 +1044,10 @@ class WebSocketSettings:
             resolver=resolver,
             autodeliver=bool(raw.get("autodeliver", True)),
             ssl_context=ssl_context,
+            max_connections=cap_option(options, "websocket", "max_connections", DEFAULT_MAX_CONNECTIONS),
+            plugin_max_connections=cap_option(
+                options, "websocket", "plugin_max_connections", DEFAULT_PLUGIN_MAX_CONNECTIONS
+            ),
         )
 
     def build_transport(self, clock: Clock) -> Transport:
@@ -1075,6 +1114,8 @@ class WebSocketHub:
         self.settings = settings or WebSocketSettings()
         self._lock = threading.Lock()
         self._connections: dict[tuple[str, str], _Connection] = {}
+        self._dialing: dict[str, int] = {}  # plugin id -> connects between the cap check and registration
+        self.warnings = CapWarnings()
         self._closed = False
 
     @classmethod
@@ -1126,27 +1167,51 @@ class WebSocketHub:
     # -- the service's operations ---------------------------------------------------------------------
 
     def connect(self, request: DialRequest) -> None:
-        """Dial and register; raise DialError / DialDenied."""
-        key = (request.plugin_id, request.connection_id)
+        """Dial and register; raise DialError / DialDenied / ConnectionCapExceeded (nothing dialled)."""
+        plugin_id = request.plugin_id
+        key = (plugin_id, request.connection_id)
         with self._lock:
             if self._closed:
                 raise DialError("the host is shutting down")
+            over = self._over_locked(plugin_id, key)
+            if over is not None:
+                raise ConnectionCapExceeded(self.settings.cap(over))
             old = self._connections.pop(key, None)
-        if old is not None:
-            self._retire(old)  # the original orphaned the old socket (defect 1)
-        link = self.transport.dial(request)
-        conn = _Connection(request.plugin_id, request.connection_id, request.url, link)
-        with self._lock:
-            closed = self._closed
-            replaced = None if closed else self._connections.get(key)
-            if not closed:
-                self._connections[key] = conn
+            self._dialing[plugin_id] = self._dialing.get(plugin_id, 0) + 1  # holds its place while dialling
+        try:
+            if old is not None:
+                self._retire(old)  # the original orphaned the old socket (defect 1)
+            link = self.transport.dial(request)
+            conn = _Connection(plugin_id, request.connection_id, request.url, link)
+            with self._lock:
+                closed = self._closed
+                replaced = None if closed else self._connections.get(key)
+                if not closed:
+                    self._connections[key] = conn
+        finally:
+            with self._lock:
+                left = self._dialing[plugin_id] - 1
+                if left:
+                    self._dialing[plugin_id] = left
+                else:
+                    del self._dialing[plugin_id]
         if closed:
             link.abort()
             raise DialError("the host is shutting down")
         if replaced is not None:
             self._retire(replaced)  # a concurrent connect with the same id got there first
         link.start(lambda event: self._on_event(conn, event))
+
+    def _over_locked(self, plugin_id: str, key: tuple[str, str]) -> str | None:
+        """The cap one more connection would pass; a connection this one replaces does not count."""
+        reused = 1 if key in self._connections else 0
+        mine = sum(1 for owner, _ in self._connections if owner == plugin_id) - reused
+        if mine + self._dialing.get(plugin_id, 0) >= self.settings.plugin_max_connections:
+            return "plugin_max_connections"
+        everyone = len(self._connections) - reused + sum(self._dialing.values())
+        if everyone >= self.settings.max_connections:
+            return "max_connections"
+        return None
 
     def send_text(self, plugin_id: str, connection_id: str, message: str) -> None:
         self._find(plugin_id, connection_id).link.send_text(message)
@@ -1214,6 +1279,14 @@ class WebSocketHub:
                 verdict, detail = "error", str(error_text)
         except Exception as exc:  # the original logged and dropped every callback failure
             verdict, detail = "error", str(exc) or type(exc).__name__
+            if call_plugin is not None:  # the scope keeps it for the test to report
+                self.env.callback_failed(
+                    plugin_id=conn.plugin_id,
+                    service="websocket",
+                    export=export,
+                    subject=f"connection {conn.connection_id!r}",
+                    error=exc,
+                )
         if verdict != "ok":
             log.warning("websocket %s:%s: %s dropped: %s", conn.plugin_id, conn.connection_id, export, detail)
         self.env.transcript.record(
@@ -1314,6 +1387,13 @@ class WebSocketService(HostService):
         )
         try:
             self.hub.connect(dial)
+        except ConnectionCapExceeded as exc:
+            self.hub.warnings.warn(
+                self.plugin_id,
+                exc.cap,
+                "its connect calls answer an error (nothing dialled) until it closes some connections",
+            )
+            return websocket_pb2.ConnectResponse(error=f"failed to connect to WebSocket server: {exc}")
         except DialDenied as refusal:
             raise _denied(refusal.decision) from refusal
         except DialError as exc:

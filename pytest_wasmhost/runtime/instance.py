@@ -602,6 +602,10 @@ class PluginInstance:
             return None
         if isinstance(exc, HostHardError):
             self.dead = True
+            cause = exc.__cause__
+            if isinstance(cause, wasmtime.Trap) and cause.trap_code == wasmtime.TrapCode.INTERRUPT:
+                # The deadline fired in a guest call the host made (its malloc for a response).
+                return self._trap_error(cause, export, loading=loading, seconds=seconds)
             if self._near_memory_cap():
                 return self._memory_error(export, exc.message)
             return PluginTrap(

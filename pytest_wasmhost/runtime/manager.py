@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from pytest_wasmhost.clock import host_monotonic
 from pytest_wasmhost.discovery import DiscoveredPlugin, DiscoveryProblem, discover_plugins
 from pytest_wasmhost.errors import PluginLoadError, WasmHostError
 from pytest_wasmhost.manifest import Manifest
@@ -75,6 +75,7 @@ class PluginManager:
         # Values <= 0 fall back to one minute, as DevPluginCompilationTimeout did.
         self.compile_timeout = compile_timeout if compile_timeout > 0 else 60.0
         self.scope: ScopedRuntime = runtime.scope(config=config)
+        self.scope.config_case_warnings = False  # Navidrome's config file is case-insensitive
         self._compile_slots = threading.BoundedSemaphore(compile_concurrency)
         self._lock = threading.RLock()
         self._plugins: dict[str, Registration] = {}
@@ -134,15 +135,13 @@ class PluginManager:
     def _initialise_if_needed(self, reg: Registration) -> None:
         if LIFECYCLE not in reg.capabilities:
             return
-        started = time.perf_counter()
+        started = host_monotonic()
         try:
             plugin = self._handle(reg)
             # The scope tracks "once per id and version" atomically and records the call (§11.11).
             ran = self.scope.initialise(plugin)
         except WasmHostError as exc:
-            self.metrics.append(
-                Metric(reg.plugin_id, "OnInit", False, (time.perf_counter() - started) * 1000)
-            )
+            self.metrics.append(Metric(reg.plugin_id, "OnInit", False, (host_monotonic() - started) * 1000))
             log.error("OnInit failed for plugin %s, unregistering it: %s", reg.plugin_id, exc)
             with self._lock:
                 # Only this registration: a newer scan's registration of the same id stays (§11.11).
@@ -150,7 +149,7 @@ class PluginManager:
                     del self._plugins[reg.plugin_id]
             return
         if ran:
-            self.metrics.append(Metric(reg.plugin_id, "OnInit", True, (time.perf_counter() - started) * 1000))
+            self.metrics.append(Metric(reg.plugin_id, "OnInit", True, (host_monotonic() - started) * 1000))
 
     # -- queries ---------------------------------------------------------------------------------
 
@@ -221,11 +220,11 @@ class PluginManager:
 
     def wait_idle(self, timeout: float = 60.0) -> bool:
         """Wait for the background precompile/OnInit tasks started so far (tests, CLI). True if done."""
-        deadline = time.monotonic() + timeout
+        deadline = host_monotonic() + timeout
         with self._lock:
             workers = list(self._workers)
         for worker in workers:
-            worker.join(max(0.0, deadline - time.monotonic()))
+            worker.join(max(0.0, deadline - host_monotonic()))
         return not any(w.is_alive() for w in workers)
 
     def close(self) -> None:

@@ -253,6 +253,7 @@ class Plugin:
 
     def close(self) -> None:
         self.pool.close()
+        self.pool.close_checked_out()  # what a test took from the pool and never gave back
         for service in self.services:
             service.close()
         on_close, self._on_close = self._on_close, None

@@ -15,7 +15,8 @@ that disposes of one. Its rules:
 * A put that does not match a checked-out instance raises instead of being silently absorbed
   (defect 7), so one instance never has two holders.
 
-Expiry reads the injected :class:`Clock`; the get timeout is a real wait and reads ``time.monotonic``.
+Expiry reads the injected :class:`Clock`; the get timeout is a real wait and reads ``host_monotonic``
+(never frozen by freezegun, so it fires under ``wasm_clock`` too).
 """
 
 from __future__ import annotations
@@ -23,13 +24,12 @@ from __future__ import annotations
 import logging
 import math
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, Literal, Self, TypeVar
 
-from pytest_wasmhost.clock import SYSTEM_CLOCK, Clock
+from pytest_wasmhost.clock import SYSTEM_CLOCK, Clock, host_monotonic
 from pytest_wasmhost.errors import PoolClosed, PoolTimeout, hide_harness_frames
 
 # Errors of ours show the user's frames, not these (see errors.hide_harness_frames).
@@ -171,7 +171,7 @@ class InstancePool(Generic[T]):
         wait = self.settings.get_timeout if timeout is None else timeout
         if not wait >= 0:  # also refuses NaN
             raise ValueError(f"timeout must be >= 0, got {wait}")
-        deadline = time.monotonic() + wait
+        deadline = host_monotonic() + wait
         while True:
             step = self._next_step(deadline, wait)
             if step.entry is not None:
@@ -239,6 +239,27 @@ class InstancePool(Generic[T]):
             self._cond.notify_all()  # blocked gets wake up and raise PoolClosed
         self._close_all(doomed)
 
+    def close_checked_out(self) -> int:
+        """Close the instances still checked out of a closed pool: their holder is gone (a test that
+        never returned one). One whose closer refuses, because a call on it is still running, stays
+        checked out and is closed when it comes back. Returns how many were closed."""
+        with self._cond:
+            if not self._closed:
+                raise RuntimeError("close_checked_out() is for a closed pool: close() first")
+            entries = list(self._busy.values())
+        closed = 0
+        for entry in entries:
+            try:
+                self._closer(entry.instance)
+            except Exception:  # in use right now: it closes on its way back (put / discard)
+                continue
+            with self._cond:
+                if self._busy.pop(id(entry.instance), None) is not None:
+                    self._closed_count += 1
+                    closed += 1
+                    self._cond.notify()
+        return closed
+
     @property
     def closed(self) -> bool:
         with self._cond:
@@ -294,7 +315,7 @@ class InstancePool(Generic[T]):
                     self._reserved += 1
                     return _Step(reserved=True)
                 # Checked after the state so a wake-up that raced the timeout still gets its slot.
-                remaining = deadline - time.monotonic()
+                remaining = deadline - host_monotonic()
                 if remaining <= 0:
                     raise self._timeout_error(wait)
                 self._wait(remaining)

@@ -20,7 +20,7 @@ import json
 import logging
 import os
 import threading
-import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,8 +31,8 @@ import wasmtime
 from google.protobuf.message import Message
 
 from pytest_wasmhost.abi.capabilities import Reply
-from pytest_wasmhost.clock import SYSTEM_CLOCK, Clock, Janitor
-from pytest_wasmhost.errors import PluginLoadError, WasmHostError, hide_harness_frames
+from pytest_wasmhost.clock import SYSTEM_CLOCK, Clock, Janitor, host_monotonic
+from pytest_wasmhost.errors import ConfigKeyWarning, PluginLoadError, WasmHostError, hide_harness_frames
 from pytest_wasmhost.host.base import HostEnvironment, Transcript
 from pytest_wasmhost.host.registry import IMPLEMENTED
 from pytest_wasmhost.manifest import parse_manifest, runtime_permission_problems
@@ -75,12 +75,21 @@ class RuntimeSettings:
     engine: EngineSettings = EngineSettings()
     compiled_ttl: float = 300.0  # the original's 5 minutes since last access
     compile_concurrency: int = 2  # the original compiled at most 2 plugins at once
+    #: Seconds between the janitor's sweeps; None: the pool's idle TTL / 3, as the original (at least 1 s).
+    janitor_interval: float | None = None
     #: How guest calls are made: None = $WASMHOST_FASTPATH, else the C-API fast path on a tested
     #: wasmtime; True / False force the fast path / wasmtime-py's public API (runtime/callpath.py).
     fastpath: bool | None = None
 
     def resolved_cache_dir(self) -> Path:
         return self.cache_dir if self.cache_dir is not None else default_cache_dir()
+
+    def resolved_janitor_interval(self) -> float:
+        if self.janitor_interval is not None:
+            if not self.janitor_interval > 0:
+                raise ValueError(f"janitor_interval must be > 0, got {self.janitor_interval}")
+            return self.janitor_interval
+        return max(self.pool.idle_ttl / 3, 1.0)
 
 
 @dataclass(frozen=True)
@@ -96,6 +105,31 @@ class PluginBuild:
     @property
     def plugin_id(self) -> str:
         return self.source.plugin_id
+
+
+@dataclass(frozen=True)
+class LoadDefaults:
+    """What every load into a scope gets unless the load passes its own (a test's markers, say).
+
+    ``config`` maps a plugin id (matched case-insensitively) or ``"*"`` (any plugin) to the config
+    map a load uses when it passes none and the scope has none for that id; the map itself is used,
+    so later changes are seen live. ``permissions`` are overrides as ``Runtime.build`` takes them;
+    a load's own ``permissions`` win service by service.
+    """
+
+    config: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    permissions: Mapping[str, Any] | None = None
+
+    def config_for(self, plugin_id: str) -> Mapping[str, str] | None:
+        for pid, section in self.config.items():
+            if pid != "*" and pid.lower() == plugin_id.lower():
+                return section
+        return self.config.get("*")
+
+    def permissions_with(self, explicit: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+        if self.permissions is None:
+            return explicit
+        return {**self.permissions, **(explicit or {})}
 
 
 def _fingerprint(path: Path) -> tuple[object, ...]:
@@ -123,6 +157,8 @@ def _with_permissions(source: PluginSource, permissions: Mapping[str, Any]) -> P
     for name, value in permissions.items():
         if value is None:
             granted.pop(name, None)
+        elif value is True:  # granted with a placeholder reason (services without settings)
+            granted[name] = {"reason": "granted by the test"}
         else:
             granted[name] = value
     document["permissions"] = granted
@@ -150,7 +186,13 @@ def _purge_once(disk: DiskCache) -> None:
 
 
 class Runtime:
-    """The production runtime: shared engine, compile caches, plugin builds, and a default scope."""
+    """The production runtime: shared engine, compile caches, plugin builds, and a default scope.
+
+    Like the original, it expires idle instances and compiled modules on its own: a janitor thread
+    sweeps every production scope on real time (``janitor=False`` turns it off). Scopes created with
+    ``clock_driven=True`` (every test scope) are left to the test's clock: ``wasm_clock.advance``
+    sweeps them, and a janitor sweep never runs at the same time as that one.
+    """
 
     def __init__(
         self,
@@ -160,7 +202,7 @@ class Runtime:
         config: Mapping[str, Mapping[str, str]] | None = None,
         host_options: Mapping[str, Any] | None = None,
         services: ServiceBuilder | None = None,
-        janitor: bool = False,
+        janitor: bool = True,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -183,16 +225,19 @@ class Runtime:
         self._builds: dict[str, PluginBuild] = {}
         self._build_locks: dict[str, threading.Lock] = {}
         self._scopes: set[ScopedRuntime] = set()
+        self._sweep_lock = threading.Lock()  # one sweep at a time: the janitor's or a clock-driven one
         self.closed = False
         options = dict(host_options or {})
         if janitor:
             # Production: scheduled jobs fire on a real-time thread (tests fire them by advancing the clock).
             options["scheduler"] = {"run": True, **dict(options.get("scheduler") or {})}
         self.default_scope = self.scope(config=config, host_options=options)
-        self._janitor: Janitor | None = None
+        self.janitor: Janitor | None = None
         if janitor:
-            # The original swept every TTL/3; the janitor only calls sweep(), tests call it themselves.
-            self._janitor = Janitor(self.sweep, settings.pool.idle_ttl / 3, name="wasmhost-janitor").start()
+            # The original swept every TTL/3; the janitor only sweeps, test scopes are swept by their clock.
+            self.janitor = Janitor(
+                self._janitor_sweep, settings.resolved_janitor_interval(), name="wasmhost-janitor"
+            ).start()
 
     # -- builds ----------------------------------------------------------------------------------
 
@@ -206,7 +251,8 @@ class Runtime:
         """The plugin's build, compiled once and reused until its files change on disk.
 
         ``permissions`` overrides entries of the manifest's ``permissions`` object (a value of None
-        removes a grant): the ``wasm_permissions`` marker narrows or widens grants this way.
+        removes a grant, True grants it with a placeholder reason, an object replaces it): the
+        ``wasm_permissions`` marker narrows or widens grants this way.
         """
         path = Path(path)
         override = json.dumps(permissions, sort_keys=True, default=str) if permissions is not None else ""
@@ -265,10 +311,14 @@ class Runtime:
         limits: InstanceLimits | None = None,
         clock: Clock | None = None,
         host_options: Mapping[str, Any] | None = None,
+        clock_driven: bool = False,
+        defaults: LoadDefaults | None = None,
     ) -> ScopedRuntime:
         """A new scope: fresh pools, fresh service state; close it to release exactly what it took.
 
         ``host_options`` are per-service settings by service name (see each host service module).
+        A ``clock_driven`` scope (a test's) expires only when its clock is advanced and swept, never
+        by the janitor. ``defaults`` are what its loads get unless they pass their own.
         """
         scope = ScopedRuntime(
             self,
@@ -277,6 +327,8 @@ class Runtime:
             limits=limits or self.settings.limits,
             clock=clock or self.clock,
             host_options=host_options,
+            clock_driven=clock_driven,
+            defaults=defaults,
         )
         with self._lock:
             self._scopes.add(scope)
@@ -294,18 +346,25 @@ class Runtime:
         return self.default_scope.plugin(path, plugin_id=plugin_id, config=config, eager=eager)
 
     def sweep(self) -> int:
-        """Expire idle instances and compiled modules now (the janitor's and the tests' entry point)."""
-        with self._lock:
-            scopes = list(self._scopes)
-        return self.modules.sweep() + sum(scope.sweep() for scope in scopes)
+        """Expire idle instances and compiled modules of every scope now (the tests' entry point)."""
+        return self._sweep(clock_driven_too=True)
+
+    def _janitor_sweep(self) -> int:
+        return self._sweep(clock_driven_too=False)
+
+    def _sweep(self, *, clock_driven_too: bool) -> int:
+        with self._sweep_lock:
+            with self._lock:
+                scopes = [s for s in self._scopes if clock_driven_too or not s.clock_driven]
+            return self.modules.sweep() + sum(scope.sweep() for scope in scopes)
 
     def _forget(self, scope: ScopedRuntime) -> None:
         with self._lock:
             self._scopes.discard(scope)
 
     def close(self) -> None:
-        if self._janitor is not None:
-            self._janitor.stop()
+        if self.janitor is not None:
+            self.janitor.stop()
         with self._lock:
             scopes = list(self._scopes)
             self.closed = True
@@ -334,8 +393,16 @@ class ScopedRuntime:
         limits: InstanceLimits,
         clock: Clock,
         host_options: Mapping[str, Any] | None = None,
+        clock_driven: bool = False,
+        defaults: LoadDefaults | None = None,
     ) -> None:
         self.runtime = runtime
+        self.clock_driven = clock_driven
+        self.defaults = defaults or LoadDefaults()
+        self._warned_keys: set[tuple[str, str]] = set()
+        #: Warn when a test gives a key in another case (off for a manager: Navidrome's config file
+        #: is case-insensitive by design).
+        self.config_case_warnings = True
         self.pool_settings = pool
         self.limits = limits
         self.clock = clock
@@ -346,7 +413,7 @@ class ScopedRuntime:
         }
         self._lock = threading.Lock()
         self._plugins: list[Plugin] = []
-        self._initialised: set[str] = set()
+        self._initialised: set[tuple[str, str]] = set()  # (plugin id, version): never a joined string
         self.env = HostEnvironment(clock=clock, call_plugin=self.call_plugin, options=host_options)
         self.closed = False
 
@@ -393,10 +460,16 @@ class ScopedRuntime:
         """
         if self.closed:
             raise RuntimeError("this runtime scope is closed")
+        permissions = self.defaults.permissions_with(permissions)
         build = self.runtime.build(path, plugin_id=plugin_id, permissions=permissions)
+        if config is None and not self._has_config(build.plugin_id):
+            config = self.defaults.config_for(build.plugin_id)
         if config is not None:
             # The caller's mapping itself, not a copy: later changes are seen live, as in the original.
             self.config[build.plugin_id] = config
+            for key in list(config):
+                if key.lower() != key:
+                    self._warn_key(build.plugin_id, key)
         plugin = Plugin(
             build.source,
             build.linked,
@@ -418,13 +491,13 @@ class ScopedRuntime:
         """OnInit once per plugin id and version in this scope; True if it ran now, raises if it failed."""
         if "LifecycleManagement" not in plugin.manifest.capabilities:
             return False
-        key = f"{plugin.plugin_id}\u200b{plugin.manifest.version}"  # the original's tracker key
+        key = (plugin.plugin_id, plugin.manifest.version)  # the original joined them with U+200B
         with self._lock:
             if key in self._initialised:
                 return False
             self._initialised.add(key)
         config = self.plugin_config(plugin.plugin_id)
-        started = time.perf_counter()
+        started = host_monotonic()
         try:
             response = plugin.lifecycle_management.on_init(config=config)
         except WasmHostError as exc:
@@ -438,7 +511,7 @@ class ScopedRuntime:
                 response=None,
                 verdict="error",
                 detail=str(exc),
-                duration=time.perf_counter() - started,
+                duration=host_monotonic() - started,
             )
             raise
         self.env.transcript.record(
@@ -448,7 +521,7 @@ class ScopedRuntime:
             request=None,
             response=response,
             verdict="ok",
-            duration=time.perf_counter() - started,
+            duration=host_monotonic() - started,
         )
         return True
 
@@ -464,15 +537,40 @@ class ScopedRuntime:
         # Read live on every call, as the original's config service did.
         return lambda: self.plugin_config(plugin_id)
 
+    def _has_config(self, plugin_id: str) -> bool:
+        wanted = plugin_id.lower()
+        return any(pid.lower() == wanted for pid in list(self.config))
+
     def plugin_config(self, plugin_id: str) -> dict[str, str]:
         """The plugin's config now. Ids and keys match case-insensitively and are seen in lower case:
-        the original's configuration loader lower-cased them (runtime.md §1)."""
+        Navidrome's configuration loader lower-cases them (runtime.md §1). A key given in another case
+        is warned about once per plugin and key, so a test that sets ``apiKey`` learns what it sees."""
         wanted = plugin_id.lower()
         merged: dict[str, str] = {}
         for pid, section in list(self.config.items()):
             if pid.lower() == wanted:
-                merged.update({k.lower(): v for k, v in section.items()})
+                for key, value in list(section.items()):
+                    lowered = key.lower()
+                    if lowered != key:
+                        self._warn_key(plugin_id, key)
+                    merged[lowered] = value
         return merged
+
+    def _warn_key(self, plugin_id: str, key: str) -> None:
+        if not self.config_case_warnings:
+            return
+        with self._lock:
+            if (plugin_id, key) in self._warned_keys:
+                return
+            self._warned_keys.add((plugin_id, key))
+        warnings.warn(
+            ConfigKeyWarning(
+                f"plugin {plugin_id!r} sees the configuration key {key.lower()!r}, not {key!r}: Navidrome "
+                f"lower-cases configuration keys. Fix: use {key.lower()!r} in the test; the plugin must "
+                "ask for it in lower case too."
+            ),
+            stacklevel=2,
+        )
 
     def sweep(self) -> int:
         with self._lock:

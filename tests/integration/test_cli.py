@@ -182,7 +182,7 @@ def test_check_runs_the_conformance_suite(go_agent: str, tmp_path: Path) -> None
     junit = tmp_path / "report.xml"
     code = cli_main(["check", go_agent, "--junitxml", str(junit), "--cache-dir", str(tmp_path / "c"), "-q"])
     assert code == 0
-    assert 'tests="47"' in junit.read_text()
+    assert 'tests="48"' in junit.read_text()
 
 
 def test_check_fails_on_a_broken_plugin(c_agent: str, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from pytest_wasmhost.abi.proto import artwork_pb2, cache_pb2
 from pytest_wasmhost.clock import ManualClock
-from pytest_wasmhost.errors import PluginLoadError, PluginTrap
+from pytest_wasmhost.errors import HostLimitWarning, PluginLoadError, PluginTrap
 from pytest_wasmhost.host.artwork import decode_artwork_token
 from pytest_wasmhost.host.base import SERVICE_FUNCTIONS, HostEnvironment
 from pytest_wasmhost.host.cache import scope_store
@@ -177,6 +177,37 @@ def test_two_plugins_of_one_scope_share_the_store_not_the_keys() -> None:
     finally:
         alpha.close()
         beta.close()
+
+
+def test_plugin_ids_with_a_colon_stay_apart_from_the_guest() -> None:
+    # The original's "<pluginID>:<key>" made plugin "a" key "b:c" and plugin "a:b" key "c" one entry.
+    env = HostEnvironment(clock=ManualClock(), options=OPTIONS)
+    a, ab = make_harness("a", env), make_harness("a:b", env)
+    try:
+        call(ab, "set_string", cache_pb2.SetStringRequest(key="c", value="a:b's secret"))
+        assert call(a, "get_string", cache_pb2.GetRequest(key="b:c")) == cache_pb2.GetStringResponse()
+        call(a, "set_string", cache_pb2.SetStringRequest(key="b:c", value="overwritten?"))
+        got = call(ab, "get_string", cache_pb2.GetRequest(key="c"))
+        assert got == cache_pb2.GetStringResponse(exists=True, value="a:b's secret")
+    finally:
+        a.close()
+        ab.close()
+
+
+def test_a_set_past_a_cap_answers_success_false_and_the_transcript_says_why() -> None:
+    options = {**OPTIONS, "cache": {"plugin_max_entries": 1}}
+    h = make_harness(env=HostEnvironment(clock=ManualClock(), options=options))
+    try:
+        assert call(h, "set_string", cache_pb2.SetStringRequest(key="k0", value="v")).success is True
+        with pytest.warns(HostLimitWarning, match="plugin 'test_plugin' reached the host's cache cap"):
+            raw = h.call_raw("set_string", cache_pb2.SetStringRequest(key="k1", value="v"))
+        assert raw == b""  # SetResponse(success=false): not a trap, the plugin carries on
+        refused = h.transcript.calls("cache", "set_string")[-1]
+        assert (refused.verdict, refused.response) == ("error", cache_pb2.SetResponse(success=False))
+        assert refused.detail.startswith("cache: 'k1' not stored: the host's cap plugin_max_entries=1")
+        assert call(h, "get_string", cache_pb2.GetRequest(key="k0")).value == "v"
+    finally:
+        h.close()
 
 
 def test_ttl_expiry_follows_the_scope_clock_from_the_guest() -> None:

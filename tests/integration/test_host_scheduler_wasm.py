@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from pytest_wasmhost.abi.capabilities import Reply
 from pytest_wasmhost.abi.proto import api_pb2, scheduler_pb2
 from pytest_wasmhost.clock import SYSTEM_CLOCK, Clock, ManualClock
-from pytest_wasmhost.errors import PluginLoadError, PluginTrap
+from pytest_wasmhost.errors import HostLimitWarning, PluginLoadError, PluginTrap
 from pytest_wasmhost.host.base import HostEnvironment
 from pytest_wasmhost.host.scheduler import CALLBACK_EXPORT, SchedulerEngine
 from pytest_wasmhost.runtime.runtime import Runtime, RuntimeSettings
@@ -160,6 +160,26 @@ def test_a_scheduled_job_fires_its_callback(harness: HostHarness, recorder: Reco
     assert recorder.calls == [("test_plugin", CALLBACK_EXPORT, expected)]
     callback = harness.transcript.calls("scheduler", "on_scheduler_callback")[-1]
     assert (callback.verdict, callback.request) == ("ok", expected)
+
+
+def test_a_schedule_past_a_cap_answers_no_id_and_the_transcript_says_why(recorder: Recorder) -> None:
+    env = HostEnvironment(
+        clock=ManualClock(START), call_plugin=recorder, options={"scheduler": {"plugin_max_jobs": 1}}
+    )
+    h = HostHarness(FUNCTIONS, permissions=GRANTED, capabilities=("SchedulerCallback",), env=env)
+    try:
+        first = scheduler_pb2.ScheduleOneTimeRequest(delay_seconds=60, schedule_id="a")
+        assert h.call("schedule_one_time", first, scheduler_pb2.ScheduleResponse).schedule_id == "a"
+        second = scheduler_pb2.ScheduleRecurringRequest(cron_expression="@every 5s", schedule_id="b")
+        with pytest.warns(HostLimitWarning, match="plugin 'test_plugin' reached the host's scheduler cap"):
+            raw = h.call_raw("schedule_recurring", second)
+        assert raw == b""  # ScheduleResponse without an id: not a trap, nothing scheduled
+        refused = h.transcript.calls("scheduler", "schedule_recurring")[-1]
+        assert refused.verdict == "error"
+        assert refused.detail.startswith("failed to schedule recurring job: the host's cap plugin_max_jobs=1")
+        assert [j.schedule_id for j in SchedulerEngine.of(env).jobs()] == ["a"]
+    finally:
+        h.close()
 
 
 def test_without_the_scheduler_permission_the_import_does_not_link() -> None:

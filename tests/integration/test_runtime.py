@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 from freezegun import freeze_time
 
+from pytest_wasmhost.errors import ConfigKeyWarning
 from pytest_wasmhost.runtime import compile_cache
 from pytest_wasmhost.runtime.pool import PoolSettings
 from pytest_wasmhost.runtime.runtime import Runtime, RuntimeSettings
@@ -132,6 +134,41 @@ def test_config_is_read_live_and_keys_are_lower_cased(runtime: Runtime, samples_
     with runtime.scope(config={"Config_Agent": section}) as scope:
         plugin = scope.plugin(folder)
         # The id and the key match case-insensitively: the plugin asks for "greeting".
-        assert plugin.metadata_agent.get_artist_biography(name="Ann").biography == "Hi, Ann"
+        with pytest.warns(ConfigKeyWarning, match="sees the configuration key 'greeting', not 'Greeting'"):
+            assert plugin.metadata_agent.get_artist_biography(name="Ann").biography == "Hi, Ann"
         scope.config["Config_Agent"] = {"GREETING": "Yo"}  # read live on every call
-        assert plugin.metadata_agent.get_artist_biography(name="Ann").biography == "Yo, Ann"
+        with pytest.warns(ConfigKeyWarning, match="not 'GREETING'") as warned:
+            answers = [plugin.metadata_agent.get_artist_biography(name="Ann").biography for _ in range(2)]
+        assert answers == ["Yo, Ann", "Yo, Ann"]
+        assert len(warned) == 1, "warned once per key, not per read"
+
+
+def test_on_init_is_tracked_per_plugin_id_and_version_not_per_joined_string(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    # "a\u200b1" version "2" and "a" version "1\u200b2" joined the way the original keyed them are one key:
+    # the second plugin never got its OnInit (issue 15: per-plugin state keyed by a structure).
+    wasm = metadata_module(capabilities=("MetadataAgent", "LifecycleManagement"))
+    folders = []
+    for plugin_id, version in (("a\u200b1", "2"), ("a", "1\u200b2")):
+        folder = write_plugin(
+            tmp_path, wasm, plugin_id=plugin_id, capabilities=["MetadataAgent", "LifecycleManagement"]
+        )
+        document = json.loads((folder / "manifest.json").read_text())
+        (folder / "manifest.json").write_text(json.dumps({**document, "version": version}))
+        folders.append(folder)
+    with runtime.scope() as scope:
+        for folder in folders:
+            scope.plugin(folder)
+        assert [c.plugin_id for c in scope.transcript.calls("lifecycle", "on_init")] == ["a\u200b1", "a"]
+
+
+def test_closing_a_scope_closes_instances_its_test_never_returned(runtime: Runtime, tmp_path: Path) -> None:
+    scope = runtime.scope()
+    plugin = scope.plugin(write_plugin(tmp_path, metadata_module()))
+    taken = plugin.pool.get()  # never put back
+    scope.close()
+    assert taken.closed
+    stats = plugin.stats()
+    assert stats.busy == 0
+    assert stats.closed == stats.created

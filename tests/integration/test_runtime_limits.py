@@ -98,3 +98,22 @@ def test_standalone_plugin_load_takes_runtime_settings(tmp_path: Path) -> None:
         pytest.raises(PluginTimeout),
     ):
         plugin.metadata_agent.get_artist_url(name="x")
+
+
+def test_a_deadline_inside_the_malloc_the_host_calls_is_a_timeout(runtime: Runtime, tmp_path: Path) -> None:
+    # The export arms a malloc that never returns, then asks the host for its config: the host's
+    # malloc for the response is where the deadline fires (it read "PluginTrap ... interrupt").
+    wasm = metadata_module(
+        imports='(import "env" "get_plugin_config" (func $cfg (param i32 i32) (result i64)))',
+        extra="(global $armed (mut i32) (i32.const 0))",
+        malloc_body="(if (global.get $armed) (then (loop $spin (br $spin)))) "
+        "(local.set $p (global.get $next)) (global.set $next (i32.add (global.get $next) (local.get 0))) "
+        "(local.get $p)",
+        results={LOOP: "(global.set $armed (i32.const 1)) (call $cfg (i32.const 0) (i32.const 0))"},
+    )
+    folder = write_plugin(tmp_path, wasm, permissions={"config": {"reason": "r"}})
+    plugin = runtime.plugin(folder, config={"key": "value"})
+    with pytest.raises(PluginTimeout) as info:
+        plugin.metadata_agent.get_artist_url(name="x")
+    assert info.value.export == LOOP
+    assert "deadline of 0.2s" in str(info.value)

@@ -60,6 +60,12 @@ BROKEN: dict[str, tuple[str, str]] = {
         "test_typical_request[reentrant-metadata_agent_get_artist_mbid]",
         "*PluginTrap on metadata_agent_get_artist_mbid*env.schedule_one_time (scheduler) failed*",
     ),
+    "bad_cron_on_close": (
+        "test_websocket_callbacks[bad_cron_on_close]",
+        "*web_socket_callback_on_close*callback for connection 'feed' failed (PluginTrap)*"
+        "env.schedule_recurring (scheduler) failed: failed to schedule recurring job: "
+        "expected exactly 5 fields, found 6: [[]*/2 * * * * *[]]*",
+    ),
     "leaky": (
         "test_memory_does_not_grow_per_call[leaky-metadata_agent_get_artist_mbid]",
         "*linear memory grew by 6553600 bytes (65536 per call) over 100 identical calls*",
@@ -105,7 +111,8 @@ def test_the_suite_passes_a_sample_that_misbehaves_within_the_rules(
     pytester: pytest.Pytester, samples_dir: Path, cache_args: list[str], sample: str
 ) -> None:
     result = run(pytester, "--wasm-plugin", str(samples_dir / "hostile" / sample), *LIMITS, *cache_args)
-    result.assert_outcomes(passed=result.parseoutcomes().get("passed", 0), skipped=1)
+    # Skipped: OnInit and the WebSocket callbacks (a MetadataAgent declares neither).
+    result.assert_outcomes(passed=result.parseoutcomes().get("passed", 0), skipped=2)
     assert result.ret == pytest.ExitCode.OK
 
 

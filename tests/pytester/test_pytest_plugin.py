@@ -76,9 +76,11 @@ def test_conformance_suite_runs_on_the_go_sample(
     pytester: pytest.Pytester, go_agent: Path, cache_args: list[str]
 ) -> None:
     result = run(pytester, "--wasm-plugin", str(go_agent), *cache_args)
-    # 5 whole-plugin checks + 4 checks x 8 MetadataAgent exports + load/unload; OnInit does not apply.
-    result.assert_outcomes(passed=46, skipped=1)
+    # 5 whole-plugin checks + 4 checks x 8 MetadataAgent exports + load/unload; OnInit and the
+    # WebSocket callbacks do not apply.
+    result.assert_outcomes(passed=46, skipped=2)
     result.stdout.fnmatch_lines(["SKIPPED * the plugin does not declare LifecycleManagement"])
+    result.stdout.fnmatch_lines(["SKIPPED * the plugin does not declare WebSocketCallback"])
 
 
 def test_no_option_collects_no_suite(pytester: pytest.Pytester) -> None:
@@ -170,7 +172,9 @@ def test_wasm_plugin_without_a_plugin_is_a_clear_error(pytester: pytest.Pytester
 
 def test_markers_are_registered(pytester: pytest.Pytester) -> None:
     result = run(pytester, "--markers")
-    result.stdout.fnmatch_lines(["@pytest.mark.wasm_plugin(path):*", "@pytest.mark.wasm_config(mapping):*"])
+    result.stdout.fnmatch_lines(
+        ["@pytest.mark.wasm_plugin(path):*", "@pytest.mark.wasm_config(mapping, plugin_id=None):*"]
+    )
 
 
 def test_conformance_reports_an_ungranted_import(
@@ -379,20 +383,9 @@ def test_suite_under_xdist_shares_one_disk_cache(
         "-p",
         "no:cacheprovider",
     )
-    result.assert_outcomes(passed=46 + 46, skipped=2)
+    result.assert_outcomes(passed=46 + 46, skipped=4)
     artifacts = sorted(p.name for p in (cache / "plugins").rglob("*.cwasm"))
     assert len(artifacts) == 2, f"one artifact per module, got {artifacts}"
-
-
-def test_the_readme_example_test_file_passes(
-    pytester: pytest.Pytester, c_agent: Path, cache_args: list[str]
-) -> None:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme.split("## Testing your plugin", 1)[1]
-    example = section.split("```python\n", 1)[1].split("```", 1)[0]
-    pytester.makepyfile(test_readme=example.replace("path/to/my-plugin", str(c_agent)))
-    result = run(pytester, *cache_args)
-    result.assert_outcomes(passed=3)
 
 
 HTTP_PLUGIN = r"""
@@ -602,7 +595,7 @@ def test_wasm_config_option_reaches_on_init_in_the_suite(
         "ticker.symbols=BTC",
         *cache_args,
     )
-    configured.assert_outcomes(passed=37)
+    configured.assert_outcomes(passed=38)  # test_websocket_callbacks included
 
 
 def test_bad_wasm_config_is_a_usage_error(pytester: pytest.Pytester) -> None:
@@ -666,3 +659,38 @@ def test_websocket_fixture_and_fresh_scopes(
         """
     )
     run(pytester, *cache_args).assert_outcomes(passed=1)
+
+
+def test_a_plugin_past_a_cap_warns_the_test_and_dropped_calls_still_count_as_exercised(
+    pytester: pytest.Pytester, cache_args: list[str]
+) -> None:
+    from tests.integration.test_attack_host_memory import CACHE_FLOOD, CALL_FLOOD, flood_module
+    from tests.support.plugins import write_plugin
+
+    permissions = {"cache": {"reason": "r"}, "scheduler": {"reason": "r"}}
+    folder = write_plugin(pytester.path / "plugins", flood_module(), permissions=permissions)
+    pytester.makepyfile(
+        f"""
+        import struct
+
+        def test_flood(wasm_runtime):
+            plugin = wasm_runtime.load({str(folder)!r})
+            plugin.call_raw({CACHE_FLOOD!r}, struct.pack("<II", 0, 10))  # ten cache writes, then
+            plugin.call_raw({CALL_FLOOD!r}, struct.pack("<II", 0, 20_000))  # enough calls to drop them
+            assert wasm_runtime.transcript.dropped == 10
+            assert {{c.function for c in wasm_runtime.transcript}} == {{"has"}}
+            with wasm_runtime.fresh(host_options={{"cache": {{"plugin_max_entries": 3}}}}) as scope:
+                capped = scope.plugin({str(folder)!r})
+                data, error = capped.call_raw({CACHE_FLOOD!r}, struct.pack("<II", 0, 5))
+            assert error is None
+            assert struct.unpack("<II", data) == (2, 3)  # two refused (success=false), three stored
+        """
+    )
+    result = run(pytester, *cache_args)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*HostLimitWarning: plugin 'test_plugin' reached the host's cache cap plugin_max_entries=3 *",
+            "test_plugin: host functions exercised: cache.has, cache.set_string;*",
+        ]
+    )

@@ -16,6 +16,7 @@ import pytest
 
 from pytest_wasmhost import (
     AbiError,
+    CallbackFailed,
     InstanceLimits,
     PluginError,
     PluginLoadError,
@@ -25,6 +26,7 @@ from pytest_wasmhost import (
     ScopedRuntime,
 )
 from pytest_wasmhost.fixtures import WasmRuntime
+from pytest_wasmhost.host.websocket import websocket_hub
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_plugins"
 HOSTILE = SAMPLES / "hostile"
@@ -106,6 +108,21 @@ def test_a_bad_pointer_to_a_host_function_is_a_hard_error(scope: ScopedRuntime) 
     # The first call, with a request in the guest's own malloc'd buffer, was served normally.
     calls = scope.transcript.calls("scheduler", "schedule_one_time")
     assert [call.verdict for call in calls] == ["ok", "hard-error"]
+    assert_still_usable(scope)
+
+
+def test_a_hard_error_inside_a_websocket_callback_is_kept_for_the_test(scope: ScopedRuntime) -> None:
+    plugin = scope.plugin(HOSTILE / "bad_cron_on_close")  # OnInit connects "feed"
+    websocket_hub(scope.env).peer("feed").close(1000, "bye")
+    # The host logged and dropped it, as the original did; the scope keeps it for the test to report.
+    (failure,) = scope.env.callback_failures
+    assert isinstance(failure, CallbackFailed)
+    assert (failure.plugin_id, failure.export) == (plugin.plugin_id, "web_socket_callback_on_close")
+    assert isinstance(failure.cause, PluginTrap)
+    assert "expected exactly 5 fields, found 6: [*/2 * * * * *]" in str(failure)
+    (call,) = scope.transcript.calls("websocket", "on_close")
+    assert call.verdict == "error"
+    scope.env.callback_failures.clear()  # provoked on purpose: not this test's warning
     assert_still_usable(scope)
 
 

@@ -37,6 +37,7 @@ from pytest_wasmhost.runtime.engine import EngineSettings, shared_engine, wasmti
 from pytest_wasmhost.runtime.instance import compile_module as real_compile
 from pytest_wasmhost.runtime.instance import describe_module
 from pytest_wasmhost.runtime.runtime import Runtime, RuntimeSettings
+from tests.support.permissions import IGNORES_PERMISSION_BITS, SKIP_REASON
 
 LOGGER = "pytest_wasmhost.runtime.compile_cache"
 COMPILE = "pytest_wasmhost.runtime.compile_cache.compile_module"  # the seam every compilation goes through
@@ -1119,7 +1120,7 @@ def test_read_only_cache_folder_degrades_with_one_warning(
     assert artifacts(tmp_path, engine, wat(18)) == []
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root ignores permission bits")
+@pytest.mark.skipif(IGNORES_PERMISSION_BITS, reason=SKIP_REASON)
 def test_read_only_permissions_degrade_with_one_warning(
     engine: wasmtime.Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

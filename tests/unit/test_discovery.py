@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pytest_wasmhost.discovery import DiscoveredPlugin, DiscoveryProblem, discover_plugins
+from tests.support.permissions import IGNORES_PERMISSION_BITS, SKIP_REASON
 
 WASM = b"\x00asm\x01\x00\x00\x00"
 
@@ -203,7 +203,7 @@ def test_root_is_a_file(tmp_path: Path) -> None:
     assert found.original == f"failed to read plugins directory {file}: readdirent {file}: not a directory"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads anything")
+@pytest.mark.skipif(IGNORES_PERMISSION_BITS, reason=SKIP_REASON)
 def test_root_unreadable(tmp_path: Path) -> None:
     folder = tmp_path / "plugins"
     folder.mkdir(mode=0)

@@ -1,9 +1,11 @@
-"""The cache host service (spec/services/cache.md): acceptance rows, TTL, namespacing and the size bound."""
+"""The cache host service (spec/services/cache.md): acceptance rows, TTL, namespacing and the caps."""
 
 from __future__ import annotations
 
 import json
-import logging
+import sys
+import tracemalloc
+import warnings
 from datetime import timedelta
 
 import pytest
@@ -13,12 +15,18 @@ from hypothesis import strategies as st
 
 from pytest_wasmhost.abi.proto import cache_pb2
 from pytest_wasmhost.clock import SYSTEM_CLOCK, ManualClock
-from pytest_wasmhost.host.base import SERVICE_FUNCTIONS, HostEnvironment, ServiceContext
+from pytest_wasmhost.errors import HostLimitWarning
+from pytest_wasmhost.host.base import SERVICE_FUNCTIONS, HostEnvironment, ServiceContext, SoftError
 from pytest_wasmhost.host.cache import (
     DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_ENTRIES,
+    DEFAULT_PLUGIN_MAX_BYTES,
+    DEFAULT_PLUGIN_MAX_ENTRIES,
+    CacheCaps,
     CacheService,
     CacheStore,
     effective_ttl,
+    entry_size,
     max_bytes_option,
     namespaced,
     scope_store,
@@ -230,10 +238,22 @@ def test_plugins_sharing_a_store_cannot_see_each_others_keys(store: CacheStore) 
     assert store.items("beta") == {}
 
 
-def test_namespace_collision_is_the_originals(store: CacheStore) -> None:
-    # spec: plugin "a" key "b:c" and plugin "a:b" key "c" are the same stored key, as in the original
-    set_string(CacheService("a", store), "b:c", "shared")
-    assert get_string(CacheService("a:b", store), "c").value == "shared"
+def test_plugin_ids_with_a_colon_cannot_reach_each_others_entries(store: CacheStore) -> None:
+    # The original stored "<pluginID>:<key>": plugin "a" key "b:c" and plugin "a:b" key "c" were one entry,
+    # so "a" could read and overwrite what "a:b" stored (issue 15). Each plugin now has a table of its own.
+    a, ab = CacheService("a", store), CacheService("a:b", store)
+    set_string(ab, "c", "a:b's secret")
+    assert get_string(a, "b:c").exists is False
+    assert has(a, "b:c") is False
+    set_string(a, "b:c", "a's own")
+    assert get_string(ab, "c").value == "a:b's secret"
+    a.remove(cache_pb2.RemoveRequest(key="b:c"))
+    assert get_string(ab, "c").value == "a:b's secret"
+    assert store.items("a") == {}  # not a prefix match over "a:"
+    assert store.items("a:b") == {"c": "a:b's secret"}
+    set_string(CacheService("", store), "a:b:c", "empty id")
+    assert store.items("a:b") == {"c": "a:b's secret"}
+    assert store.get("", "a:b:c") == "empty id"
 
 
 def test_services_of_one_scope_share_one_store() -> None:
@@ -332,7 +352,7 @@ def test_expired_entries_are_dropped_on_access(
 ) -> None:
     set_string(cache, "k", "v", ttl=1)
     held = store.size_bytes
-    assert held == len(f"{PLUGIN}:k") + 1
+    assert held == entry_size("k", "v")
     clock.advance(2)
     assert store.size_bytes == held  # nothing happens by itself
     assert get_string(cache, "k").exists is False
@@ -349,7 +369,8 @@ def test_sweep_drops_exactly_the_expired_entries(
     assert store.sweep() == 2
     assert store.sweep() == 0
     assert store.items(PLUGIN) == {"long": "v"}
-    assert store.size_bytes == len(f"{PLUGIN}:long") + 1
+    assert store.size_bytes == entry_size("long", "v")
+    assert store.usage(PLUGIN) == store.usage() == (1, entry_size("long", "v"))
 
 
 def test_store_helpers_and_clear(store: CacheStore) -> None:
@@ -409,17 +430,28 @@ def test_freezegun_read_at_9s_extends_the_life() -> None:
         assert get_string(cache, "k").exists is False
 
 
-# -- the size bound -------------------------------------------------------------------------------------
-
-ENTRY = len("p:k0") + 6  # a namespaced key of 4 bytes and a 6-byte value
+# -- the caps ------------------------------------------------------------------------------------------
 
 
-def test_default_bound_and_option() -> None:
+def test_default_caps_and_options() -> None:
     assert max_bytes_option({}) == 64 * 1024 * 1024
     assert max_bytes_option({"cache": {}}) == DEFAULT_MAX_BYTES
     assert max_bytes_option({"cache": {"max_bytes": 1000}}) == 1000
-    env = HostEnvironment(clock=ManualClock(), options={"cache": {"max_bytes": 1000}})
-    assert CacheService.create(context(PLUGIN, env)).store.max_bytes == 1000
+    assert CacheCaps.from_options({}) == CacheCaps(
+        max_entries=DEFAULT_MAX_ENTRIES,
+        max_bytes=DEFAULT_MAX_BYTES,
+        plugin_max_entries=DEFAULT_PLUGIN_MAX_ENTRIES,
+        plugin_max_bytes=DEFAULT_PLUGIN_MAX_BYTES,
+    )
+    assert (DEFAULT_PLUGIN_MAX_ENTRIES, DEFAULT_PLUGIN_MAX_BYTES) == (50_000, 16 * 1024 * 1024)
+    assert (DEFAULT_MAX_ENTRIES, DEFAULT_MAX_BYTES) == (200_000, 64 * 1024 * 1024)
+    options = {
+        "cache": {"max_bytes": 1000, "max_entries": 9, "plugin_max_entries": 3, "plugin_max_bytes": 500}
+    }
+    env = HostEnvironment(clock=ManualClock(), options=options)
+    store = CacheService.create(context(PLUGIN, env)).store
+    assert store.max_bytes == 1000
+    assert store.caps == CacheCaps(max_entries=9, max_bytes=1000, plugin_max_entries=3, plugin_max_bytes=500)
 
 
 @pytest.mark.parametrize("bad", [0, -1, "1MB", 1.5, True])
@@ -428,59 +460,160 @@ def test_bad_bound_option_is_refused(bad: object) -> None:
         max_bytes_option({"cache": {"max_bytes": bad}})
 
 
-def test_sizes_count_key_and_value_bytes(store: CacheStore) -> None:
-    store.set("p", "k", "é")  # two UTF-8 bytes
+@pytest.mark.parametrize("setting", ["max_entries", "plugin_max_entries", "plugin_max_bytes"])
+@pytest.mark.parametrize("bad", [0, -1, "10", 2.5, False])
+def test_bad_cap_options_are_refused(setting: str, bad: object) -> None:
+    with pytest.raises(ValueError, match=rf"host_options\['cache'\]\['{setting}'\]"):
+        CacheCaps.from_options({"cache": {setting: bad}})
+
+
+def test_sizes_count_the_objects_an_entry_keeps(store: CacheStore) -> None:
+    store.set("p", "k", "é")
     store.set("p", "n", 1)
     store.set("p", "f", 1.0)
     store.set("p", "b", b"abc")
-    assert store.size_bytes == (3 + 2) + (3 + 8) + (3 + 8) + (3 + 3)
+    sizes = [entry_size("k", "é"), entry_size("n", 1), entry_size("f", 1.0), entry_size("b", b"abc")]
+    assert store.size_bytes == sum(sizes)
+    assert entry_size("k", "é") == 200 + sys.getsizeof("k") + sys.getsizeof("é")
     store.set("p", "k", "")  # an overwrite replaces the old size
-    assert store.size_bytes == 3 + (3 + 8) + (3 + 8) + (3 + 3)
+    assert store.usage("p") == (4, sum(sizes) - entry_size("k", "é") + entry_size("k", ""))
 
 
-def test_least_recently_used_goes_first(clock: ManualClock, caplog: pytest.LogCaptureFixture) -> None:
-    store = CacheStore(clock, max_bytes=3 * ENTRY)
+def test_the_counted_bytes_cover_what_the_process_really_spends(clock: ManualClock) -> None:
+    # The bound used to count key and value bytes only (4.7 MB counted for ~130 MiB spent, issue 15).
+    store = CacheStore(clock, caps=CacheCaps(max_entries=10**6, plugin_max_entries=10**6))
+    keys = [f"key-{i}" for i in range(20_000)]
+    values: list[str | int | bytes] = [
+        f"value {i}" if i % 3 else i * 1000 if i % 2 else b"v" * (i % 50) for i in range(20_000)
+    ]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i, (key, value) in enumerate(zip(keys, values, strict=True)):
+            store.set("p", key, value, ttl_seconds=i % 7)
+        spent = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    spent += sum(sys.getsizeof(k) + sys.getsizeof(v) for k, v in zip(keys, values, strict=True))
+    counted = store.size_bytes
+    assert spent <= counted <= 1.5 * spent
+
+
+def test_a_set_past_the_plugins_entry_cap_is_refused_and_nothing_is_evicted(clock: ManualClock) -> None:
+    store = CacheStore(clock, caps=CacheCaps(plugin_max_entries=3))
+    assert [store.set("p", f"k{i}", "v") for i in range(3)] == [True, True, True]
+    cap = store.put("p", "k3", "v")
+    assert cap is not None
+    assert (cap.service, cap.setting, cap.limit, cap.per_plugin) == ("cache", "plugin_max_entries", 3, True)
+    assert store.items("p") == {"k0": "v", "k1": "v", "k2": "v"}  # no live entry evicted to make room
+    assert store.set("p", "k0", "new") is True  # replacing a key adds no entry
+    assert store.set("q", "k0", "v") is True  # the cap is the plugin's own
+    store.remove("p", "k1")
+    assert store.set("p", "k3", "v") is True
+
+
+def test_a_set_past_the_plugins_byte_cap_is_refused(clock: ManualClock) -> None:
+    store = CacheStore(clock, caps=CacheCaps(plugin_max_bytes=3 * entry_size("k0", "value!")))
     for i in range(3):
-        store.set("p", f"k{i}", "value!")
-    assert store.lookup("p", "k0") is not None  # a read makes k0 the most recently used
-    with caplog.at_level(logging.DEBUG, logger="pytest_wasmhost.host.cache"):
-        store.set("p", "k3", "value!")
-    assert set(store.items("p")) == {"k0", "k2", "k3"}
-    assert store.size_bytes <= store.max_bytes
-    assert "evicted 'p:k1' (least recently used)" in caplog.text
+        assert store.set("p", f"k{i}", "value!")
+    refused = store.put("p", "k3", "value!")
+    assert refused is not None
+    assert refused.setting == "plugin_max_bytes"
+    assert set(store.items("p")) == {"k0", "k1", "k2"}
+    assert store.set("p", "k3", "") is False  # a smaller value does not fit either: entries cost overhead
+    assert store.set("other", "k3", "value!") is True
 
 
-def test_expired_entries_go_before_live_ones(clock: ManualClock) -> None:
-    store = CacheStore(clock, max_bytes=3 * ENTRY)
-    store.set("p", "k0", "value!", ttl_seconds=100)
-    store.set("p", "k1", "value!", ttl_seconds=100)
-    store.set("p", "k2", "value!", ttl_seconds=1)  # the most recently used, but expired below
+def test_one_plugin_filling_the_scope_never_costs_another_plugin_its_data(clock: ManualClock) -> None:
+    # The old bound evicted the least recently used entry of *any* plugin: a flood by one plugin silently
+    # threw away the others' data. Now the flooding plugin is refused instead.
+    store = CacheStore(clock, caps=CacheCaps(max_entries=4))
+    assert store.set("victim", "token", "secret")
+    assert [store.set("flood", f"k{i}", "x") for i in range(5)] == [True, True, True, False, False]
+    refused = store.put("flood", "k9", "x")
+    assert refused is not None
+    assert (refused.setting, refused.per_plugin) == ("max_entries", False)
+    assert store.get("victim", "token") == "secret"
+    assert store.set("victim", "more", "x") is False  # the scope is full for everyone, loudly
+    assert store.usage() == (4, store.size_bytes)
+
+
+def test_scope_byte_cap(clock: ManualClock) -> None:
+    store = CacheStore(clock, max_bytes=2 * entry_size("k0", "v"))
+    assert store.set("a", "k0", "v")
+    assert store.set("b", "k0", "v")
+    refused = store.put("c", "k0", "v")
+    assert refused is not None
+    assert refused.setting == "max_bytes"
+    assert store.items("a") == store.items("b") == {"k0": "v"}
+
+
+def test_expired_entries_make_room_before_a_refusal(clock: ManualClock) -> None:
+    store = CacheStore(clock, caps=CacheCaps(plugin_max_entries=3, max_entries=4))
+    store.set("p", "k0", "v", ttl_seconds=100)
+    store.set("p", "k1", "v", ttl_seconds=1)
+    store.set("p", "k2", "v", ttl_seconds=100)
+    store.set("q", "old", "v", ttl_seconds=1)
+    assert store.set("p", "k3", "v") is False
     clock.advance(2)
-    store.set("p", "k3", "value!")
-    assert set(store.items("p")) == {"k0", "k1", "k3"}
+    assert store.set("p", "k3", "v") is True  # k1 expired: it went, nothing live did
+    assert set(store.items("p")) == {"k0", "k2", "k3"}
+    assert store.usage() == (4, store.size_bytes)  # q's expired entry is still held, not yet needed
+    assert store.set("r", "k", "v") is True  # the scope cap drops every plugin's expired entries
+    assert store.usage("q") == (0, 0)
 
 
-def test_a_large_entry_evicts_as_many_as_it_needs(clock: ManualClock) -> None:
-    store = CacheStore(clock, max_bytes=3 * ENTRY)
-    for i in range(3):
-        store.set("p", f"k{i}", "value!")
-    store.set("p", "big", "x" * (2 * ENTRY - len("p:big")))  # exactly two entries' worth
-    assert set(store.items("p")) == {"k2", "big"}
-    assert store.size_bytes == store.max_bytes
-
-
-def test_an_entry_larger_than_the_bound_is_not_kept_but_set_succeeds(
-    clock: ManualClock, caplog: pytest.LogCaptureFixture
-) -> None:
-    cache = CacheService(PLUGIN, CacheStore(clock, max_bytes=100))
+def test_a_refused_set_drops_the_value_it_meant_to_replace(clock: ManualClock) -> None:
+    cache = CacheService(
+        PLUGIN, CacheStore(clock, max_bytes=entry_size("other", "kept") + entry_size("k", "x"))
+    )
     set_string(cache, "other", "kept")
-    set_string(cache, "k", "old")
-    with caplog.at_level(logging.WARNING, logger="pytest_wasmhost.host.cache"):
-        response = set_string(cache, "k", "x" * 100)
-    assert response.success is True  # the original's set always answered success
-    assert get_string(cache, "k").exists is False  # the replaced value is gone, nothing new stored
-    assert get_string(cache, "other").value == "kept"  # no eviction for a value that cannot fit anyway
-    assert "larger than the cache's bound of 100 bytes" in caplog.text
+    set_string(cache, "k", "x")
+    with pytest.warns(HostLimitWarning), pytest.raises(SoftError) as refusal:
+        set_string(cache, "k", "x" * 100)
+    assert refusal.value.response == cache_pb2.SetResponse(success=False)
+    assert get_string(cache, "k").exists is False  # the plugin never reads the value it replaced
+    assert get_string(cache, "other").value == "kept"  # and nothing else went
+
+
+def test_the_plugin_is_refused_with_success_false_and_the_test_warned_once_per_cap(
+    clock: ManualClock,
+) -> None:
+    store = CacheStore(clock, caps=CacheCaps(plugin_max_entries=1, max_entries=3))
+    alpha, beta = CacheService("alpha", store), CacheService("beta", store)
+    assert set_string(alpha, "k0").success is True
+    with pytest.warns(HostLimitWarning) as first, pytest.raises(SoftError) as refusal:
+        set_string(alpha, "k1")
+    assert refusal.value.response == cache_pb2.SetResponse(success=False)
+    assert refusal.value.detail == (
+        "cache: 'k1' not stored: the host's cap plugin_max_entries=1 "
+        "(entries per plugin, host_options['cache']['plugin_max_entries']) is reached"
+    )
+    (warning,) = first
+    text = str(warning.message)
+    assert "plugin 'alpha'" in text
+    assert "plugin_max_entries=1" in text
+    assert "host_options['cache']['plugin_max_entries']" in text
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a second refusal for the same plugin and cap warns no more
+        for key in ("k2", "k3"):
+            with pytest.raises(SoftError):
+                alpha.set_int(cache_pb2.SetIntRequest(key=key, value=1))
+    assert set_string(beta, "k0").success is True
+    with pytest.warns(HostLimitWarning, match="plugin 'beta'"), pytest.raises(SoftError):
+        set_string(beta, "k1")  # the same cap, another plugin: warned again
+    assert store.set("gamma", "k0", "v")  # the scope is full now
+    with pytest.warns(HostLimitWarning, match=r"plugin 'delta'.* max_entries=3"), pytest.raises(SoftError):
+        set_string(CacheService("delta", store), "k0")
+
+
+def test_an_error_warnings_filter_never_changes_the_plugins_answer(clock: ManualClock) -> None:
+    cache = CacheService(PLUGIN, CacheStore(clock, caps=CacheCaps(plugin_max_entries=1)))
+    set_string(cache, "k0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(SoftError):  # not the warning: the plugin still gets success=false
+            set_string(cache, "k1")
 
 
 OPS = st.one_of(
@@ -495,26 +628,41 @@ OPS = st.one_of(
 
 
 @settings(max_examples=200, deadline=None)
-@given(ops=st.lists(OPS, max_size=40), max_bytes=st.integers(1, 120))
-def test_the_bound_holds_and_the_last_fitting_set_is_readable(ops: list[tuple], max_bytes: int) -> None:
+@given(ops=st.lists(OPS, max_size=40), max_bytes=st.integers(1, 1500), max_entries=st.integers(1, 4))
+def test_a_set_is_kept_exactly_when_it_fits_beside_the_live_entries(
+    ops: list[tuple], max_bytes: int, max_entries: int
+) -> None:
     clock = ManualClock()
-    store = CacheStore(clock, max_bytes=max_bytes)
+    store = CacheStore(clock, caps=CacheCaps(max_bytes=max_bytes, max_entries=max_entries))
+    live: dict[str, tuple[bytes, float, float]] = {}  # the model: key -> (value, ttl, expiry)
     for op in ops:
+        now = clock.now()
+        live = {k: entry for k, entry in live.items() if not entry[2] < now}
         if op[0] == "set":
-            _, key, value, ttl = op
-            kept = store.set("p", f"k{key}", value, ttl)
-            assert kept is (len(f"p:k{key}") + len(value) <= max_bytes)
-            assert (store.get("p", f"k{key}") == value) is kept
+            _, n, value, ttl_seconds = op
+            key = f"k{n}"
+            live.pop(key, None)
+            held = sum(entry_size(k, v) for k, (v, _, _) in live.items())
+            fits = len(live) < max_entries and held + entry_size(key, value) <= max_bytes
+            assert store.set("p", key, value, ttl_seconds) is fits
+            if fits:
+                ttl = effective_ttl(ttl_seconds)
+                live[key] = (value, ttl, now + ttl)
         elif op[0] == "get":
-            store.lookup("p", f"k{op[1]}")
+            key = f"k{op[1]}"
+            found = store.lookup("p", key)
+            assert (found is not None) is (key in live)
+            if key in live:
+                value, ttl, _ = live[key]
+                live[key] = (value, ttl, now + ttl)  # a hit slides the expiry
         elif op[0] == "remove":
             store.remove("p", f"k{op[1]}")
-            assert store.get("p", f"k{op[1]}") is None
+            live.pop(f"k{op[1]}", None)
         elif op[0] == "advance":
             clock.advance(op[1])
         else:
             store.sweep()
-        assert 0 <= store.size_bytes <= max_bytes
-    store.sweep()  # then the accounting is exactly the live entries
-    live = store.items("p")
-    assert store.size_bytes == sum(len(f"p:{k}") + len(v) for k, v in live.items() if isinstance(v, bytes))
+        entries, held_now = store.usage()
+        assert entries <= max_entries
+        assert 0 <= held_now <= max_bytes
+    assert store.items("p") == {k: v for k, (v, _, exp) in live.items() if not exp < clock.now()}

@@ -10,7 +10,10 @@ import json
 import os
 import re
 import shutil
+import sys
 import threading
+import tracemalloc
+import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,16 +27,24 @@ from google.protobuf.message import Message
 from pytest_wasmhost.abi.capabilities import Reply
 from pytest_wasmhost.abi.proto import api_pb2, scheduler_pb2
 from pytest_wasmhost.clock import SYSTEM_CLOCK, ManualClock
-from pytest_wasmhost.errors import PluginLoadError
-from pytest_wasmhost.host.base import HostEnvironment, HostHardError, ServiceContext
+from pytest_wasmhost.errors import HostLimitWarning, PluginLoadError, PluginTrap
+from pytest_wasmhost.host.base import HostEnvironment, HostHardError, ServiceContext, SoftError
 from pytest_wasmhost.host.registry import IMPLEMENTED, SERVICES
 from pytest_wasmhost.host.scheduler import (
     CALLBACK_EXPORT,
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_JOBS,
+    DEFAULT_PLUGIN_MAX_BYTES,
+    DEFAULT_PLUGIN_MAX_JOBS,
+    JOB_OVERHEAD,
     NANOID_ALPHABET,
+    CapExceeded,
     GoDurationError,
+    SchedulerCaps,
     SchedulerEngine,
     SchedulerService,
     format_rfc3339_nano,
+    job_size,
     parse_go_duration,
     resolve_local_zone,
 )
@@ -69,9 +80,11 @@ class Recorder:
 
 
 def make_env(
-    clock: Any = None, recorder: Recorder | None = None, timezone: str | None = "UTC"
+    clock: Any = None, recorder: Recorder | None = None, timezone: str | None = "UTC", **caps: int
 ) -> HostEnvironment:
-    options = {"scheduler": {"timezone": timezone}} if timezone is not None else {}
+    options: dict[str, Any] = {"scheduler": {"timezone": timezone}} if timezone is not None else {}
+    if caps:
+        options.setdefault("scheduler", {}).update(caps)
     return HostEnvironment(clock=clock or ManualClock(START), call_plugin=recorder, options=options)
 
 
@@ -309,6 +322,149 @@ def test_cancel_all_removes_one_plugins_schedules(env: HostEnvironment) -> None:
     assert a.engine.cancel_all("a") == 2
     assert [j.internal_id for j in a.engine.jobs()] == ["b:3"]
     assert [f.plugin_id for f in a.engine.run_due(START + 7200)] == ["b"]
+
+
+# -- isolation and caps -------------------------------------------------------------------------
+
+
+def test_plugin_ids_with_a_colon_keep_their_schedules_apart(env: HostEnvironment) -> None:
+    # The original keyed "<pluginID>:<schedule id>": plugin "a" schedule "b:c" replaced (and could cancel)
+    # plugin "a:b"'s schedule "c" (issue 15). The key is the pair now; internal_id is only shown.
+    a, ab = service(env, "a"), service(env, "a:b")
+    one_time(ab, 10, "c", b"a:b's")
+    one_time(a, 20, "b:c", b"a's")
+    assert [(j.plugin_id, j.schedule_id, j.payload) for j in a.engine.jobs()] == [
+        ("a:b", "c", b"a:b's"),
+        ("a", "b:c", b"a's"),
+    ]
+    assert cancel(a, "b:c").success
+    assert not cancel(a, "b:c").success
+    job = a.engine.job("a:b", "c")
+    assert job is not None
+    assert job.payload == b"a:b's"
+    assert [f.plugin_id for f in a.engine.run_due(START + 60)] == ["a:b"]
+
+
+def test_default_caps_and_options() -> None:
+    assert SchedulerCaps.from_options({}) == SchedulerCaps(
+        DEFAULT_MAX_JOBS, DEFAULT_MAX_BYTES, DEFAULT_PLUGIN_MAX_JOBS, DEFAULT_PLUGIN_MAX_BYTES
+    )
+    assert (DEFAULT_PLUGIN_MAX_JOBS, DEFAULT_PLUGIN_MAX_BYTES) == (10_000, 16 * 1024 * 1024)
+    assert (DEFAULT_MAX_JOBS, DEFAULT_MAX_BYTES) == (50_000, 64 * 1024 * 1024)
+    engine = SchedulerEngine.of(
+        make_env(max_jobs=9, plugin_max_jobs=3, max_bytes=10**6, plugin_max_bytes=10**5)
+    )
+    assert engine.caps == SchedulerCaps(
+        max_jobs=9, max_bytes=10**6, plugin_max_jobs=3, plugin_max_bytes=10**5
+    )
+    for bad in (0, -1, "5", 1.5, True):
+        with pytest.raises(ValueError, match=r"host_options\['scheduler'\]\['plugin_max_jobs'\]"):
+            SchedulerCaps.from_options({"scheduler": {"plugin_max_jobs": bad}})
+
+
+def test_a_schedule_past_the_plugins_cap_gets_no_id_and_changes_nothing() -> None:
+    env = make_env(recorder=Recorder(), plugin_max_jobs=2)
+    svc, other = service(env), service(env, "other")
+    assert one_time(svc, 10, "a") == "a"
+    assert recurring(svc, "@hourly", "b") == "b"
+    request = scheduler_pb2.ScheduleOneTimeRequest(delay_seconds=5, schedule_id="c", payload=b"p")
+    with pytest.warns(HostLimitWarning) as caught, pytest.raises(SoftError) as refusal:
+        svc.schedule_one_time(request)
+    assert refusal.value.response == scheduler_pb2.ScheduleResponse()  # no id: nothing was scheduled
+    assert refusal.value.detail == (
+        "failed to schedule one-time job: the host's cap plugin_max_jobs=2 "
+        "(jobs per plugin, host_options['scheduler']['plugin_max_jobs']) is reached"
+    )
+    (warning,) = caught
+    assert "plugin 'test_plugin'" in str(warning.message)
+    assert "plugin_max_jobs=2" in str(warning.message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # warned once per plugin and cap
+        with pytest.raises(SoftError, match="failed to schedule recurring job"):
+            recurring(svc, "@daily", "d")  # recurring too: a soft refusal, never a trap
+        with pytest.raises(HostHardError, match="expected exactly 5 fields"):
+            recurring(svc, "* * * * * *", "e")  # a bad expression is still the original's hard error
+    assert [j.schedule_id for j in svc.engine.jobs(PLUGIN)] == ["a", "b"]
+    assert one_time(svc, 99, "a", b"replaced") == "a"  # a replacement adds no job
+    assert one_time(other, 1, "c") == "c"  # the cap is each plugin's own
+    assert cancel(svc, "b").success
+    assert one_time(svc, 5, "c") == "c"  # a cancel frees a place ...
+    svc.engine.run_due(START + 5)  # ... and so does a one-time job that fired
+    assert [j.schedule_id for j in svc.engine.jobs(PLUGIN)] == ["a"]
+    assert one_time(svc, 5, "d") == "d"
+    assert svc.engine.usage(PLUGIN)[0] == 2
+
+
+def test_the_scope_cap_refuses_every_plugin_without_touching_anyones_jobs() -> None:
+    env = make_env(max_jobs=3)
+    a, b = service(env, "a"), service(env, "b")
+    for schedule_id in ("1", "2", "3"):
+        one_time(a, 10, schedule_id)
+    with (
+        pytest.warns(HostLimitWarning, match=r"plugin 'b'.* max_jobs=3 \(jobs for all plugins"),
+        pytest.raises(SoftError),
+    ):
+        one_time(b, 10, "1")
+    with pytest.raises(CapExceeded) as info:
+        a.engine.schedule_one_time("b", "1", 10, b"")  # the engine's own API raises the cap
+    assert (info.value.cap.setting, info.value.cap.per_plugin) == ("max_jobs", False)
+    assert len(a.engine) == 3
+
+
+def test_byte_caps_count_payloads_and_parsed_cron_fields() -> None:
+    cron = job_size("r", b"", "* * * * *", None)
+    env = make_env(plugin_max_bytes=20_000)
+    svc = service(env)
+    recurring(svc, "* * * * *", "r")
+    _, held = svc.engine.usage(PLUGIN)
+    assert held > cron + 4_000, "five parsed cron fields cost KBs, and they are counted"
+    before = svc.engine.usage(PLUGIN)[1]
+    recurring(svc, "@daily", "d")  # a descriptor's fields are shared: it costs little
+    assert svc.engine.usage(PLUGIN)[1] - before < 1_000
+    one_time(svc, 10, "big", b"x" * 5_000)
+    with pytest.warns(HostLimitWarning, match="plugin_max_bytes"), pytest.raises(SoftError):
+        one_time(svc, 10, "bigger", b"x" * 20_000)
+    with pytest.raises(SoftError):
+        one_time(svc, 10, "big", b"x" * 20_000)  # a refused replacement leaves the old job alone
+    job = svc.engine.job(PLUGIN, "big")
+    assert job is not None
+    assert len(job.payload) == 5_000
+    assert job_size("id", b"abc", "", None) == JOB_OVERHEAD + sys.getsizeof("id") + sys.getsizeof(b"abc")
+
+
+def test_the_counted_bytes_cover_what_the_process_really_spends() -> None:
+    engine = SchedulerEngine.of(make_env(plugin_max_jobs=10**6, max_jobs=10**6))
+    ids = [f"job-{i}" for i in range(4_000)]
+    payloads = [b"p" * (i % 40) for i in range(4_000)]
+    crons = [f"{i % 60} */{1 + i % 5} * * *" for i in range(4_000)]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i, (schedule_id, payload) in enumerate(zip(ids, payloads, strict=True)):
+            if i % 4:
+                engine.schedule_one_time(PLUGIN, schedule_id, 3600 + i, payload)
+            else:
+                engine.schedule_recurring(PLUGIN, schedule_id, crons[i], payload)
+        spent = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    spent += sum(sys.getsizeof(i) + sys.getsizeof(p) for i, p in zip(ids, payloads, strict=True))
+    spent += sum(sys.getsizeof(crons[i]) for i in range(0, 4_000, 4))
+    counted = engine.usage()[1]
+    assert spent <= counted <= 1.5 * spent
+
+
+def test_replacing_one_far_future_schedule_again_and_again_keeps_the_heap_small(env: HostEnvironment) -> None:
+    engine = SchedulerEngine.of(env)
+    for i in range(3_000):
+        engine.schedule_one_time(PLUGIN, "same", 10**8 + i, b"")
+        engine.schedule_recurring(PLUGIN, f"cron-{i % 3}", "@yearly", b"")
+        if i % 2:
+            engine.cancel(PLUGIN, f"cron-{i % 3}")
+    assert len(engine) <= 4
+    assert len(engine._heap) < 600, "replaced and cancelled jobs' heap entries are compacted away"
+    registered = [job.due for job in engine.jobs() if job.due is not None]
+    assert engine.next_due() == min(registered)  # and it still orders what is registered
 
 
 # -- cron dialect (robfig/cron v3 standard parser) ----------------------------------------------
@@ -747,6 +903,48 @@ def test_delivery_errors_are_logged_and_dropped(
     assert [c.verdict for c in env.transcript.calls("scheduler", "on_scheduler_callback")] == ["error"] * 3
     assert error in caplog.text
     assert svc.engine.job(PLUGIN, "y") is not None, "a failing recurring job keeps ticking"
+
+
+def test_a_callback_that_raises_is_kept_for_the_test_and_an_error_answer_is_not() -> None:
+    trap = PluginTrap(
+        "the guest trapped: unreachable", plugin_id=PLUGIN, export=CALLBACK_EXPORT, fix="fix it."
+    )
+    env = make_env(recorder=Recorder(error=trap))
+    svc = service(env)
+    one_time(svc, 0, "x")
+    recurring(svc, "@every 1s", "y")
+    svc.engine.run_due(START + 3)  # x once, y three times: the same failure of y is counted
+    kept, more = env.callback_failures.take()
+    assert [(f.subject, n) for f, n in kept] == [("schedule 'x'", 1), ("schedule 'y'", 3)]
+    failure = kept[0][0]
+    assert (failure.plugin_id, failure.export, failure.service, failure.cause) == (
+        PLUGIN,
+        CALLBACK_EXPORT,
+        "scheduler",
+        trap,
+    )
+    assert str(failure) == (
+        f"plugin {PLUGIN!r}, export {CALLBACK_EXPORT!r}: the host's callback for schedule 'x' failed "
+        "(PluginTrap): the guest trapped: unreachable. Like the original, the host only logged it and "
+        "dropped the event. Fix: fix it."
+    )
+    assert (more, len(env.callback_failures)) == (0, 0), "taken: no longer pending"
+
+    answered = make_env(recorder=Recorder(reply=Reply(None, "guest failed")))
+    one_time(service(answered), 0, "z")
+    SchedulerEngine.of(answered).run_due(START)
+    assert len(answered.callback_failures) == 0
+
+
+def test_only_a_bounded_number_of_distinct_callback_failures_is_kept() -> None:
+    env = make_env(recorder=Recorder(error=RuntimeError("boom")))
+    svc = service(env)
+    limit = env.callback_failures.LIMIT
+    for n in range(limit + 5):
+        one_time(svc, 0, f"job{n}")
+    svc.engine.run_due(START)
+    kept, more = env.callback_failures.take()
+    assert (len(kept), more) == (limit, 5)
 
 
 def test_a_one_time_job_is_gone_before_its_callback_runs(env: HostEnvironment, svc: SchedulerService) -> None:

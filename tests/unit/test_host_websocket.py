@@ -13,6 +13,7 @@ import queue
 import re
 import socket
 import threading
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,11 +27,16 @@ from websockets.sync.server import ServerConnection, serve
 from pytest_wasmhost.abi.capabilities import Reply
 from pytest_wasmhost.abi.proto import api_pb2, websocket_pb2
 from pytest_wasmhost.clock import ManualClock
+from pytest_wasmhost.errors import HostLimitWarning
 from pytest_wasmhost.host.base import Denied, HostEnvironment, HostHardError, ServiceContext
 from pytest_wasmhost.host.websocket import (
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_PLUGIN_MAX_CONNECTIONS,
     NANOID_ALPHABET,
     CloseFrame,
+    ConnectionCapExceeded,
     DialError,
+    DialRequest,
     MemoryPeer,
     MemoryTransport,
     RealTransport,
@@ -489,6 +495,96 @@ def test_ids_with_colons_still_deliver_events(memory_env: HostEnvironment, recor
     ]
 
 
+# -- caps on open connections -----------------------------------------------------------------------------
+
+
+def refused_connect(service: WebSocketService, connection_id: str) -> str:
+    request = websocket_pb2.ConnectRequest(url="ws://localhost:8080", connection_id=connection_id)
+    response = service.connect(request)
+    assert response.connection_id == ""
+    return str(response.error)
+
+
+def test_connections_past_the_plugins_cap_are_refused_before_dialling(recorder: Recorder) -> None:
+    env = make_env(recorder, transport="memory", plugin_max_connections=2)
+    hub = websocket_hub(env)
+    service, other = make_service(env), make_service(env, plugin_id="other")
+    connect(service, "ws://localhost:8080", "a")
+    connect(service, "ws://localhost:8080", "b")
+    with pytest.warns(HostLimitWarning) as caught:
+        error = refused_connect(service, "c")
+    assert error == (
+        "failed to connect to WebSocket server: the host's cap plugin_max_connections=2 "
+        "(open connections per plugin, host_options['websocket']['plugin_max_connections']) is reached"
+    )
+    (warning,) = caught
+    assert "plugin 'test-plugin'" in str(warning.message)
+    assert "plugin_max_connections=2" in str(warning.message)
+    assert isinstance(hub.transport, MemoryTransport)
+    assert len(hub.transport.peers) == 2, "nothing was dialled"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once per plugin and cap
+        assert refused_connect(service, "d").endswith("is reached")
+    connect(service, "ws://localhost:8080/again", "a")  # reusing an open id does not count twice
+    connect(other, "ws://localhost:8080", "c")  # the cap is each plugin's own
+    assert close(service, "b") == ""
+    connect(service, "ws://localhost:8080", "c")  # a close frees a place
+    assert sorted(hub.keys()) == ["other:c", "test-plugin:a", "test-plugin:c"]
+    peer_of_a = hub.peer("a", plugin_id="test-plugin")
+    peer_of_a.close(1000, "bye")  # the peer going away frees one too
+    connect(service, "ws://localhost:8080", "d")
+    env.close()
+
+
+def test_the_scope_cap_counts_every_plugin(recorder: Recorder) -> None:
+    env = make_env(recorder, transport="memory", max_connections=3)
+    first, second = make_service(env, plugin_id="one"), make_service(env, plugin_id="two")
+    for cid in ("a", "b", "c"):
+        connect(first, "ws://localhost:8080", cid)
+    with pytest.warns(HostLimitWarning, match=r"plugin 'two'.* max_connections=3 \(open connections for all"):
+        assert refused_connect(second, "a").startswith("failed to connect to WebSocket server: ")
+    assert websocket_hub(env).connection_ids("one") == ["a", "b", "c"]
+    env.close()
+
+
+def test_connects_being_dialled_hold_their_place(recorder: Recorder) -> None:
+    # Two connects at once must not both pass a cap of one: the place is taken before the dial.
+    env = make_env(recorder, transport="memory", plugin_max_connections=1)
+    hub = websocket_hub(env)
+    inside, release = threading.Event(), threading.Event()
+    dial = hub.transport.dial
+
+    def slow_dial(request: DialRequest) -> Any:
+        inside.set()
+        release.wait(WAIT)
+        return dial(request)
+
+    hub.transport.dial = slow_dial  # type: ignore[method-assign]
+    request = DialRequest(plugin_id="p", connection_id="a", url="ws://h/")
+    worker = threading.Thread(target=hub.connect, args=(request,))
+    worker.start()
+    assert inside.wait(WAIT)
+    with pytest.raises(ConnectionCapExceeded):
+        hub.connect(DialRequest(plugin_id="p", connection_id="b", url="ws://h/"))
+    release.set()
+    worker.join(WAIT)
+    assert hub.connection_ids("p") == ["a"]
+    env.close()
+
+
+def test_connection_caps_are_settings() -> None:
+    defaults = WebSocketSettings.from_options({})
+    assert (defaults.max_connections, defaults.plugin_max_connections) == (256, 64)
+    assert (DEFAULT_MAX_CONNECTIONS, DEFAULT_PLUGIN_MAX_CONNECTIONS) == (256, 64)
+    custom = WebSocketSettings.from_options(
+        {"websocket": {"max_connections": 5, "plugin_max_connections": 2}}
+    )
+    assert (custom.max_connections, custom.plugin_max_connections) == (5, 2)
+    for bad in (0, -3, "2", 2.0, True):
+        with pytest.raises(ValueError, match="plugin_max_connections"):
+            WebSocketSettings.from_options({"websocket": {"plugin_max_connections": bad}})
+
+
 # -- events: real sockets -------------------------------------------------------------------------------
 
 
@@ -879,6 +975,16 @@ def test_a_failing_callback_is_logged_and_dropped(recorder: Recorder) -> None:
         ("on_text_message", "ok", ""),
     ]
     assert peer.open
+    # Only the callback that raised is kept for the test to report; the error answer is the plugin's own.
+    (failure,) = env.callback_failures
+    assert (failure.plugin_id, failure.export, failure.service, failure.subject) == (
+        "test-plugin",
+        "web_socket_callback_on_text_message",
+        "websocket",
+        "connection 'c'",
+    )
+    assert isinstance(failure.cause, RuntimeError)
+    assert "failed (RuntimeError): plugin adapter not registered." in str(failure)
     env.close()
 
 

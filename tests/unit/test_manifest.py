@@ -6,7 +6,6 @@ Every ``original`` below was checked against Go's encoding/json decoding into th
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from pytest_wasmhost.manifest import (
     parse_manifest,
     runtime_permission_problems,
 )
+from tests.support.permissions import IGNORES_PERMISSION_BITS, SKIP_REASON
 
 CAPS_ENUM = (
     '[]interface {}{"MetadataAgent", "Scrobbler", "SchedulerCallback", "LifecycleManagement", '
@@ -686,7 +686,7 @@ def test_load_manifest_invalid(tmp_path: Path) -> None:
     assert info.value.path == f"{tmp_path}/manifest.json"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads anything")
+@pytest.mark.skipif(IGNORES_PERMISSION_BITS, reason=SKIP_REASON)
 def test_load_manifest_unreadable(tmp_path: Path) -> None:
     file = tmp_path / "manifest.json"
     file.write_bytes(encode(valid()))

@@ -574,3 +574,26 @@ def test_stats_count_a_waiter() -> None:
     h.pool.put(a)
     join(thread)
     assert "live=1/1" in repr(h.pool)
+
+
+def test_close_checked_out_closes_what_was_never_returned_and_leaves_what_is_in_use() -> None:
+    h = Harness()
+    abandoned, in_use = h.pool.get(), h.pool.get()
+    refuse = {id(in_use)}
+
+    def close(inst: Inst) -> None:
+        if id(inst) in refuse:
+            raise RuntimeError("a call is running on this instance")
+        h.close(inst)
+
+    h.pool._closer = close
+    with pytest.raises(RuntimeError, match="close\\(\\) first"):
+        h.pool.close_checked_out()
+    h.pool.close()
+    assert h.pool.close_checked_out() == 1
+    assert h.closed == [abandoned]
+    assert h.pool.stats().busy == 1
+    refuse.clear()
+    h.pool.put(in_use)  # back from its call: closed now, as before
+    assert h.closed == [abandoned, in_use]
+    assert h.pool.stats() == PoolStats(live=0, idle=0, busy=0, created=2, closed=2, waiting=0)

@@ -1,11 +1,21 @@
-"""The host-call transcript: numbering, filtering, lazy decoding, and the bounded payload memory."""
+"""The host-call transcript: numbering, filtering, lazy decoding, and its bounded memory."""
 
 from __future__ import annotations
 
 import threading
 
+import pytest
+
 from pytest_wasmhost.abi.proto import cache_pb2, config_pb2
-from pytest_wasmhost.host.base import HostFunction, Transcript
+from pytest_wasmhost.clock import ManualClock
+from pytest_wasmhost.fixtures import WasmCalls
+from pytest_wasmhost.host.base import (
+    DEFAULT_TRANSCRIPT_CALLS,
+    DEFAULT_TRANSCRIPT_PAYLOADS,
+    HostEnvironment,
+    HostFunction,
+    Transcript,
+)
 
 CONFIG_FN = HostFunction(
     service="config",
@@ -75,7 +85,7 @@ def test_filters_keep_the_original_numbers() -> None:
     assert [c.seq for c in transcript.calls("config", "get_plugin_config", plugin_id="two")] == []
 
 
-def test_only_the_newest_payloads_are_kept_but_every_outline_is() -> None:
+def test_only_the_newest_payloads_are_kept() -> None:
     transcript = Transcript(payload_limit=3)
     for i in range(5):
         add_config(transcript, f"v{i}")
@@ -119,3 +129,74 @@ def test_concurrent_adds_are_numbered_once_each() -> None:
     assert all(not c.dropped for c in calls[-50:])
     for name in ("t0", "t1", "t2", "t3"):
         assert len(transcript.calls(plugin_id=name)) == 200
+
+
+# -- the bounded ring of outlines (issue 15: +43 MiB for 300k calls, forever in the production scope) -------
+
+
+def test_only_the_newest_outlines_are_kept_and_the_dropped_are_counted() -> None:
+    transcript = Transcript(payload_limit=2, call_limit=4)
+    for i in range(7):
+        add_config(transcript, f"v{i}", plugin_id="one" if i < 2 else "two")
+    calls = transcript.calls()
+    assert [c.seq for c in calls] == [4, 5, 6, 7]  # numbers survive the drop
+    assert [c.dropped for c in calls] == [True, True, False, False]
+    assert calls[-1].response == config_pb2.GetPluginConfigResponse(config={"k": "v6"})
+    assert (len(transcript), transcript.dropped, transcript.total) == (4, 3, 7)
+    assert [c.seq for c in transcript.calls(plugin_id="two")] == [4, 5, 6, 7]
+    assert transcript.calls(plugin_id="one") == []  # its outlines went ...
+    assert ("one", "config", "get_plugin_config") in transcript.functions_called()  # ... not what it used
+    call = transcript.record(
+        plugin_id="two",
+        service="scheduler",
+        function="on_scheduler_callback",
+        request=None,
+        response=None,
+        verdict="ok",
+    )
+    assert call.seq == 8
+    assert [c.seq for c in transcript] == [5, 6, 7, 8]
+
+
+def test_the_ring_never_grows_past_its_limit() -> None:
+    transcript = Transcript(call_limit=100)
+    for i in range(1_000):
+        transcript.add("p", HAS_FN if i % 2 else CONFIG_FN, b"", b"", "ok", "", None, 0.0)
+    assert len(transcript) == 100
+    assert transcript.dropped == 900
+    assert transcript.functions_called() == {("p", "cache", "has"), ("p", "config", "get_plugin_config")}
+    assert sum(not c.dropped for c in transcript.calls()) == 100  # payload_limit 4096 > 100: all kept
+
+
+def test_clear_forgets_the_dropped_count_too() -> None:
+    transcript = Transcript(call_limit=2)
+    for i in range(5):
+        add_config(transcript, str(i))
+    transcript.clear()
+    assert (transcript.dropped, transcript.total, transcript.functions_called()) == (0, 0, set())
+    add_config(transcript, "after")
+    assert [c.seq for c in transcript] == [1]
+
+
+def test_limits_are_settings_of_the_scope() -> None:
+    assert (DEFAULT_TRANSCRIPT_CALLS, DEFAULT_TRANSCRIPT_PAYLOADS) == (20_000, 4096)
+    env = HostEnvironment(clock=ManualClock(), options={"transcript": {"max_calls": 3, "max_payloads": 1}})
+    for i in range(5):
+        add_config(env.transcript, str(i))
+    assert [(c.seq, c.dropped) for c in env.transcript] == [(3, True), (4, True), (5, False)]
+    default = HostEnvironment(clock=ManualClock()).transcript
+    for _ in range(DEFAULT_TRANSCRIPT_CALLS + 5):
+        default.add("p", HAS_FN, b"", b"", "ok", "", None, 0.0)
+    assert (len(default), default.dropped) == (DEFAULT_TRANSCRIPT_CALLS, 5)
+    for bad in (0, -1, "10", 1.5, True):
+        with pytest.raises(ValueError, match=r"host_options\['transcript'\]\['max_calls'\]"):
+            Transcript.from_options({"transcript": {"max_calls": bad}})
+
+
+def test_the_report_says_how_many_older_calls_were_dropped() -> None:
+    transcript = Transcript(call_limit=3)
+    for i in range(10):
+        add_config(transcript, str(i))
+    text = WasmCalls(transcript).render(limit=2)
+    assert text.splitlines()[0] == "host calls (3, 7 older dropped, last 2):"
+    assert text.splitlines()[1].startswith("  #9 p config.get_plugin_config -> ok")
