@@ -373,6 +373,10 @@ def _read_key(root: Path) -> bytes:
                 raise _Refused(
                     f"the cache key {path} is a symbolic link; delete it (a new key is made)"
                 ) from exc
+            with contextlib.suppress(OSError):  # unreadable: say why when it is not ours (EACCES)
+                problem = _key_problem(path, os.lstat(path))
+                if problem is not None:
+                    raise _Refused(problem) from exc
             raise
         try:
             st = os.fstat(fd)

@@ -255,6 +255,7 @@ def test_a_folder_of_another_user_is_not_used(tmp_path: Path, which: str) -> Non
 
     warning = assert_victim_answered_with_one_warning(run_child(cache_dir, plugin), str(folder))
     assert "another user (uid 65534)" in warning
+    os.chown(folder, os.geteuid(), os.getegid())  # to look inside where permission bits apply
     assert planted.exists()
 
 
