@@ -37,7 +37,7 @@ from pytest_wasmhost.host.base import HostEnvironment, Transcript
 from pytest_wasmhost.host.registry import IMPLEMENTED
 from pytest_wasmhost.manifest import parse_manifest, runtime_permission_problems
 from pytest_wasmhost.package import PluginSource, load_plugin
-from pytest_wasmhost.runtime.compile_cache import CompiledModuleCache, DiskCache, purge_cache, wasm_digest
+from pytest_wasmhost.runtime.compile_cache import CompiledModuleCache, DiskCache, wasm_digest
 from pytest_wasmhost.runtime.engine import EngineSettings, shared_engine
 from pytest_wasmhost.runtime.instance import InstanceLimits, LinkedPlugin
 from pytest_wasmhost.runtime.plugin import Plugin, ServiceBuilder
@@ -171,15 +171,18 @@ _purged_roots: set[Path] = set()
 _purge_lock = threading.Lock()
 
 
-def _purge_once(root: Path, limit: str) -> None:
-    """The original purged the disk cache once per process, right before opening it (runtime.md §5)."""
+def _purge_once(disk: DiskCache) -> None:
+    """The original purged the disk cache once per process, right before opening it (runtime.md §5);
+    the disk cache also purges after each write it makes."""
     with _purge_lock:
-        if root in _purged_roots:
+        if disk.root in _purged_roots:
             return
-        _purged_roots.add(root)
-    removed = purge_cache(root, limit)
+        _purged_roots.add(disk.root)
+    removed = disk.purge()
     if removed:
-        log.info("purged %d compiled artifacts from %s to stay under %s", len(removed), root, limit)
+        log.info(
+            "purged %d compiled artifacts from %s to stay under %s", len(removed), disk.root, disk.size_limit
+        )
 
 
 class Runtime:
@@ -208,8 +211,8 @@ class Runtime:
         disk = None
         if settings.disk_cache:
             root = settings.resolved_cache_dir() / "plugins"
-            _purge_once(root, settings.cache_size)
-            disk = DiskCache(root, self.engine, settings.engine.cache_key())
+            disk = DiskCache(root, self.engine, settings.engine.cache_key(), size_limit=settings.cache_size)
+            _purge_once(disk)
         self.modules = CompiledModuleCache(
             self.engine,
             settings_key=settings.engine.cache_key(),

@@ -6,9 +6,11 @@ worker until all of them have compiled and written their temp file, so the renam
 
 from __future__ import annotations
 
-import hashlib
+import hmac
+import json
 import multiprocessing
 import os
+import platform
 import queue
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
@@ -18,7 +20,7 @@ import wasmtime
 
 from pytest_wasmhost.runtime import compile_cache
 from pytest_wasmhost.runtime.compile_cache import DiskCache, wasm_digest
-from pytest_wasmhost.runtime.engine import EngineSettings, shared_engine
+from pytest_wasmhost.runtime.engine import EngineSettings, shared_engine, wasmtime_version
 from pytest_wasmhost.runtime.instance import compile_module as real_compile
 
 WORKERS = 3
@@ -88,7 +90,19 @@ def test_parallel_processes_share_one_valid_artifact(
     folder = disk.artifact_dir(wasm_digest(wasm))
     # One artifact and its seal, no temp file left behind.
     artifact, seal = sorted(folder.iterdir())
-    assert artifact.name == hashlib.sha256(artifact.read_bytes()).hexdigest() + ".cwasm"
+    # Named by its MAC under the one key all workers share (the first to create it won).
+    context = json.dumps(
+        [
+            "pytest-wasmhost-cwasm-2",
+            wasm_digest(wasm),
+            wasmtime_version(),
+            settings.cache_key(),
+            platform.machine(),
+        ]
+    )
+    key = (root / "key").read_bytes()
+    mac = hmac.new(key, context.encode() + b"\n" + artifact.read_bytes(), "sha256").hexdigest()
+    assert artifact.name == mac + ".cwasm"
     assert seal.name == artifact.name + ".seal"
 
     def no_compile(*_args: object, **_kwargs: object) -> wasmtime.Module:

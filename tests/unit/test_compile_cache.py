@@ -5,11 +5,15 @@ from __future__ import annotations
 import datetime
 import errno
 import hashlib
+import hmac
+import json
 import logging
 import os
+import platform
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +26,7 @@ from pytest_wasmhost.clock import SYSTEM_CLOCK, ManualClock
 from pytest_wasmhost.errors import PluginLoadError
 from pytest_wasmhost.runtime import compile_cache
 from pytest_wasmhost.runtime.compile_cache import (
+    CompileCacheWarning,
     CompiledModuleCache,
     DiskCache,
     parse_size,
@@ -31,6 +36,7 @@ from pytest_wasmhost.runtime.compile_cache import (
 from pytest_wasmhost.runtime.engine import EngineSettings, shared_engine, wasmtime_version
 from pytest_wasmhost.runtime.instance import compile_module as real_compile
 from pytest_wasmhost.runtime.instance import describe_module
+from pytest_wasmhost.runtime.runtime import Runtime, RuntimeSettings
 from tests.support.permissions import IGNORES_PERMISSION_BITS, SKIP_REASON
 
 LOGGER = "pytest_wasmhost.runtime.compile_cache"
@@ -82,6 +88,20 @@ def load_strategy(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
 def memory_cache(engine: wasmtime.Engine, root: Path | None = None, **kwargs: Any) -> CompiledModuleCache:
     disk = DiskCache(root, engine, KEY) if root is not None else None
     return CompiledModuleCache(engine, settings_key=KEY, disk=disk, **kwargs)
+
+
+def mac_name(root: Path, digest: str, data: bytes, settings_key: str = KEY) -> str:
+    """The name this host gives an artifact: HMAC-SHA256 under the root's key of what ties it to its
+    module and build, then its bytes (written out here so the test pins what the MAC covers)."""
+    key = (root / "key").read_bytes()
+    context = json.dumps(
+        ["pytest-wasmhost-cwasm-2", digest, wasmtime_version(), settings_key, platform.machine()]
+    )
+    return hmac.new(key, context.encode() + b"\n" + data, "sha256").hexdigest() + ".cwasm"
+
+
+def cache_warning_texts(record: list[warnings.WarningMessage]) -> list[str]:
+    return [str(w.message) for w in record if issubclass(w.category, CompileCacheWarning)]
 
 
 def artifacts(disk_root: Path, engine: wasmtime.Engine, wasm: bytes) -> list[Path]:
@@ -244,6 +264,51 @@ def test_purge_counts_regular_files_only(tmp_path: Path) -> None:
     assert target.exists()
 
 
+def test_a_file_vanishing_mid_purge_no_longer_counts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "cache"
+    oldest = make_file(root / "oldest", 3, age_seconds=300)
+    middle = make_file(root / "middle", 3, age_seconds=200)
+    newest = make_file(root / "newest", 3, age_seconds=100)
+    real_unlink = Path.unlink
+
+    def raced(self: Path, missing_ok: bool = False) -> None:
+        if self == oldest:
+            real_unlink(self)  # another process's purge got there first
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", str(self))
+        real_unlink(self, missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", raced)
+
+    # 9 bytes, limit 4: "oldest" is gone either way, so removing "middle" is enough; "newest" stays.
+    assert purge_cache(root, "4") == [middle]
+    assert newest.exists()
+
+
+def test_purge_removes_temp_files_of_killed_writers_whatever_the_limit(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    stale = make_file(root / "d" / ".tmp-killed.part", 10, age_seconds=16 * 60)
+    live = make_file(root / "d" / ".tmp-writing.part", 10, age_seconds=60)
+    artifact = make_file(root / "d" / "a.cwasm", 10, age_seconds=3 * 3600)
+
+    assert purge_cache(root, None) == [stale]
+    assert purge_cache(root, "0") == []
+    assert live.exists()
+    assert artifact.exists()
+
+
+def test_purge_keeps_the_key_and_takes_a_seal_with_its_artifact(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    key = make_file(root / "key", 32, age_seconds=10 * 3600)
+    old = make_file(root / "d" / "a.cwasm", 10, age_seconds=2 * 3600)
+    old_seal = make_file(root / "d" / "a.cwasm.seal", 2, age_seconds=1)  # younger than the newest
+    new = make_file(root / "e" / "b.cwasm", 10, age_seconds=60)
+
+    assert purge_cache(root, "15") == [old, old_seal]
+    assert key.exists()
+    assert new.exists()
+    assert not (root / "d").exists()
+
+
 # -- CompiledModuleCache: memory TTL --------------------------------------------------------------
 
 
@@ -335,7 +400,7 @@ def test_broken_wasm_is_a_load_error_and_is_not_cached(engine: wasmtime.Engine, 
         cache.get(broken, plugin_id="bad")
     assert info.value.plugin_id == "bad"
     assert len(cache) == 0
-    assert not tmp_path.exists() or list(tmp_path.iterdir()) == []
+    assert not tmp_path.exists() or [p.name for p in tmp_path.iterdir()] == ["key"]  # the MAC key only
 
 
 def test_disk_cache_must_match_engine_and_settings(engine: wasmtime.Engine, tmp_path: Path) -> None:
@@ -475,13 +540,27 @@ def test_a_fresh_cache_loads_from_disk_without_compiling(
     assert run_f(module) == 11
 
 
-def test_artifact_is_one_file_named_by_its_sha256(engine: wasmtime.Engine, tmp_path: Path) -> None:
+def test_artifact_is_one_file_named_by_its_mac(engine: wasmtime.Engine, tmp_path: Path) -> None:
     wasm = wat(12)
     memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
     memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
 
     (artifact,) = artifacts(tmp_path, engine, wasm)
-    assert artifact.name == hashlib.sha256(artifact.read_bytes()).hexdigest() + ".cwasm"
+    assert artifact.name == mac_name(tmp_path, wasm_digest(wasm), artifact.read_bytes())
+    # The MAC ties the bytes to their module: the same bytes under another digest get another name.
+    assert artifact.name != mac_name(tmp_path, wasm_digest(wat(13)), artifact.read_bytes())
+    assert artifact.name != hashlib.sha256(artifact.read_bytes()).hexdigest() + ".cwasm"
+
+
+def test_cache_folders_and_key_are_private(engine: wasmtime.Engine, tmp_path: Path) -> None:
+    root = tmp_path / "cache" / "plugins"
+    wasm = wat(26)
+    memory_cache(engine, root).get(wasm, plugin_id="p")
+    (artifact,) = artifacts(root, engine, wasm)
+    assert (root.stat().st_mode & 0o777, artifact.parent.stat().st_mode & 0o777) == (0o700, 0o700)
+    assert (root / "key").stat().st_mode & 0o777 == 0o600
+    assert len((root / "key").read_bytes()) == 32
+    assert artifact.stat().st_mode & 0o777 == 0o600
 
 
 def test_disk_get_or_compile(engine: wasmtime.Engine, tmp_path: Path, compiles: list[str]) -> None:
@@ -532,42 +611,61 @@ def random_bytes(path: Path, _engine: wasmtime.Engine, _wasm: bytes) -> Path:
     return path
 
 
-def renamed(path: Path, data: bytes, name: str | None = None) -> Path:
+def renamed(path: Path, data: bytes, name: str) -> Path:
     path.unlink()
-    target = path.with_name((name or hashlib.sha256(data).hexdigest()) + ".cwasm")
+    target = path.with_name(name)
     target.write_bytes(data)
     return target
 
 
+def with_valid_mac(path: Path, data: bytes, wasm: bytes) -> Path:
+    """``data`` under the name this host would give it: only a holder of the key can do this."""
+    return renamed(path, data, mac_name(path.parent.parent, wasm_digest(wasm), data))
+
+
 def other_settings_artifact(path: Path, _engine: wasmtime.Engine, wasm: bytes) -> Path:
     fuel_engine = shared_engine(EngineSettings(consume_fuel=True))
-    return renamed(path, bytes(wasmtime.Module(fuel_engine, wasm).serialize()))
+    return with_valid_mac(path, bytes(wasmtime.Module(fuel_engine, wasm).serialize()), wasm)
 
 
-def random_bytes_with_matching_name(path: Path, _engine: wasmtime.Engine, _wasm: bytes) -> Path:
-    return renamed(path, os.urandom(4096))
+def random_bytes_with_matching_name(path: Path, _engine: wasmtime.Engine, wasm: bytes) -> Path:
+    return with_valid_mac(path, os.urandom(4096), wasm)
+
+
+def sha256_named(path: Path, _engine: wasmtime.Engine, _wasm: bytes) -> Path:
+    """The name layout 1 gave an artifact, which anyone can compute: no longer enough."""
+    data = path.read_bytes()
+    return renamed(path, data, hashlib.sha256(data).hexdigest() + ".cwasm")
+
+
+def another_modules_artifact(path: Path, engine: wasmtime.Engine, _wasm: bytes) -> Path:
+    """Our own, valid artifact of another module, under the name it has in that module's folder."""
+    other = wat(99)
+    data = bytes(wasmtime.Module(engine, other).serialize())
+    return renamed(path, data, mac_name(path.parent.parent, wasm_digest(other), data))
 
 
 def misnamed(path: Path, _engine: wasmtime.Engine, _wasm: bytes) -> Path:
-    return renamed(path, path.read_bytes(), name="not-a-digest")
+    return renamed(path, path.read_bytes(), "not-a-digest.cwasm")
 
 
 @pytest.mark.parametrize(
     ("corrupt", "reason"),
     [
-        (truncate, "checksum mismatch"),
-        (flip_body_byte, "checksum mismatch"),
-        (random_bytes, "checksum mismatch"),
+        (truncate, "does not authenticate"),
+        (flip_body_byte, "does not authenticate"),
+        (random_bytes, "does not authenticate"),
+        (sha256_named, "does not authenticate"),
+        (another_modules_artifact, "does not authenticate"),
         (other_settings_artifact, "wasmtime refused it: Module was compiled with fuel support"),
         (random_bytes_with_matching_name, "wasmtime refused it"),
-        (misnamed, "its name is not the sha256"),
+        (misnamed, "its name is not a MAC"),
     ],
 )
 def test_a_bad_artifact_is_deleted_logged_and_recompiled(
     engine: wasmtime.Engine,
     tmp_path: Path,
     compiles: list[str],
-    caplog: pytest.LogCaptureFixture,
     load_strategy: str,
     corrupt: Callable[[Path, wasmtime.Engine, bytes], Path],
     reason: str,
@@ -577,17 +675,18 @@ def test_a_bad_artifact_is_deleted_logged_and_recompiled(
     (artifact,) = artifacts(tmp_path, engine, wasm)
     bad = corrupt(artifact, engine, wasm)
 
-    with caplog.at_level(logging.WARNING, logger=LOGGER):
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
         module = memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
 
     assert run_f(module) == 16
     assert compiles == ["p", "p"]
-    (warning,) = [r for r in caplog.records if r.name == LOGGER]
-    assert warning.levelno == logging.WARNING
-    assert str(bad) in warning.getMessage()
-    assert reason in warning.getMessage()
+    (warning,) = cache_warning_texts(record)
+    assert str(bad) in warning
+    assert reason in warning
+    assert "recompiling" in warning
     (fresh,) = artifacts(tmp_path, engine, wasm)  # the bad file is gone, a good one took its place
-    assert fresh.name == hashlib.sha256(fresh.read_bytes()).hexdigest() + ".cwasm"
+    assert fresh.name == mac_name(tmp_path, wasm_digest(wasm), fresh.read_bytes())
     assert memory_cache(engine, tmp_path).get(wasm, plugin_id="p") is not None
     assert compiles == ["p", "p"]
 
@@ -664,7 +763,8 @@ def test_a_sealed_artifact_that_changed_is_hashed_and_replaced(
     else:
         corrupt(artifact, engine, wasm)
 
-    module = memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
+    with pytest.warns(CompileCacheWarning, match="does not authenticate"):
+        module = memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
 
     assert run_f(module) == 22
     assert len(hashed) == 2  # the seal did not vouch for the changed file
@@ -683,8 +783,12 @@ def test_an_unreadable_seal_means_verify_and_reseal(
     seal = artifact.with_name(artifact.name + ".seal")
     seal.write_bytes(seal_text)
 
-    assert run_f(memory_cache(engine, tmp_path).get(wasm, plugin_id="p")) == 23
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        assert run_f(memory_cache(engine, tmp_path).get(wasm, plugin_id="p")) == 23
 
+    (warning,) = cache_warning_texts(record)
+    assert f"replaced the seal {seal}: it does not authenticate" in warning
     assert len(hashed) == 2
     assert compiles == ["p"]
     assert seal.read_bytes() != seal_text
@@ -701,7 +805,8 @@ def test_a_seal_whose_body_was_altered_is_no_seal(
     assert b'"i32"' in body
     seal.write_bytes(header + b"\n" + body.replace(b'"i32"', b'"i64"'))
 
-    module = memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
+    with pytest.warns(CompileCacheWarning, match="does not authenticate"):
+        module = memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
 
     assert len(hashed) == 2
     assert compiles == ["p"]
@@ -710,11 +815,34 @@ def test_a_seal_whose_body_was_altered_is_no_seal(
     assert b'"i64"' not in seal.read_bytes()  # and sealed afresh
 
 
+def test_a_seal_made_for_another_artifact_does_not_describe_this_one(
+    engine: wasmtime.Engine, tmp_path: Path, hashed: list[str], compiles: list[str]
+) -> None:
+    # Both seals authenticate (one key), but the one copied over was made for another module's
+    # artifact: its description (f takes an i64 there) must not be believed, nor re-saved.
+    wasm = wat(27)
+    other = bytes(wasmtime.wat2wasm('(module (func (export "f") (param i64) (result i64) (local.get 0)))'))
+    artifact = sealed(engine, tmp_path, wasm)
+    other_artifact = sealed(engine, tmp_path, other)
+    seal = artifact.with_name(artifact.name + ".seal")
+    seal.write_bytes(other_artifact.with_name(other_artifact.name + ".seal").read_bytes())
+
+    with pytest.warns(CompileCacheWarning, match="was made for another artifact"):
+        module = memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
+
+    _, exports = describe_module(module)
+    assert [(e.name, e.params, e.results) for e in exports] == [("f", (), ("i32",))]
+    assert run_f(module) == 27
+    assert b'"i64"' not in seal.read_bytes()  # sealed afresh from the module itself
+    assert compiles == ["p", "p"]  # one compile per module, none for the load
+
+
 def test_a_bad_artifacts_seal_goes_with_it(engine: wasmtime.Engine, tmp_path: Path) -> None:
     wasm = wat(24)
     artifact = sealed(engine, tmp_path, wasm)
     truncate(artifact, engine, wasm)
-    memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
+    with pytest.warns(CompileCacheWarning, match="discarding"):
+        memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
     (fresh,) = artifacts(tmp_path, engine, wasm)
     files = sorted(p.name for p in fresh.parent.iterdir())
     assert files == [fresh.name, fresh.name + ".seal"]
@@ -727,6 +855,244 @@ def test_a_stray_temp_file_is_ignored(engine: wasmtime.Engine, tmp_path: Path, c
     (artifact.parent / ".tmp-crashed.part").write_bytes(b"half a write")
     memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
     assert compiles == ["p"]
+
+
+# -- DiskCache: a folder, key or entry it must not trust ------------------------------------------
+
+
+def recorded(body: Callable[[], object]) -> list[str]:
+    """The cache warnings ``body`` gave."""
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        body()
+    return cache_warning_texts(record)
+
+
+def make_world_writable(root: Path) -> None:
+    root.mkdir(parents=True)
+    root.chmod(0o777)
+
+
+def make_group_writable(root: Path) -> None:
+    root.mkdir(parents=True)
+    root.chmod(0o770)
+
+
+def make_symlink(root: Path) -> None:
+    target = root.parent / "elsewhere"
+    target.mkdir(parents=True)
+    root.symlink_to(target, target_is_directory=True)
+
+
+def make_foreign(root: Path) -> None:
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        pytest.skip("giving a folder to another user needs root")
+    root.mkdir(parents=True)
+    os.chown(root, 65534, 65534)
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (make_world_writable, "can be written by other users (mode 0777); run `chmod 700 {root}`"),
+        (make_group_writable, "can be written by other users (mode 0770); run `chmod 700 {root}`"),
+        (make_symlink, "is a symbolic link"),
+        (make_foreign, "belongs to another user (uid 65534)"),
+    ],
+)
+def test_a_root_we_must_not_trust_keeps_the_cache_in_memory_with_one_warning(
+    engine: wasmtime.Engine, tmp_path: Path, compiles: list[str], make: Callable[[Path], None], says: str
+) -> None:
+    root = tmp_path / "cache" / "plugins"
+    make(root)
+    cache = memory_cache(engine, root)
+
+    texts = recorded(lambda: (cache.get(wat(30), plugin_id="a"), cache.get(wat(31), plugin_id="b")))
+
+    (warning,) = texts
+    assert says.format(root=root) in warning
+    assert "--wasm-cache-dir" in warning
+    assert "in memory" in warning
+    assert list(root.iterdir()) == []  # no key, no artifact: nothing written where others can write
+    assert len(recorded(lambda: memory_cache(engine, root).get(wat(30), plugin_id="a"))) == 1
+    assert compiles == ["a", "b", "a"]  # and nothing read from it either
+
+
+def test_a_subfolder_we_must_not_trust_costs_only_its_own_module(
+    engine: wasmtime.Engine, tmp_path: Path, compiles: list[str]
+) -> None:
+    good, bad = wat(32), wat(33)
+    memory_cache(engine, tmp_path).get(good, plugin_id="good")
+    memory_cache(engine, tmp_path).get(bad, plugin_id="bad")
+    (bad_artifact,) = artifacts(tmp_path, engine, bad)
+    bad_artifact.parent.chmod(0o777)
+
+    cache = memory_cache(engine, tmp_path)
+    texts = recorded(lambda: (cache.get(good, plugin_id="good"), cache.get(bad, plugin_id="bad")))
+
+    (warning,) = texts
+    assert f"chmod 700 {bad_artifact.parent}" in warning
+    assert compiles == ["good", "bad", "bad"]  # the good module still came from disk
+
+
+def key_mode_0644(key: Path) -> None:
+    key.chmod(0o644)
+
+
+def key_symlink(key: Path) -> None:
+    real = key.with_name("real-key")
+    key.rename(real)
+    key.symlink_to(real)
+
+
+def key_short(key: Path) -> None:
+    key.write_bytes(b"short")
+
+
+def key_folder(key: Path) -> None:
+    key.unlink()
+    key.mkdir()
+
+
+def key_foreign(key: Path) -> None:
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        pytest.skip("giving a file to another user needs root")
+    os.chown(key, 65534, 65534)
+
+
+@pytest.mark.parametrize(
+    ("spoil", "says"),
+    [
+        (key_mode_0644, "has mode 0644, not 0600"),
+        (key_symlink, "is a symbolic link"),
+        (key_short, "holds 5 bytes"),
+        (key_folder, "is a folder"),
+        (key_foreign, "belongs to another user (uid 65534)"),
+    ],
+)
+def test_a_key_we_must_not_trust_keeps_the_cache_in_memory_with_one_warning(
+    engine: wasmtime.Engine, tmp_path: Path, compiles: list[str], spoil: Callable[[Path], None], says: str
+) -> None:
+    memory_cache(engine, tmp_path).get(wat(34), plugin_id="a")
+    spoil(tmp_path / "key")
+    cache = memory_cache(engine, tmp_path)
+
+    texts = recorded(lambda: (cache.get(wat(34), plugin_id="a"), cache.get(wat(35), plugin_id="b")))
+
+    (warning,) = texts
+    assert f"the cache key {tmp_path / 'key'} {says}" in warning
+    assert "delete it" in warning
+    assert compiles == ["a", "a", "b"]  # the artifact made under the old key is not believed
+    assert artifacts(tmp_path, engine, wat(35)) == []
+
+
+def test_racing_first_uses_agree_on_one_key(engine: wasmtime.Engine, tmp_path: Path) -> None:
+    root = tmp_path / "plugins"
+    compile_cache._known_keys.clear()  # each thread reads the file, as separate processes would
+    keys: list[bytes] = []
+    start = threading.Barrier(8)
+
+    def first_use(_i: int) -> None:
+        start.wait(10)
+        keys.append(compile_cache._read_key(root))
+
+    root.mkdir(mode=0o700)
+    run_threads(8, first_use)
+
+    assert len(set(keys)) == 1
+    assert keys[0] == (root / "key").read_bytes()
+    assert sorted(p.name for p in root.iterdir()) == ["key"]  # no temp key left behind
+
+
+def test_folders_and_files_are_private_whatever_the_umask(engine: wasmtime.Engine, tmp_path: Path) -> None:
+    root = tmp_path / "plugins"
+    previous = os.umask(0o277)  # even one that takes the owner's write bit
+    try:
+        memory_cache(engine, root).get(wat(36), plugin_id="p")
+    finally:
+        os.umask(previous)
+    (artifact,) = artifacts(root, engine, wat(36))
+    assert (root.stat().st_mode & 0o777, artifact.parent.stat().st_mode & 0o777) == (0o700, 0o700)
+    assert (root / "key").stat().st_mode & 0o777 == 0o600
+    assert recorded(lambda: memory_cache(engine, root).get(wat(36), plugin_id="p")) == []
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors through /proc")
+@pytest.mark.parametrize("with_content", [False, True])
+def test_a_folder_under_an_artifacts_name_is_a_miss_and_leaks_nothing(
+    engine: wasmtime.Engine, tmp_path: Path, compiles: list[str], with_content: bool
+) -> None:
+    wasm = wat(37)
+    memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
+    (artifact,) = artifacts(tmp_path, engine, wasm)
+    artifact.unlink()
+    artifact.mkdir()
+    if with_content:
+        (artifact / "x").write_bytes(b"x")
+    before = open_fds()
+
+    texts = recorded(lambda: run_f(memory_cache(engine, tmp_path).get(wasm, plugin_id="p")))
+
+    (warning,) = texts
+    assert f"{artifact}: it is a folder, not a regular file; recompiling" in warning
+    assert open_fds() == before
+    assert compiles == ["p", "p"]
+    assert artifact.is_dir() == with_content  # an empty one is removed and the artifact written again
+
+
+def test_a_bad_entry_disables_nothing_but_itself(
+    engine: wasmtime.Engine, tmp_path: Path, compiles: list[str]
+) -> None:
+    stuck, fine, later = wat(38), wat(39), wat(40)
+    memory_cache(engine, tmp_path).get(stuck, plugin_id="stuck")
+    memory_cache(engine, tmp_path).get(fine, plugin_id="fine")
+    (artifact,) = artifacts(tmp_path, engine, stuck)
+    artifact.unlink()
+    artifact.mkdir()
+    (artifact / "x").write_bytes(b"cannot be removed by the cache")  # so writing its name fails too
+
+    cache = memory_cache(engine, tmp_path)
+    texts = recorded(
+        lambda: [cache.get(w, plugin_id=p) for w, p in ((stuck, "stuck"), (fine, "fine"), (later, "later"))]
+    )
+
+    assert len(texts) == 1  # the bad entry, once, though both its read and its write failed
+    assert compiles == ["stuck", "fine", "stuck", "later"]  # "fine" still came from disk
+    assert len(artifacts(tmp_path, engine, later)) == 1  # and writing still works for the others
+
+
+def test_the_cache_purges_after_a_write_that_passes_its_limit(
+    engine: wasmtime.Engine, tmp_path: Path, compiles: list[str]
+) -> None:
+    first, second = wat(41), wat(42)
+    one = DiskCache(tmp_path, engine, KEY)
+    one.get_or_compile(first, wasm_digest(first), plugin_id="first")
+    (old,) = artifacts(tmp_path, engine, first)
+    os.utime(old, (time.time() - 3600,) * 2)
+    size = sum(f.stat().st_size for f in old.parent.iterdir())
+    limited = DiskCache(tmp_path, engine, KEY, size_limit=str(size + size // 2))  # room for one
+
+    limited.get_or_compile(second, wasm_digest(second), plugin_id="second")
+
+    assert artifacts(tmp_path, engine, first) == []  # the older one went, with its seal and folder
+    assert not old.parent.exists()
+    assert len(artifacts(tmp_path, engine, second)) == 1
+    assert (tmp_path / "key").exists()
+
+
+def test_the_start_of_a_runtime_never_purges_a_folder_it_refuses(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "someone-elses"
+    precious = make_file(elsewhere / "d" / "precious", 1000, age_seconds=3600)
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "plugins").symlink_to(elsewhere, target_is_directory=True)
+
+    with pytest.warns(CompileCacheWarning, match="symbolic link"):
+        Runtime(RuntimeSettings(cache_dir=tmp_path / "cache", cache_size="1")).close()
+    assert precious.exists()
 
 
 # -- DiskCache: disk errors degrade ---------------------------------------------------------------
@@ -790,18 +1156,18 @@ def test_disk_full_degrades_and_leaves_no_temp_file(
     assert artifacts(tmp_path, engine, wasm) == []  # the temp file was removed
 
 
-def test_unusable_cache_folder_degrades_with_one_warning(
-    engine: wasmtime.Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_unusable_cache_folder_degrades_with_one_warning(engine: wasmtime.Engine, tmp_path: Path) -> None:
     not_a_folder = tmp_path / "plugins"
     not_a_folder.write_bytes(b"a file where the cache folder should be")
     cache = memory_cache(engine, not_a_folder)
-    with caplog.at_level(logging.WARNING, logger=LOGGER):
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
         assert run_f(cache.get(wat(23), plugin_id="a")) == 23
         assert run_f(cache.get(wat(24), plugin_id="b")) == 24
 
-    (warning,) = cache_warnings(caplog)
-    assert "unreadable" in warning
+    (warning,) = cache_warning_texts(record)
+    assert f"{not_a_folder} is a file, not a folder" in warning
+    assert "--wasm-cache-dir" in warning
 
 
 @pytest.fixture(autouse=True)
