@@ -553,7 +553,6 @@ def _link_error(path: str, where: str) -> ManifestError:
         "through it, outside the plugin folder",
         path=where,
         rule="zip-link",
-        plugin_id=None,
         fix=f"Remove {path} (or extract into a new, empty folder).",
     )
 

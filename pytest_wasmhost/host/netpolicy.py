@@ -40,9 +40,9 @@ Order of the checks (services/http.md "Permission algorithm"), per mode:
    the original's message whenever the original also refused;
 2-6. the allow-list, identical in both modes (exact patterns first, then wildcards; when several
    patterns match, any pattern that allows the method allows — the spec's deterministic fix). It
-   matches the path the request goes to: dot segments (``..``, ``%2e%2e``, separated by backslashes) are
-   resolved first by the WHATWG rules, so ``/api/../admin`` is ``/admin`` to ``/api/*`` (the original
-   matched the spelling and sent ``/admin``);
+   matches the path the request goes to: dot segments (``..``, ``%2e%2e``, also between backslashes)
+   are resolved first by the WHATWG rules, so ``/api/../admin`` is ``/admin`` to ``/api/*`` (the
+   original matched the spelling, and the request reached ``/admin``);
 7. strict only: the URL must be valid under the WHATWG URL rules (whatever ``allowLocalNetwork`` says:
    no port over 65535, no IPv6 zone id, no host that ends in a number without being an IPv4 address,
    such as ``7147006462``), and mean the same host, port and path to the matcher (Go's ``net/url``) and
@@ -400,11 +400,6 @@ class WhatwgURL:
     path: tuple[str, ...] = ("",)
     query: str | None = None
     fragment: str | None = None
-
-    @property
-    def hostname(self) -> str:
-        """The host without IPv6 brackets."""
-        return self.host[1:-1] if self.host.startswith("[") else self.host
 
     @property
     def path_text(self) -> str:
