@@ -46,7 +46,6 @@ mocker (``using="httpcore"``) intercepts them, and so does an injected transport
 from __future__ import annotations
 
 import base64
-import contextlib
 import logging
 import threading
 import time
@@ -55,6 +54,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+import ada_url
 import httpcore
 import httpx
 
@@ -74,10 +74,9 @@ from pytest_wasmhost.host.netpolicy import (
     Mode,
     NetPolicy,
     Resolver,
-    WhatwgURLError,
     go_quote,
     parse_go_url,
-    parse_whatwg_url,
+    whatwg_href,
     with_explanation,
 )
 from pytest_wasmhost.manifest import Manifest
@@ -635,7 +634,7 @@ def _redirect_target(chain: _Chain, hop: _Hop, response: httpx.Response) -> http
         return None  # Go returns a 3xx without Location as is
     try:
         return _resolve_location(hop.url, location)
-    except (httpx.InvalidURL, WhatwgURLError) as exc:
+    except (httpx.InvalidURL, ValueError) as exc:
         raise _Failure(f"failed to parse Location header {go_quote(location)}: {exc}") from None
 
 
@@ -643,16 +642,13 @@ def _resolve_location(current: httpx.URL, location: str) -> httpx.URL:
     """``location`` resolved against the current URL by the WHATWG rules, as browsers and servers read it.
 
     RFC 3986 (Go's and httpx's reading) keeps ``///127.0.0.1/x`` a path on the current host; the WHATWG
-    parser, as every browser, reads the host 127.0.0.1, which the policy then checks. A target of a
-    scheme the standard does not treat as special (``mailto:``) is joined as before: the policy refuses it.
+    parser, as every browser, reads the host 127.0.0.1, which the policy then checks. A target of another
+    scheme (``mailto:``) is read as the standard reads it: the policy refuses it.
     """
-    base = None
-    with contextlib.suppress(WhatwgURLError):
-        base = parse_whatwg_url(str(current))
-    target = None if base is None else parse_whatwg_url(location, base)
-    if target is None:
+    base = str(current)
+    if not ada_url.URL.can_parse(base):  # only the legacy policy lets such a URL through: RFC 3986 as before
         return current.join(location)
-    return httpx.URL(target.serialize())
+    return httpx.URL(whatwg_href(location, base))
 
 
 def _next_hop(chain: _Chain, hop: _Hop, status: int, target: httpx.URL) -> _Hop:

@@ -27,8 +27,9 @@ ADDITIONS (compatible with the contract):
   host the client connects to (``httpx.URL.raw_host``: punycode, no brackets).
 * ``Decision.error_text(prefix)``, ``HTTP_DENIAL_PREFIX``, ``WEBSOCKET_DENIAL_PREFIX``; reason codes
   in :data:`REASON_CODES`; ``Decision.label`` (``"<code>: <rule>"``) for the transcript's rule column.
-* ``parse_whatwg_url(url, base=None) -> WhatwgURL | None``: the WHATWG URL parser for the special
-  schemes (the validity rule of step 7; the http service resolves redirect targets with it).
+* ``whatwg_href(url, base=None) -> str``: ``url`` read by the WHATWG URL rules (Ada, the parser of
+  Node.js), ``ValueError`` naming why not (the validity rule of step 7; the http service resolves
+  redirect targets with it).
 * ``NetPolicy.explain(url, method, decision) -> str`` and ``with_explanation(text, explanation)``: why
   the allow-list refused and which pattern would allow, for the transcript (the plugin still gets the
   original's text).
@@ -65,6 +66,7 @@ from functools import lru_cache
 from typing import Final, Literal
 from urllib.parse import quote, unquote
 
+import ada_url
 import httpx
 import idna
 
@@ -80,8 +82,6 @@ __all__ = [
     "NetPolicy",
     "Refusal",
     "Resolver",
-    "WhatwgURL",
-    "WhatwgURLError",
     "classify_address",
     "classify_host",
     "default_resolver",
@@ -90,8 +90,8 @@ __all__ = [
     "parse_go_url",
     "parse_ip_literal",
     "parse_legacy_ipv4",
-    "parse_whatwg_url",
     "url_matches",
+    "whatwg_href",
     "with_explanation",
 ]
 
@@ -369,313 +369,52 @@ def go_quote(value: str | bytes) -> str:
 
 
 # --------------------------------------------------------------------------------------------------
-# The WHATWG URL Standard's parser, for the special schemes the services dial
+# The WHATWG URL Standard, read by Ada (the parser of Node.js)
 # --------------------------------------------------------------------------------------------------
 #
 # Go's net/url decides what the allow-list sees; browsers, most servers' redirect logic and the Fetch
 # standard read URLs by the WHATWG rules, which differ where attacks live: ``///127.0.0.1/x`` and
 # ``/\127.0.0.1/x`` name the host 127.0.0.1, a host ending in a number must be a valid IPv4 address
 # (``http://7147006462/`` is no URL at all, not a DNS name), ports stop at 65535, an IPv6 host has no
-# zone. The strict policy refuses what this parser refuses, and redirect targets are resolved with it.
-# Only the special schemes http(s) and ws(s) (and ftp, which nothing dials) are parsed; ``file`` and the
-# other schemes are left to the callers (:func:`parse_whatwg_url` answers None).
+# zone. The strict policy refuses what Ada refuses, and redirect targets are resolved with it.
+
+_SPECIAL_SCHEMES: Final = frozenset({"http", "https", "ws", "wss", "ftp"})
 
 
-class WhatwgURLError(ValueError):
-    """The WHATWG basic URL parser returned failure; ``str()`` names the validation error."""
+def whatwg_href(url: str, base: str | None = None) -> str:
+    """``url`` (against ``base``) parsed by the WHATWG URL rules and serialised.
 
-
-_SPECIAL_PORTS: Final[dict[str, int]] = {"http": 80, "https": 443, "ws": 80, "wss": 443, "ftp": 21}
-
-
-@dataclass(frozen=True, slots=True)
-class WhatwgURL:
-    """A URL record of a special scheme: components percent-encoded as the standard leaves them."""
-
-    scheme: str
-    username: str = ""
-    password: str = ""
-    host: str = ""  # serialised: an ASCII domain, a dotted-decimal IPv4 address or a bracketed IPv6 one
-    port: int | None = None  # None for the scheme's default port
-    path: tuple[str, ...] = ("",)
-    query: str | None = None
-    fragment: str | None = None
-
-    @property
-    def path_text(self) -> str:
-        """The serialised path (``/a/b``)."""
-        return "".join("/" + segment for segment in self.path)
-
-    def serialize(self) -> str:
-        """The URL serializer's output (``href``)."""
-        userinfo = ""
-        if self.username or self.password:
-            userinfo = self.username + (":" + self.password if self.password else "") + "@"
-        port = "" if self.port is None else f":{self.port}"
-        query = "" if self.query is None else "?" + self.query
-        fragment = "" if self.fragment is None else "#" + self.fragment
-        return f"{self.scheme}://{userinfo}{self.host}{port}{self.path_text}{query}{fragment}"
-
-
-def parse_whatwg_url(raw: str, base: WhatwgURL | None = None) -> WhatwgURL | None:
-    """The WHATWG basic URL parser on ``raw`` against ``base``; raises :class:`WhatwgURLError`.
-
-    None when ``raw`` has a scheme that is not special, or is ``file:`` (not ours to read).
+    Raises ``ValueError`` naming why the URL is refused (Ada only says it is).
     """
-    # Leading and trailing C0 controls and spaces are stripped, ASCII tabs and newlines removed.
-    text = raw.strip("".join(map(chr, range(0x21)))).translate(_TAB_OR_NEWLINE)
-    scheme, rest = _whatwg_scheme(text)
-    if scheme is None:
-        if base is None:
-            raise WhatwgURLError("missing-scheme-non-relative-URL: a relative URL without a base")
-        return _whatwg_relative(text, base)
-    if scheme not in _SPECIAL_PORTS:
-        return None
-    if base is not None and base.scheme == scheme:
-        # special relative or authority state: same scheme as the base, read as relative to it
-        return _whatwg_relative(rest, base)
-    # special authority slashes / ignore slashes states: any run of "/" and "\" before the host
-    return _whatwg_authority(scheme, rest.lstrip("/\\"))
-
-
-_TAB_OR_NEWLINE: Final = str.maketrans("", "", "\t\n\r")
-
-
-def _whatwg_scheme(text: str) -> tuple[str | None, str]:
-    if not text or not _is_ascii_alnum(text[0]) or text[0].isdigit():
-        return None, text
-    for i, ch in enumerate(text):
-        if ch == ":":
-            return text[:i].lower(), text[i + 1 :]
-        if not (_is_ascii_alnum(ch) or ch in "+-."):
-            break
-    return None, text
-
-
-def _whatwg_relative(rest: str, base: WhatwgURL) -> WhatwgURL:
-    """The relative and relative slash states: what ``rest`` keeps of ``base``."""
-    if rest[:1] in ("/", "\\"):
-        if rest[1:2] in ("/", "\\"):  # a second slash: an authority follows (any more slashes skipped)
-            return _whatwg_authority(base.scheme, rest.lstrip("/\\"))
-        path, query, fragment = _whatwg_tail(rest[1:], [])
-        return _with_tail(base, path, query, fragment)
-    if rest[:1] in ("", "?", "#"):
-        path, query, fragment = _whatwg_tail(rest, None)
-        query = base.query if query is None and rest[:1] != "?" else query
-        return _with_tail(base, base.path, query, fragment)
-    path, query, fragment = _whatwg_tail(rest, list(base.path[:-1]))  # the base's path, shortened
-    return _with_tail(base, path, query, fragment)
-
-
-def _with_tail(base: WhatwgURL, path: Sequence[str], query: str | None, fragment: str | None) -> WhatwgURL:
-    return WhatwgURL(
-        base.scheme, base.username, base.password, base.host, base.port, tuple(path), query, fragment
-    )
-
-
-def _whatwg_authority(scheme: str, rest: str) -> WhatwgURL:
-    """The authority, host and port states, then the path of what follows the host."""
-    end = next((i for i, ch in enumerate(rest) if ch in "/\\?#"), len(rest))
-    authority, tail = rest[:end], rest[end:]
-    username = password = ""
-    at = authority.rfind("@")
-    if at >= 0:
-        # every "@" before the last one is part of the credentials, encoded
-        user, _, secret = authority[:at].replace("@", "%40").partition(":")
-        username, password = _percent_encode(user, _USERINFO_SET), _percent_encode(secret, _USERINFO_SET)
-        authority = authority[at + 1 :]
-    host_text, port_text = _split_whatwg_host(authority)
-    if not host_text:
-        raise WhatwgURLError("host-missing: a URL of a special scheme needs a host")
-    host = _whatwg_host(host_text)
-    port = _whatwg_port(port_text, scheme)
-    path, query, fragment = _whatwg_tail(tail[1:] if tail[:1] in ("/", "\\") else tail, [])
-    return WhatwgURL(scheme, username, password, host, port, tuple(path), query, fragment)
-
-
-def _split_whatwg_host(authority: str) -> tuple[str, str | None]:
-    """The host state: the first ":" outside brackets starts the port."""
-    inside = False
-    for i, ch in enumerate(authority):
-        if ch == "[":
-            inside = True
-        elif ch == "]":
-            inside = False
-        elif ch == ":" and not inside:
-            return authority[:i], authority[i + 1 :]
-    return authority, None
-
-
-def _whatwg_port(text: str | None, scheme: str) -> int | None:
-    if not text:
-        return None
-    if not all("0" <= ch <= "9" for ch in text):
-        raise WhatwgURLError(f"port-invalid: {text!r} is not a port number")
-    port = int(text)
-    if port > 0xFFFF:
-        raise WhatwgURLError(f"port-out-of-range: {port} is over 65535")
-    return None if port == _SPECIAL_PORTS[scheme] else port
-
-
-# Forbidden domain code points: the forbidden host code points, C0 controls, "%" and DEL.
-_FORBIDDEN_DOMAIN: Final = frozenset([chr(c) for c in range(0x20)] + list(" #%/:<>?@[\\]^|\x7f"))
-
-
-def _whatwg_host(text: str) -> str:
-    """The host parser (special, not opaque): the serialised host, or failure."""
-    if text.startswith("["):
-        if not text.endswith("]"):
-            raise WhatwgURLError(f"IPv6-unclosed: {text!r}")
-        return "[" + _whatwg_ipv6(text[1:-1]) + "]"
-    decoded = _percent_decode(text).decode("utf-8", "replace")
-    ascii_host = _domain_to_ascii(decoded)
-    bad = sorted({ch for ch in ascii_host if ch in _FORBIDDEN_DOMAIN})
-    if bad:
-        raise WhatwgURLError(f"domain-invalid-code-point: {bad[0]!r} in host {text!r}")
-    if _ends_in_a_number(ascii_host):
-        trimmed = ascii_host[:-1] if ascii_host.endswith(".") else ascii_host
-        ipv4 = parse_legacy_ipv4(trimmed)  # the same grammar as the standard's IPv4 parser
-        if ipv4 is None:
-            raise WhatwgURLError(
-                f"IPv4-non-numeric-part / IPv4-out-of-range-part: host {text!r} ends in a number "
-                "but is not an IPv4 address"
-            )
-        return str(ipv4)
-    return ascii_host
-
-
-def _ends_in_a_number(host: str) -> bool:
-    """The standard's "ends in a number checker": the last label (a final dot aside) is numeric."""
-    parts = host.split(".")
-    if parts[-1] == "":
-        if len(parts) == 1:
-            return False
-        parts.pop()
-    last = parts[-1]
-    if last and all("0" <= ch <= "9" for ch in last):
-        return True
-    return _aton_part(last) is not None if last else False
-
-
-def _domain_to_ascii(domain: str) -> str:
-    """UTS #46 ToASCII as the standard calls it (no hyphen or DNS length checks, non-transitional)."""
-    if domain.isascii():
-        labels = domain.lower().split(".")
-    else:
-        try:
-            mapped = idna.uts46_remap(domain, std3_rules=False, transitional=False)
-            labels = [
-                label if label.isascii() else "xn--" + label.encode("punycode").decode("ascii")
-                for label in mapped.split(".")
-            ]
-        except (idna.IDNAError, UnicodeError, ValueError) as exc:
-            raise WhatwgURLError(f"domain-to-ASCII: {domain!r}: {exc}") from None
-    for label in labels:
-        if label.startswith("xn--"):
-            try:
-                label[4:].encode("ascii").decode("punycode")
-            except UnicodeError:
-                raise WhatwgURLError(f"domain-to-ASCII: {label!r} is not valid punycode") from None
-    result = ".".join(labels)
-    if not result:
-        raise WhatwgURLError("domain-to-ASCII: the host is empty")
-    return result
-
-
-def _whatwg_ipv6(text: str) -> str:
-    """The IPv6 parser (no zone: ``%`` is not an IPv6 code point) and serializer."""
-    if not text or not all(ch in "0123456789abcdefABCDEF:." for ch in text):
-        raise WhatwgURLError(f"IPv6-invalid-code-point: {text!r} is not an IPv6 address (no zone ids)")
     try:
-        address = ipaddress.IPv6Address(text)
-    except ValueError as exc:
-        raise WhatwgURLError(f"IPv6-invalid: {text!r}: {exc}") from None
-    pieces = [(int(address) >> (16 * (7 - i))) & 0xFFFF for i in range(8)]
-    # compress the first longest run of two or more zero pieces
-    best_start, best_len, start = -1, 1, -1
-    for i, piece in enumerate([*pieces, 1]):
-        if piece == 0 and start < 0:
-            start = i
-        elif piece != 0 and start >= 0:
-            if i - start > best_len:
-                best_start, best_len = start, i - start
-            start = -1
-    if best_start < 0:
-        return ":".join(f"{p:x}" for p in pieces)
-    head = ":".join(f"{p:x}" for p in pieces[:best_start])
-    tail = ":".join(f"{p:x}" for p in pieces[best_start + best_len :])
-    return f"{head}::{tail}"
+        return ada_url.URL(url, base).href
+    except ValueError:  # also a str that is not UTF-8 (lone surrogates)
+        raise ValueError(_whatwg_reason(url, relative=base is not None)) from None
 
 
-def _whatwg_tail(text: str, path: list[str] | None) -> tuple[list[str], str | None, str | None]:
-    """The path, query and fragment states (special URL). ``path=None``: ``text`` has no path part."""
-    before, hash_sign, fragment = text.partition("#")
-    path_text, question, query = before.partition("?")
-    segments: list[str] = []
-    if path is not None:
-        segments = _whatwg_path(path_text, path)
-    return (
-        segments,
-        _percent_encode(query, _SPECIAL_QUERY_SET) if question else None,
-        _percent_encode(fragment, _FRAGMENT_SET) if hash_sign else None,
-    )
+def _whatwg_reason(url: str, *, relative: bool = False) -> str:
+    """Words for Ada's refusal of ``url``: Ada decided; Go's reading of the same URL names the parts."""
+    try:
+        parsed = parse_go_url(url)
+    except GoURLError:
+        return "not a valid URL"
+    if not parsed.scheme and not relative:
+        return "missing-scheme-non-relative-URL: a relative URL without a base"
+    return _host_reason(parsed.hostname, parsed.port)
 
 
-_SINGLE_DOT: Final = frozenset({".", "%2e"})
-_DOUBLE_DOT: Final = frozenset({"..", ".%2e", "%2e.", "%2e%2e"})
-
-
-def _whatwg_path(text: str, path: list[str]) -> list[str]:
-    """The path state over ``text`` (no leading separator), appending to ``path``."""
-    pieces = re.split(r"[/\\]", text)
-    for index, raw in enumerate(pieces):
-        buffer = _percent_encode(raw, _PATH_SET)
-        at_end = index == len(pieces) - 1  # the segment ends the path, not at a separator
-        if buffer.lower() in _DOUBLE_DOT:
-            if path:
-                path.pop()
-            if at_end:
-                path.append("")
-        elif buffer.lower() in _SINGLE_DOT:
-            if at_end:
-                path.append("")
-        else:
-            path.append(buffer)
-    return path
-
-
-def _percent_set(extra: str, base: frozenset[int] = frozenset()) -> frozenset[int]:
-    return base | frozenset(ord(ch) for ch in extra)
-
-
-_C0_SET: Final = frozenset(range(0x20)) | frozenset(range(0x7F, 0x100))
-_FRAGMENT_SET: Final = _percent_set(' "<>`', _C0_SET)
-_QUERY_SET: Final = _percent_set(' "#<>', _C0_SET)
-_SPECIAL_QUERY_SET: Final = _percent_set("'", _QUERY_SET)
-_PATH_SET: Final = _percent_set("?^`{}", _QUERY_SET)
-_USERINFO_SET: Final = _percent_set("/:;=@[\\]^|", _PATH_SET)
-
-
-def _percent_encode(text: str, encode_set: frozenset[int]) -> str:
-    data = text.encode("utf-8", "replace")
-    if not any(byte in encode_set for byte in data):
-        return text
-    return "".join(f"%{byte:02X}" if byte in encode_set else chr(byte) for byte in data)
-
-
-def _percent_decode(text: str) -> bytes:
-    """The standard's percent-decode: valid ``%XX`` become bytes, anything else stays as is."""
-    data = text.encode("utf-8", "replace")
-    out = bytearray()
-    i = 0
-    while i < len(data):
-        if data[i] == 0x25 and i + 2 < len(data) and data[i + 1] in _HEX and data[i + 2] in _HEX:
-            out.append(int(data[i + 1 : i + 3], 16))
-            i += 3
-        else:
-            out.append(data[i])
-            i += 1
-    return bytes(out)
+def _host_reason(host: str, port: str = "") -> str:
+    """The refusals the policy exists for, by name; anything else Ada refuses is "not a valid URL"."""
+    if port and int(port) > 0xFFFF:
+        return f"port-out-of-range: {port} is over 65535"
+    if ":" in host and "%" in host:
+        return f"IPv6-invalid-code-point: {host!r} is not an IPv6 address (no zone ids)"
+    last = normalize_host(host).rpartition(".")[2]
+    if last and _aton_part(last) is not None:
+        return f"host {host!r} ends in a number but is not an IPv4 address"
+    if not host:
+        return "host-missing: a URL of a special scheme needs a host"
+    return "not a valid URL"
 
 
 def _sent_path(request: GoURL) -> str:
@@ -688,26 +427,13 @@ def _sent_path(request: GoURL) -> str:
     Unchanged when there is no dot segment.
     """
     path = request.path
-    if request.scheme not in _SPECIAL_PORTS or not path:
+    if request.scheme not in _SPECIAL_SCHEMES or not path:
         return path
-    pieces = re.split(r"[/\\]", path)
-    if "." not in pieces and ".." not in pieces:
+    if not {".", ".."} & set(re.split(r"[/\\]", path)):
         return path
-    segments: list[str] = []
-    start = 1 if path[0] in "/\\" else 0
-    for index, piece in enumerate(pieces[start:], start):
-        at_end = index == len(pieces) - 1
-        if piece == "..":
-            if segments:
-                segments.pop()
-            if at_end:
-                segments.append("")
-        elif piece == ".":
-            if at_end:
-                segments.append("")
-        else:
-            segments.append(piece)
-    return "".join("/" + segment for segment in segments)
+    # Re-escaped for Ada, separators and "." aside: only the segments that are dots once decoded count.
+    escaped = quote(path.encode("utf-8", "surrogateescape"), safe="/\\")
+    return unquote(ada_url.URL("http://h" + escaped).pathname, errors="surrogateescape")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1108,12 +834,11 @@ class AddressGuard:
         literal = parse_ip_literal(host)
         if literal is not None:
             return self._vet(host, [str(literal)])
-        if self.mode == "strict" and _ends_in_a_number(normalize_host(host)):
-            # Not an address (WHATWG), and not a name either: a resolver might still read one into it.
+        if self.mode == "strict" and not ada_url.URL.can_parse(f"http://{host}/"):
+            # Not a host by the WHATWG rules (7147006462: it ends in a number but is no IPv4 address), so
+            # not a name either: a resolver might still read an address into it.
             return Decision.deny(
-                "invalid-url",
-                f"invalid URL: host {host!r} ends in a number but is not an IPv4 address (WHATWG URL rules)",
-                _TARGET_RULE,
+                "invalid-url", f"invalid URL: {_host_reason(host)} (WHATWG URL rules)", _TARGET_RULE
             )
         if self.enforcing:
             refusal = classify_host(host)
@@ -1247,9 +972,9 @@ class NetPolicy:
             return decision
         if request is None or sent is None:  # only the pattern "*" matches an unparseable URL
             return Decision.deny("invalid-url", f"invalid URL: {parse_error}", _TARGET_RULE)
-        problem = _whatwg_problem(url)
-        if problem is not None:
-            return Decision.deny("invalid-url", f"invalid URL: {problem}", _TARGET_RULE)
+        if not ada_url.URL.can_parse(url):
+            reason = f"invalid URL: {_whatwg_reason(url)} (WHATWG URL rules)"
+            return Decision.deny("invalid-url", reason, _TARGET_RULE)
         target = _connection_target(url, request, sent.path)
         if isinstance(target, Decision):
             return target
@@ -1333,15 +1058,6 @@ def _with_raw_path(url: str, path: str) -> str:
         slash = rest.find("/", 2)
         head += len(rest) if slash < 0 else slash
     return main[:head] + quote(path, safe="/:@!$&'()*+,;=~") + question + query + hash_sign + fragment
-
-
-def _whatwg_problem(url: str) -> str | None:
-    """Why the WHATWG parser refuses ``url`` (a special scheme), or None."""
-    try:
-        parse_whatwg_url(url)
-    except WhatwgURLError as exc:
-        return f"{exc} (WHATWG URL rules)"
-    return None
 
 
 def _classify_client_host(url: str) -> Refusal | None:
