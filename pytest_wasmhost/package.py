@@ -393,8 +393,9 @@ def _missing(where: str, name: str, plugin_id: str | None) -> ManifestError:
 def extract_package(ndp: str | os.PathLike[str], target_dir: str | os.PathLike[str]) -> None:
     """``ExtractPackage``: unpack an ``.ndp`` (dirs 0700, files 0600), rejecting what it rejected.
 
-    Unlike the original, an entry over 10 MiB is rejected instead of silently truncated, and the
-    other caps of :func:`load_plugin` apply.
+    Unlike the original, an entry over 10 MiB is rejected instead of silently truncated, the other
+    caps of :func:`load_plugin` apply, and a symbolic link already in the target folder (where an
+    entry's file or folder goes) is refused instead of written through.
     """
     where, target = os.fspath(ndp), os.fspath(target_dir)
     with _open_package(where, None) as (fp, entries):
@@ -407,8 +408,7 @@ def extract_package(ndp: str | os.PathLike[str], target_dir: str | os.PathLike[s
             # the original's copy errors read "error writing extracted file" (and it mislabelled a
             # truncated entry as "size exceeds limit"; we keep the real cause)
             content = _read_entry(fp, entry, budget, where, None, read_prefix="error writing extracted file")
-            _make_dirs(os.path.dirname(dest), "error creating directory structure", where)
-            _write_file(dest, content, where)
+            _write_entry(target, dest, content, where)
 
 
 def _check_entry_name(name: str, target: str | None, where: str, plugin_id: str | None) -> str:
@@ -436,21 +436,125 @@ def _make_dirs(path: str, prefix: str, where: str) -> None:
         raise _io_error(f"{prefix}: {go_os_error('mkdir', path, exc)}", where) from None
 
 
-def _write_file(dest: str, content: bytes, where: str) -> None:
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+# Opening each folder relative to its parent leaves no window between the link check and the write.
+_AT_CALLS = all(call in os.supports_dir_fd for call in (os.open, os.mkdir, os.stat, os.unlink))
+
+
+def _write_entry(target: str, dest: str, content: bytes, where: str) -> None:
+    """Write one extracted file at ``dest`` (inside ``target``) without following any link in the way.
+
+    The original followed a symlink already in the extraction folder (``plugin.wasm -> ~/.bashrc``, or
+    a folder linked elsewhere) and wrote through it. Here every folder below ``target`` is opened
+    with ``O_NOFOLLOW`` and the file is created with ``O_EXCL | O_NOFOLLOW``: a link is refused. A
+    regular file of the same name is removed first (not truncated: a hard link's other name keeps
+    its content).
+    """
+    base = os.path.abspath(target)
+    parts = os.path.relpath(dest, base).split(os.sep)
+    if not _AT_CALLS:
+        _write_entry_by_path(base, parts, content, where)
+        return
     try:
-        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(base, os.O_RDONLY | _DIRECTORY)
     except OSError as exc:
-        raise _io_error(f"error creating extracted file: {go_os_error('open', dest, exc)}", where) from None
+        raise _io_error(f"error creating extracted file: {go_os_error('open', base, exc)}", where) from None
     try:
-        with os.fdopen(fd, "wb") as fh:
+        path = base
+        for name in parts[:-1]:
+            path = os.path.join(path, name)
+            child = _enter_dir(fd, name, path, where)
+            os.close(fd)
+            fd = child
+        _create_file(fd, parts[-1], os.path.join(path, parts[-1]), content, where)
+    finally:
+        os.close(fd)
+
+
+def _enter_dir(parent: int, name: str, path: str, where: str) -> int:
+    """The folder ``name`` in ``parent``, created 0700 when missing, opened; never through a link."""
+    problem = "error creating directory structure"
+    try:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(name, 0o700, dir_fd=parent)
+        if stat.S_ISLNK(os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode):
+            raise _link_error(path, where)
+        fd = os.open(name, os.O_RDONLY | _DIRECTORY | _NOFOLLOW, dir_fd=parent)
+    except OSError as exc:
+        raise _io_error(f"{problem}: {go_os_error('mkdir', path, exc)}", where) from None
+    try:
+        os.fchmod(fd, 0o700)
+    except OSError as exc:
+        os.close(fd)
+        raise _io_error(f"{problem}: {go_os_error('chmod', path, exc)}", where) from None
+    return fd
+
+
+def _create_file(parent: int, name: str, path: str, content: bytes, where: str) -> None:
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            mode = os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode
+            if stat.S_ISLNK(mode):
+                raise _link_error(path, where)
+            if stat.S_ISREG(mode):
+                os.unlink(name, dir_fd=parent)
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600, dir_fd=parent)
+    except OSError as exc:
+        raise _io_error(f"error creating extracted file: {go_os_error('open', path, exc)}", where) from None
+    _fill(fd, path, content, where)
+
+
+def _write_entry_by_path(base: str, parts: list[str], content: bytes, where: str) -> None:
+    """:func:`_write_entry` where the platform has no ``*at`` calls: the same checks, by path."""
+    path = base
+    for name in parts[:-1]:
+        path = os.path.join(path, name)
+        if os.path.islink(path):
+            raise _link_error(path, where)
+        _make_dirs(path, "error creating directory structure", where)
+    path = os.path.join(path, parts[-1])
+    try:
+        if os.path.islink(path):
+            raise _link_error(path, where)
+        if os.path.isfile(path):
+            os.unlink(path)
+        fd = os.open(
+            path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | getattr(os, "O_BINARY", 0), 0o600
+        )
+    except OSError as exc:
+        raise _io_error(f"error creating extracted file: {go_os_error('open', path, exc)}", where) from None
+    _fill(fd, path, content, where)
+
+
+def _fill(fd: int, path: str, content: bytes, where: str) -> None:
+    """Write ``content`` to the new file ``fd`` (closed here) and make it 0600."""
+    with os.fdopen(fd, "wb") as fh:
+        try:
             fh.write(content)
-    except OSError as exc:
-        raise _io_error(f"error writing extracted file: {go_os_error('write', dest, exc)}", where) from None
-    try:
-        os.chmod(dest, 0o600)
-    except OSError as exc:
-        original = f"error setting permissions on extracted file: {go_os_error('chmod', dest, exc)}"
-        raise _io_error(original, where) from None
+            fh.flush()
+        except OSError as exc:
+            raise _io_error(
+                f"error writing extracted file: {go_os_error('write', path, exc)}", where
+            ) from None
+        try:
+            if hasattr(os, "fchmod"):
+                os.fchmod(fh.fileno(), 0o600)
+            else:
+                os.chmod(path, 0o600)
+        except OSError as exc:
+            original = f"error setting permissions on extracted file: {go_os_error('chmod', path, exc)}"
+            raise _io_error(original, where) from None
+
+
+def _link_error(path: str, where: str) -> ManifestError:
+    return ManifestError(
+        f"the extraction folder already holds a symbolic link at {path}; extracting would write "
+        "through it, outside the plugin folder",
+        path=where,
+        rule="zip-link",
+        fix=f"Remove {path} (or extract into a new, empty folder).",
+    )
 
 
 def _io_error(original: str, where: str) -> ManifestError:

@@ -14,10 +14,11 @@ Behaviour is the original's (Go ``net/http`` client), call by call:
   transparently decompressed, exactly when Go would (not for HEAD, not with a ``Range`` header, not
   when the plugin chose an encoding itself);
 * the response: status as is, the body, headers under canonical names with their first value only;
-* redirects (301 302 303 307 308) are followed by hand: at most 4 (the 5th redirect response is
-  returned as is); 301/302/303 turn any method but GET/HEAD into a body-less GET; every hop is
-  re-checked against the policy, and a refused hop returns the redirect response itself (recorded as
-  ``denied``); ``Authorization``, ``Proxy-Authorization``, ``Cookie``, ``Cookie2`` and
+* redirects (301 302 303 307 308) are followed by hand, each ``Location`` resolved by the WHATWG URL rules
+  (``///host/x`` names ``host``, as in every browser; Go's RFC 3986 reading kept it a path), at most 4
+  (the 5th redirect response is returned as is); 301/302/303 turn any method but GET/HEAD into a body-less
+  GET; every hop is re-checked against the policy, and a refused hop returns the redirect response itself
+  (recorded as ``denied``); ``Authorization``, ``Proxy-Authorization``, ``Cookie``, ``Cookie2`` and
   ``Www-Authenticate`` are dropped for good once the chain leaves the first origin (scheme, host, port);
   ``Referer`` is set as Go sets it;
 * a transport failure answers ``{error: '<Method> "<url>": <cause>'}`` (method in title case, the URL
@@ -53,6 +54,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+import ada_url
 import httpcore
 import httpx
 
@@ -74,6 +76,7 @@ from pytest_wasmhost.host.netpolicy import (
     Resolver,
     go_quote,
     parse_go_url,
+    whatwg_href,
     with_explanation,
 )
 from pytest_wasmhost.manifest import Manifest
@@ -630,9 +633,22 @@ def _redirect_target(chain: _Chain, hop: _Hop, response: httpx.Response) -> http
     if not location or chain.sent >= MAX_REQUESTS_PER_CHAIN:
         return None  # Go returns a 3xx without Location as is
     try:
-        return hop.url.join(location)
-    except httpx.InvalidURL as exc:
+        return _resolve_location(hop.url, location)
+    except (httpx.InvalidURL, ValueError) as exc:
         raise _Failure(f"failed to parse Location header {go_quote(location)}: {exc}") from None
+
+
+def _resolve_location(current: httpx.URL, location: str) -> httpx.URL:
+    """``location`` resolved against the current URL by the WHATWG rules, as browsers and servers read it.
+
+    RFC 3986 (Go's and httpx's reading) keeps ``///127.0.0.1/x`` a path on the current host; the WHATWG
+    parser, as every browser, reads the host 127.0.0.1, which the policy then checks. A target of another
+    scheme (``mailto:``) is read as the standard reads it: the policy refuses it.
+    """
+    base = str(current)
+    if not ada_url.URL.can_parse(base):  # only the legacy policy lets such a URL through: RFC 3986 as before
+        return current.join(location)
+    return httpx.URL(whatwg_href(location, base))
 
 
 def _next_hop(chain: _Chain, hop: _Hop, status: int, target: httpx.URL) -> _Hop:

@@ -27,6 +27,9 @@ ADDITIONS (compatible with the contract):
   host the client connects to (``httpx.URL.raw_host``: punycode, no brackets).
 * ``Decision.error_text(prefix)``, ``HTTP_DENIAL_PREFIX``, ``WEBSOCKET_DENIAL_PREFIX``; reason codes
   in :data:`REASON_CODES`; ``Decision.label`` (``"<code>: <rule>"``) for the transcript's rule column.
+* ``whatwg_href(url, base=None) -> str``: ``url`` read by the WHATWG URL rules (Ada, the parser of
+  Node.js), ``ValueError`` naming why not (the validity rule of step 7; the http service resolves
+  redirect targets with it).
 * ``NetPolicy.explain(url, method, decision) -> str`` and ``with_explanation(text, explanation)``: why
   the allow-list refused and which pattern would allow, for the transcript (the plugin still gets the
   original's text).
@@ -37,9 +40,14 @@ Order of the checks (services/http.md "Permission algorithm"), per mode:
    checks; strict: the same place, on every spelling of an address (see :func:`classify_host`), keeping
    the original's message whenever the original also refused;
 2-6. the allow-list, identical in both modes (exact patterns first, then wildcards; when several
-   patterns match, any pattern that allows the method allows — the spec's deterministic fix);
-7. strict only: the URL must mean the same host to the matcher (Go's ``net/url``) and to the HTTP
-   client (httpx), or it is refused as ``invalid-url``;
+   patterns match, any pattern that allows the method allows — the spec's deterministic fix). It
+   matches the path the request goes to: dot segments (``..``, ``%2e%2e``, also between backslashes)
+   are resolved first by the WHATWG rules, so ``/api/../admin`` is ``/admin`` to ``/api/*`` (the
+   original matched the spelling, and the request reached ``/admin``);
+7. strict only: the URL must be valid under the WHATWG URL rules (whatever ``allowLocalNetwork`` says:
+   no port over 65535, no IPv6 zone id, no host that ends in a number without being an IPv4 address,
+   such as ``7147006462``), and mean the same host, port and path to the matcher (Go's ``net/url``) and
+   to the HTTP client (httpx), or it is refused as ``invalid-url``;
 8. strict only, ``resolve=True``: resolve the host and guard every address.
 
 Name resolution comes last on purpose: a URL the allow-list refuses is never looked up, and the
@@ -53,11 +61,12 @@ import ipaddress
 import re
 import socket
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Final, Literal
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
+import ada_url
 import httpx
 import idna
 
@@ -82,6 +91,7 @@ __all__ = [
     "parse_ip_literal",
     "parse_legacy_ipv4",
     "url_matches",
+    "whatwg_href",
     "with_explanation",
 ]
 
@@ -356,6 +366,74 @@ def go_quote(value: str | bytes) -> str:
             out.append(f"\\U{code:08x}")
     out.append('"')
     return "".join(out)
+
+
+# --------------------------------------------------------------------------------------------------
+# The WHATWG URL Standard, read by Ada (the parser of Node.js)
+# --------------------------------------------------------------------------------------------------
+#
+# Go's net/url decides what the allow-list sees; browsers, most servers' redirect logic and the Fetch
+# standard read URLs by the WHATWG rules, which differ where attacks live: ``///127.0.0.1/x`` and
+# ``/\127.0.0.1/x`` name the host 127.0.0.1, a host ending in a number must be a valid IPv4 address
+# (``http://7147006462/`` is no URL at all, not a DNS name), ports stop at 65535, an IPv6 host has no
+# zone. The strict policy refuses what Ada refuses, and redirect targets are resolved with it.
+
+_SPECIAL_SCHEMES: Final = frozenset({"http", "https", "ws", "wss", "ftp"})
+
+
+def whatwg_href(url: str, base: str | None = None) -> str:
+    """``url`` (against ``base``) parsed by the WHATWG URL rules and serialised.
+
+    Raises ``ValueError`` naming why the URL is refused (Ada only says it is).
+    """
+    try:
+        return ada_url.URL(url, base).href
+    except ValueError:  # also a str that is not UTF-8 (lone surrogates)
+        raise ValueError(_whatwg_reason(url, relative=base is not None)) from None
+
+
+def _whatwg_reason(url: str, *, relative: bool = False) -> str:
+    """Words for Ada's refusal of ``url``: Ada decided; Go's reading of the same URL names the parts."""
+    try:
+        parsed = parse_go_url(url)
+    except GoURLError:
+        return "not a valid URL"
+    if not parsed.scheme and not relative:
+        return "missing-scheme-non-relative-URL: a relative URL without a base"
+    return _host_reason(parsed.hostname, parsed.port)
+
+
+def _host_reason(host: str, port: str = "") -> str:
+    """The refusals the policy exists for, by name; anything else Ada refuses is "not a valid URL"."""
+    if port and int(port) > 0xFFFF:
+        return f"port-out-of-range: {port} is over 65535"
+    if ":" in host and "%" in host:
+        return f"IPv6-invalid-code-point: {host!r} is not an IPv6 address (no zone ids)"
+    last = normalize_host(host).rpartition(".")[2]
+    if last and _aton_part(last) is not None:
+        return f"host {host!r} ends in a number but is not an IPv4 address"
+    if not host:
+        return "host-missing: a URL of a special scheme needs a host"
+    return "not a valid URL"
+
+
+def _sent_path(request: GoURL) -> str:
+    """The path a request is really sent to, as the matcher reads paths (decoded, like Go's).
+
+    Go's path with its dot segments removed by the WHATWG path rules (``/`` and ``\\`` both separate
+    segments in the special schemes; ``%2e`` is already ``.`` here, and so is a ``%2f``-spelled
+    separator, which a server that decodes before normalising reads as one). The allow-list matches
+    this path: ``/api/../admin`` is ``/admin``, whatever the pattern ``/api/*`` says about its spelling.
+    Unchanged when there is no dot segment.
+    """
+    path = request.path
+    if request.scheme not in _SPECIAL_SCHEMES or not path:
+        return path
+    if not {".", ".."} & set(re.split(r"[/\\]", path)):
+        return path
+    # Re-escaped for Ada, separators and "." aside: only the segments that are dots once decoded count.
+    escaped = quote(path.encode("utf-8", "surrogateescape"), safe="/\\")
+    return unquote(ada_url.URL("http://h" + escaped).pathname, errors="surrogateescape")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -725,6 +803,10 @@ class AddressGuard:
     allow_local_network: bool = False
     resolver: Resolver | None = None
 
+    def __post_init__(self) -> None:
+        # A misspelt mode ("Strict") must not quietly turn the guard off.
+        _check_mode(self.mode)
+
     @property
     def enforcing(self) -> bool:
         """Legacy mode had no connect-time check, and ``allowLocalNetwork`` turns it off."""
@@ -752,6 +834,12 @@ class AddressGuard:
         literal = parse_ip_literal(host)
         if literal is not None:
             return self._vet(host, [str(literal)])
+        if self.mode == "strict" and not ada_url.URL.can_parse(f"http://{host}/"):
+            # Not a host by the WHATWG rules (7147006462: it ends in a number but is no IPv4 address), so
+            # not a name either: a resolver might still read an address into it.
+            return Decision.deny(
+                "invalid-url", f"invalid URL: {_host_reason(host)} (WHATWG URL rules)", _TARGET_RULE
+            )
         if self.enforcing:
             refusal = classify_host(host)
             if refusal is not None:
@@ -778,6 +866,11 @@ class AddressGuard:
         if normalize_host(host) == ip or verdict.code not in _STRICT_MESSAGES:
             return verdict
         return Decision.deny(verdict.code, f"{_STRICT_MESSAGES[verdict.code]} ({host} -> {ip})", verdict.rule)
+
+
+def _check_mode(mode: object) -> None:
+    if mode not in ("strict", "legacy"):
+        raise ValueError(f"network policy mode must be 'strict' or 'legacy', got {mode!r}")
 
 
 def _resolver_cause(exc: Exception) -> str:
@@ -815,8 +908,7 @@ class NetPolicy:
         mode: Mode = "strict",
         resolver: Resolver | None = None,
     ) -> None:
-        if mode not in ("strict", "legacy"):
-            raise ValueError(f"network policy mode must be 'strict' or 'legacy', got {mode!r}")
+        _check_mode(mode)
         self.mode: Mode = mode
         self.allow_local_network = allow_local_network
         self.guard = AddressGuard(mode, allow_local_network, resolver)
@@ -856,7 +948,7 @@ class NetPolicy:
         differs) and a ``method`` refusal (what the matching patterns list). Refusals of other kinds
         say what they need already.
         """
-        request, _ = _parse_request(url)
+        request, url = _as_sent(_parse_request(url)[0], url)
         if decision.code == "method" and method is not None:
             return _explain_methods(self._exact, self._wildcard, request, url, method.upper())
         if decision.code == "not-in-allowlist":
@@ -873,12 +965,17 @@ class NetPolicy:
             local = self._local_network(url, request)
             if local is not None:
                 return local
-        decision = self._allow_list(url, request, method)
+        # The allow-list matches the path the request goes to, dot segments resolved (both modes).
+        sent, sent_url = _as_sent(request, url)
+        decision = self._allow_list(url, sent, method, sent_url)
         if not decision.allowed or self.mode == "legacy":
             return decision
-        if request is None:  # only the pattern "*" matches an unparseable URL
+        if request is None or sent is None:  # only the pattern "*" matches an unparseable URL
             return Decision.deny("invalid-url", f"invalid URL: {parse_error}", _TARGET_RULE)
-        target = _connection_target(url, request)
+        if not ada_url.URL.can_parse(url):
+            reason = f"invalid URL: {_whatwg_reason(url)} (WHATWG URL rules)"
+            return Decision.deny("invalid-url", reason, _TARGET_RULE)
+        target = _connection_target(url, request, sent.path)
         if isinstance(target, Decision):
             return target
         if not resolve:
@@ -902,11 +999,13 @@ class NetPolicy:
             return Decision.deny(refusal.code, legacy, _LOCAL_RULE)
         return _strict_refusal_decision(refusal)
 
-    def _allow_list(self, url: str, request: GoURL | None, method: str | None) -> Decision:
+    def _allow_list(self, url: str, request: GoURL | None, method: str | None, matched_url: str) -> Decision:
+        """Steps 2-6 on ``request`` (as sent: :func:`_as_sent`); ``url`` as the plugin wrote it, for the
+        message; ``matched_url`` the raw URL the patterns Go cannot parse match as a regex."""
         if not self._rules:
             return Decision.deny("no-allowlist", MSG_NO_ALLOWLIST, _ALLOWLIST_RULE)
         for group in (self._exact, self._wildcard):
-            matching = [r for r in group if self._rule_matches(r, request, url)]
+            matching = [r for r in group if self._rule_matches(r, request, matched_url)]
             if not matching:
                 continue
             for rule in matching:
@@ -935,6 +1034,32 @@ def _parse_request(url: str) -> tuple[GoURL | None, str]:
         return None, str(exc)
 
 
+def _as_sent(request: GoURL | None, url: str) -> tuple[GoURL | None, str]:
+    """The request as the allow-list matches it: its path as sent (:func:`_sent_path`), and the raw URL
+    spelled with that path (for the patterns matched as a regex over the raw URL)."""
+    if request is None:
+        return None, url
+    path = _sent_path(request)
+    if path == request.path:
+        return request, url
+    return replace(request, path=path), _with_raw_path(url, path)
+
+
+def _with_raw_path(url: str, path: str) -> str:
+    """``url`` with its path replaced by ``path`` (escaped); the rest as written."""
+    before, hash_sign, fragment = url.partition("#")
+    main, question, query = before.partition("?")
+    try:
+        _, rest = _get_scheme(main)
+    except _ParseError:
+        rest = main
+    head = len(main) - len(rest)
+    if rest.startswith("//"):
+        slash = rest.find("/", 2)
+        head += len(rest) if slash < 0 else slash
+    return main[:head] + quote(path, safe="/:@!$&'()*+,;=~") + question + query + hash_sign + fragment
+
+
 def _classify_client_host(url: str) -> Refusal | None:
     """The host httpx will connect to, when it differs in spelling from Go's view (defence in depth)."""
     try:
@@ -944,8 +1069,8 @@ def _classify_client_host(url: str) -> Refusal | None:
     return classify_host(unquote(host))
 
 
-def _connection_target(url: str, request: GoURL) -> tuple[str, int] | Decision:
-    """Strict step 7: the host and port httpx will connect to must be the ones the matcher saw.
+def _connection_target(url: str, request: GoURL, matched_path: str) -> tuple[str, int] | Decision:
+    """Strict step 7: the host, port and path httpx will send to must be the ones the matcher saw.
 
     The allow-list reads the URL the way Go did; the connection is made by httpx, which parses URLs by
     RFC 3986 + IDNA. Where the two disagree (``%``-escapes in the host, an IDNA spelling only one of them
@@ -967,6 +1092,16 @@ def _connection_target(url: str, request: GoURL) -> tuple[str, int] | Decision:
             "invalid-url",
             f"invalid URL: ambiguous host: {request.host!r} to the permission check, "
             f"{client.netloc.decode('ascii')!r} to the HTTP client",
+            _TARGET_RULE,
+        )
+    # Compared decoded, as the matcher reads paths: a dot segment httpx sends unresolved (``%2e%2e``,
+    # ``..\``) or resolves by other rules would reach another path than the one the allow-list matched.
+    client_path = client.raw_path.partition(b"?")[0].decode("ascii")
+    if unquote(client_path, errors="surrogateescape") != (matched_path or "/"):
+        return Decision.deny(
+            "invalid-url",
+            f"invalid URL: ambiguous path: {matched_path or '/'!r} to the permission check, "
+            f"{client_path!r} to the HTTP client",
             _TARGET_RULE,
         )
     return client.raw_host.decode("ascii"), client_port

@@ -30,6 +30,10 @@ Decisions where the spec is silent:
   The in-process original had no such failure, so a test must not pass silently over one.
 * Strings Go kept as raw bytes (``%FF`` in the query) reach the plugin and the backend with each invalid
   byte as U+FFFD: protobuf strings in Python must be valid UTF-8.
+* Under a permission, a query with more than one ``u`` is refused (``repeated parameter 'u' (username)
+  is not allowed``, rule ``u``, before the other checks): the original checked the first value while
+  the routed query still carried the others, so ``?u=alice&u=admin`` passed as alice with ``u=admin``
+  in the backend's query. Without a permission object nothing is checked, and the query passes as is.
 * The original's defensive ``permissions check failed: router not available`` cannot happen here: the
   backend is both the router and the user store, and its absence is answered first.
 """
@@ -222,7 +226,7 @@ class SubsonicApiService(HostService):
         if not raw_user:
             return _error("missing required parameter 'u' (username)")
         username = go_utf8(raw_user)
-        refusal = self._check_permissions(backend, username)
+        refusal = self._check_permissions(backend, username, repeated=len(values[b"u"]) > 1)
         if refusal is not None:
             return refusal
         values[b"c"] = [_utf8(self._plugin_id)]
@@ -238,11 +242,14 @@ class SubsonicApiService(HostService):
         return subsonicapi_pb2.CallResponse(json=body)
 
     def _check_permissions(
-        self, backend: SubsonicBackend, username: str
+        self, backend: SubsonicBackend, username: str, *, repeated: bool
     ) -> subsonicapi_pb2.CallResponse | None:
         permission = self._permission
         if permission is None:
             return None
+        if repeated:
+            # The checks read the first u, the backend gets them all: it could serve another one.
+            _deny("repeated parameter 'u' (username) is not allowed", "u")
         if self._allowed and _go_lower(username) not in self._allowed:
             _deny(f"username {username} is not allowed", "allowedUsernames")
         if not permission.allow_admins:

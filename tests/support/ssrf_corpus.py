@@ -3,7 +3,7 @@
 Every :data:`CORPUS` entry must be refused by the strict policy with ``allowLocalNetwork=false`` (with
 ``code``). ``legacy`` is what the original's literal checks say about the same URL: the message it
 refuses with, or ``None`` where the original let it through (its known weaknesses). ``syntactic`` is
-true when the URL is well-formed for both the matcher and the HTTP client, so that with
+true when the URL is well-formed for the matcher, the HTTP client and the WHATWG rules, so that with
 ``allowLocalNetwork=true`` the strict policy lets it pass. ``resolves`` marks host names that are only
 refused after :data:`FAKE_DNS` resolves them.
 
@@ -118,7 +118,8 @@ CORPUS: Sequence[SsrfCase] = (
     _c("http://168.63.129.16/", "metadata", None),  # Azure wire server
     _c("http://100.100.100.200/", "metadata", None),  # Alibaba
     _c("http://[fe80::1]/", "link-local", PRIVATE),
-    _c("http://[fe80::1%25eth0]/", "link-local", None),  # Go's ParseIP rejects zones
+    # Go's ParseIP rejects zones; WHATWG has no zone ids at all, so allowLocalNetwork does not admit it
+    _c("http://[fe80::1%25eth0]/", "link-local", None, syntactic=False),
     # --- CGNAT, unspecified, multicast, reserved ----------------------------------------------------
     _c("http://100.64.0.1/", "cgnat", None),
     _c("http://100.127.255.254/", "cgnat", None),

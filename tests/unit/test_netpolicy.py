@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -19,8 +20,10 @@ from pytest_wasmhost.host.netpolicy import (
     WEBSOCKET_DENIAL_PREFIX,
     AddressGuard,
     Decision,
+    GoURL,
     GoURLError,
     NetPolicy,
+    Refusal,
     classify_address,
     classify_host,
     default_resolver,
@@ -662,20 +665,46 @@ def test_websocket_edge_cases() -> None:
         ("http://u\\@h/", 'parse "http://u\\\\@h/": net/url: invalid userinfo'),
         ("http://h/\n", 'parse "http://h/\\n": net/url: invalid control character in URL'),
         (":foo", 'parse ":foo": missing protocol scheme'),
-        ("a:b/c:d", None),  # opaque
-        ("x/y:z", None),
-        ("y:z/", None),
         ("1a:b", 'parse "1a:b": first path segment in URL cannot contain colon'),
         ("http://h/#%zz", 'parse "http://h/#%zz": invalid URL escape "%zz"'),
+        ("x:y/z:", None),  # a scheme is found, so the colon rule does not apply: opaque (valid)
     ],
 )
 def test_go_url_parse_errors(url: str, error: str | None) -> None:
     if error is None:
-        parse_go_url(url)
+        assert parse_go_url(url) == GoURL(scheme="x", opaque="y/z:")
         return
     with pytest.raises(GoURLError) as info:
         parse_go_url(url)
     assert str(info.value) == error
+
+
+@pytest.mark.parametrize(
+    ("url", "parsed"),
+    [
+        ("a:b/c:d", GoURL(scheme="a", opaque="b/c:d")),  # opaque: no "/" after the scheme
+        ("x/y:z", GoURL(path="x/y:z")),  # "/" before ":" ends the scheme: a relative path
+        ("y:z/", GoURL(scheme="y", opaque="z/")),
+        ("*", GoURL(path="*")),  # the OPTIONS target
+        ("http://h/p?", GoURL(scheme="http", host="h", path="/p")),  # a bare "?": empty query
+        ("http://h/p??", GoURL(scheme="http", host="h", path="/p", raw_query="?")),
+        ("http://h/p?a?", GoURL(scheme="http", host="h", path="/p", raw_query="a?")),
+        ("http://h?#f", GoURL(scheme="http", host="h", fragment="f")),
+        (
+            "HTTPZ://Zed:Z@EXAMPLEZ.COM:8080/Z?Z#Z",  # "Z" ends the A-Z ranges of every component
+            GoURL("httpz", "", "Zed:Z", "EXAMPLEZ.COM:8080", "/Z", "Z", "Z"),
+        ),
+        ("Z:z", GoURL(scheme="z", opaque="z")),
+    ],
+)
+def test_go_url_valid_rows(url: str, parsed: GoURL) -> None:
+    assert parse_go_url(url) == parsed
+
+
+def test_host_names_compare_case_sensitively_with_upper_case_z() -> None:
+    assert url_matches("https://ZZ.example.com/", "https://ZZ.example.com")
+    assert not url_matches("https://zz.example.com/", "https://ZZ.example.com")
+    assert url_matches("https://Z.example.com/", "https://*.example.com")
 
 
 def test_go_url_fields() -> None:
@@ -781,6 +810,25 @@ def test_classify_host_names() -> None:
     assert classify_host("Foo.LocalHost.") is not None
     assert classify_host("example.com") is None
     assert classify_host("localhost.example.com") is None
+
+
+def test_classify_host_reads_bracketed_ipv6() -> None:
+    # URL.Hostname() drops the brackets, URL.Host keeps them: both spellings are the same address.
+    assert classify_host("[::1]") == Refusal("loopback", "[::1] = ::1")
+    assert classify_host("::1") == Refusal("loopback", "::1")
+    assert classify_host("[fe80::1%25eth0]") == Refusal("link-local", "[fe80::1%25eth0] = fe80::1%eth0")
+    assert classify_host("[2606:2800:220:1:248:1893:25c8:1946]") is None
+
+
+@pytest.mark.parametrize("mode", ["Strict", "LEGACY", "", "strict ", None])
+def test_an_invalid_mode_is_refused(mode: Any) -> None:
+    # AddressGuard(mode="Strict") used to be accepted as "not strict": no connect-time guard at all,
+    # so a name resolving to 127.0.0.1 passed.
+    with pytest.raises(ValueError, match="network policy mode must be 'strict' or 'legacy'"):
+        AddressGuard(mode, False, fake_resolver)
+    with pytest.raises(ValueError, match="network policy mode must be 'strict' or 'legacy'"):
+        NetPolicy(["*"], mode=mode)
+    assert not AddressGuard("strict", False, fake_resolver).resolve("rebind.test", 80).allowed
 
 
 # --------------------------------------------------------------------------------------------------
