@@ -217,8 +217,14 @@ def test_value_kind_refuses_what_no_setter_stores() -> None:
     assert [value_kind(v) for v in ("s", 1, 1.0, b"b")] == ["string", "int64", "float64", "bytes"]
     with pytest.raises(TypeError):
         value_kind(True)
-    with pytest.raises(ValueError, match="int64"):
-        value_kind(1 << 63)
+    # Both ends of int64 are kept, one past either end is refused (the store never holds what the wire
+    # cannot carry back).
+    assert value_kind(-(1 << 63)) == value_kind((1 << 63) - 1) == "int64"
+    for outside in (1 << 63, -(1 << 63) - 1):
+        with pytest.raises(ValueError, match="int64"):
+            value_kind(outside)
+        with pytest.raises(ValueError, match="int64"):
+            CacheStore(ManualClock()).put(PLUGIN, "k", outside)
 
 
 # -- namespacing ----------------------------------------------------------------------------------------

@@ -16,6 +16,9 @@ from pytest_wasmhost.errors import PoolClosed, PoolTimeout
 from pytest_wasmhost.runtime.pool import InstancePool, PoolSettings, PoolStats, go_duration
 
 SYNC_LIMIT = 5.0  # real seconds a helper thread may take to reach a state; never reached when green
+# A waiter's get timeout far past SYNC_LIMIT: joined within SYNC_LIMIT, it returned only because something
+# woke it (a lost notify() would still hand it the slot once its own timeout re-checks the state).
+WAKE_TIMEOUT = 60.0
 
 
 class Inst:
@@ -329,6 +332,13 @@ def test_an_infinite_timeout_waits_until_a_put() -> None:
         (3600.0, "1h0m0s"),
         (0.0000015, "1.5µs"),
         (1e-9, "1ns"),
+        # Each unit's lower bound is that unit's (Go: 1µs, 1ms, 1s), and a fraction keeps its zeros.
+        (999e-9, "999ns"),
+        (1e-6, "1µs"),
+        (1e-3, "1ms"),
+        (1.0, "1s"),
+        (1.05, "1.05s"),
+        (-1.5, "-1.5s"),
     ],
 )
 def test_go_duration(seconds: float, text: str) -> None:
@@ -338,7 +348,7 @@ def test_go_duration(seconds: float, text: str) -> None:
 def test_put_wakes_a_waiter_with_the_same_instance() -> None:
     h = Harness(max_live=1)
     a = h.pool.get()
-    thread, out = in_thread(lambda: h.pool.get(timeout=SYNC_LIMIT))
+    thread, out = in_thread(lambda: h.pool.get(timeout=WAKE_TIMEOUT))
     wait_until(lambda: h.pool.stats().waiting == 1)
     h.pool.put(a)
     join(thread)
@@ -346,9 +356,10 @@ def test_put_wakes_a_waiter_with_the_same_instance() -> None:
 
 
 def test_discard_frees_a_slot_so_a_waiter_proceeds() -> None:
+    """The closer's return wakes the waiter at once (not when its own timeout would re-check)."""
     h = Harness(max_live=1)
     a = h.pool.get()
-    thread, out = in_thread(lambda: h.pool.get(timeout=SYNC_LIMIT))
+    thread, out = in_thread(lambda: h.pool.get(timeout=WAKE_TIMEOUT))
     wait_until(lambda: h.pool.stats().waiting == 1)
     h.pool.discard(a)
     join(thread)
@@ -386,7 +397,7 @@ def test_factory_failure_wakes_a_waiter() -> None:
     )
     first, first_out = in_thread(lambda: pool.get(timeout=SYNC_LIMIT))
     assert entered.wait(SYNC_LIMIT)
-    second, second_out = in_thread(lambda: pool.get(timeout=SYNC_LIMIT))
+    second, second_out = in_thread(lambda: pool.get(timeout=WAKE_TIMEOUT))
     wait_until(lambda: pool.stats().waiting == 1)
     release.set()
     join(first)
@@ -405,7 +416,110 @@ def test_factory_returning_a_live_instance_is_refused() -> None:
     assert pool.stats().live == 1
 
 
+def test_factory_returning_a_live_instance_wakes_a_waiter() -> None:
+    """The refused factory call frees its slot and wakes a waiter at once."""
+    shared = Inst(0)
+    entered, release = threading.Event(), threading.Event()
+    results: list[Inst] = [shared, shared, Inst(1)]
+
+    def factory() -> Inst:
+        if len(results) == 2:  # the second call: hold its slot until the waiter waits, then repeat itself
+            entered.set()
+            release.wait(SYNC_LIMIT)
+        return results.pop(0)
+
+    pool: InstancePool[Inst] = InstancePool(
+        plugin_id="demo", factory=factory, close=lambda _: None, settings=PoolSettings(max_live=2)
+    )
+    assert pool.get() is shared
+    refused, refused_out = in_thread(lambda: pool.get(timeout=0))
+    assert entered.wait(SYNC_LIMIT)
+    waiter, waiter_out = in_thread(lambda: pool.get(timeout=WAKE_TIMEOUT))
+    wait_until(lambda: pool.stats().waiting == 1)
+    release.set()
+    join(refused)
+    join(waiter)
+    assert isinstance(refused_out["error"], ValueError)
+    assert "already live" in str(refused_out["error"])
+    got = waiter_out["value"]
+    assert isinstance(got, Inst)
+    assert got.serial == 1
+
+
+def test_factory_returning_an_idle_instance_is_refused() -> None:
+    """An instance put back while the factory ran is live too: handing it out would give it two holders."""
+    entered, release = threading.Event(), threading.Event()
+    made: list[Inst] = []
+
+    def factory() -> Inst:
+        if made:  # the second call returns the first instance, once it has gone back idle
+            entered.set()
+            release.wait(SYNC_LIMIT)
+            return made[0]
+        made.append(Inst(0))
+        return made[0]
+
+    pool: InstancePool[Inst] = InstancePool(plugin_id="demo", factory=factory, close=lambda _: None)
+    a = pool.get()
+    thread, out = in_thread(lambda: pool.get(timeout=0))
+    assert entered.wait(SYNC_LIMIT)
+    pool.put(a)
+    release.set()
+    join(thread)
+    assert isinstance(out["error"], ValueError)
+    assert "already live" in str(out["error"])
+    assert pool.stats() == PoolStats(live=1, idle=1, busy=0, created=1, closed=0, waiting=0)
+
+
 # -- close --------------------------------------------------------------------------------------------
+
+
+class Interrupt(BaseException):
+    """Stands for KeyboardInterrupt: not an Exception, so the closer's failure is not just logged."""
+
+
+def test_a_closer_interrupted_mid_close_still_closes_the_rest() -> None:
+    h = Harness()
+    a, b, c = h.pool.get(), h.pool.get(), h.pool.get()
+    for inst in (a, b, c):
+        h.pool.put(inst)
+    calls: list[Inst] = []
+
+    def close(inst: Inst) -> None:
+        calls.append(inst)
+        if inst is a and calls.count(a) == 1:  # once: a retry of the same instance shows, not recurses
+            raise Interrupt
+        h.close(inst)
+
+    h.pool._closer = close
+    with pytest.raises(Interrupt):
+        h.pool.close()
+    assert calls == [a, b, c]  # each exactly once, in order, and none left behind
+    assert h.pool.stats() == PoolStats(live=0, idle=0, busy=0, created=3, closed=3, waiting=0)
+
+
+def test_an_instance_being_closed_still_holds_its_slot() -> None:
+    """``live`` counts an instance until its closer returns, so max_live bounds what is really open."""
+    h = Harness(max_live=1)
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_close(inst: Inst) -> None:
+        entered.set()
+        release.wait(SYNC_LIMIT)
+        h.close(inst)
+
+    h.pool._closer = slow_close
+    a = h.pool.get()
+    thread, out = in_thread(lambda: h.pool.discard(a))
+    assert entered.wait(SYNC_LIMIT)
+    assert h.pool.stats() == PoolStats(live=1, idle=0, busy=0, created=1, closed=0, waiting=0)
+    with pytest.raises(PoolTimeout):
+        h.pool.get(timeout=0)
+    release.set()
+    join(thread)
+    assert out == {"value": None}
+    assert h.pool.stats().live == 0
+    assert h.pool.get(timeout=0) is not a
 
 
 def test_get_on_a_closed_pool_raises_pool_closed() -> None:
@@ -435,7 +549,7 @@ def test_close_closes_idle_now_and_busy_when_they_come_back() -> None:
 def test_close_wakes_a_blocked_waiter_with_pool_closed() -> None:
     h = Harness(max_live=1)
     a = h.pool.get()
-    thread, out = in_thread(lambda: h.pool.get(timeout=SYNC_LIMIT))
+    thread, out = in_thread(lambda: h.pool.get(timeout=WAKE_TIMEOUT))
     wait_until(lambda: h.pool.stats().waiting == 1)
     started = time.monotonic()
     h.pool.close()
@@ -568,11 +682,13 @@ def test_a_raising_closer_is_logged_and_counts_as_closed(caplog: pytest.LogCaptu
 def test_stats_count_a_waiter() -> None:
     h = Harness(max_live=1)
     a = h.pool.get()
-    thread, _ = in_thread(lambda: h.pool.get(timeout=SYNC_LIMIT))
+    thread, out = in_thread(lambda: h.pool.get(timeout=WAKE_TIMEOUT))
     wait_until(lambda: h.pool.stats().waiting == 1)
     assert h.pool.stats() == PoolStats(live=1, idle=0, busy=1, created=1, closed=0, waiting=1)
     h.pool.put(a)
     join(thread)
+    assert out == {"value": a}
+    assert h.pool.stats().waiting == 0
     assert "live=1/1" in repr(h.pool)
 
 
