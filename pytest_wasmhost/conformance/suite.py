@@ -29,14 +29,12 @@ from pytest_wasmhost.errors import (
     PluginTrap,
     WasmHostError,
 )
-from pytest_wasmhost.host.base import service_of
 from pytest_wasmhost.host.http import method_warnings
 from pytest_wasmhost.host.websocket import websocket_hub
 from pytest_wasmhost.mocks import canned_http
 from pytest_wasmhost.package import PluginSource, load_plugin
 from pytest_wasmhost.runtime.plugin import Plugin
 from pytest_wasmhost.runtime.runtime import Runtime, ScopedRuntime
-from pytest_wasmhost.runtime.wasi import WASI_MODULE
 
 FUZZ_EXAMPLES = 25
 CONCURRENT_THREADS = 4
@@ -136,22 +134,9 @@ def test_imports_are_wasi_or_granted(source: PluginSource, scope: ScopedRuntime,
         warnings.warn(f"{source.plugin_id}: {warning}", stacklevel=1)
     if loaded.linked.link_error is None:
         return
-    others = [p for p in _import_problems(loaded) if p != loaded.linked.link_error.import_name]
+    others = [str(problem.import_name) for problem in loaded.linked.import_problems[1:]]
     also = f" Other imports the host would not link: {', '.join(others)}." if others else ""
     pytest.fail(f"{loaded.linked.link_failure()}{also}", pytrace=False)
-
-
-def _import_problems(loaded: Plugin) -> list[str]:
-    """Every import the host would not link, by name (the link error names only the first)."""
-    granted = set(loaded.manifest.permissions.granted())
-    names = []
-    for imp in loaded.linked.imports:
-        if imp.module == WASI_MODULE:
-            continue
-        service = service_of(imp.name) if imp.module == "env" else None
-        if service is None or service not in granted or imp.name not in loaded.linked.linked_functions:
-            names.append(f"{imp.module}.{imp.name}")
-    return names
 
 
 def _load_unchecked(scope: ScopedRuntime, plugin_path: str) -> Plugin:

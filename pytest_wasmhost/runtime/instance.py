@@ -235,8 +235,12 @@ class LinkedPlugin:
             fn for service in self.granted for fn in implemented.get(service, ())
         )
         # The original linked at instantiation: a module whose imports cannot be linked still compiles,
-        # is listed and loads, and every call to it fails (abi.md §8). So the problem is kept, not raised.
-        self.link_error: LinkProblem | None = self._import_problem()
+        # is listed and loads, and every call to it fails (abi.md §8). So the problems are kept, not raised;
+        # the first is what every call reports.
+        self.import_problems: tuple[LinkProblem, ...] = tuple(
+            problem for problem in map(self._import_problem, self.imports) if problem is not None
+        )
+        self.link_error: LinkProblem | None = self.import_problems[0] if self.import_problems else None
         self._instance_pre: wasmtime.InstancePre | None = None
         if self.link_error is None:
             self.linker = self._build_linker()
@@ -280,53 +284,52 @@ class LinkedPlugin:
 
     # -- linking ---------------------------------------------------------------------------------
 
-    def _import_problem(self) -> LinkProblem | None:
-        """The first import the original would have failed to link, with the permission to add."""
-        for imp in self.imports:
-            if imp.module == WASI_MODULE:
-                continue  # wasmtime's WASI knows every preview-1 name; a bad one fails at link time
-            qualified = f"{imp.module}.{imp.name}"
-            if imp.module != HOST_MODULE:
-                return LinkProblem(
-                    f"the module imports {qualified}, but the host provides only the modules "
-                    f"{HOST_MODULE!r} and {WASI_MODULE!r}.",
-                    import_name=qualified,
-                    fix="build against the plugin API of the original host (host functions live in env).",
-                )
-            service = service_of(imp.name)
-            not_exported = f"import func[env.{imp.name}]: function not exported in module env"
-            if service is None:
-                return LinkProblem(
-                    f"the module imports env.{imp.name}, which no host service provides.",
-                    import_name=qualified,
-                    original=not_exported,
-                    fix="remove the import; host functions are listed in the spec's abi.md §5.",
-                )
-            if service not in self.granted:
-                return LinkProblem(
-                    f"the module imports env.{imp.name} from the {service!r} host service, but manifest.json "
-                    f"does not grant the {service!r} permission, so the host cannot instantiate the module "
-                    "and every call to this plugin fails (as in the original).",
-                    import_name=qualified,
-                    permission=service,
-                    original=not_exported,
-                    fix=grant_fix(service, (i.name for i in self.imports if i.module == HOST_MODULE)),
-                )
-            if imp.name not in self.linked_functions:
-                return LinkProblem(
-                    f"the module imports env.{imp.name} ({service}); that permission is granted, but this "
-                    "version of pytest-wasmhost does not provide that host service yet.",
-                    import_name=qualified,
-                    permission=service,
-                    fix="upgrade pytest-wasmhost, or test the parts of the plugin that do not use it.",
-                )
-            if (imp.kind, (imp.params, imp.results)) != ("func", _I32_PAIR_TO_I64):
-                return LinkProblem(
-                    f"the module imports env.{imp.name} as {imp.kind} {imp.params} -> {imp.results}; host "
-                    "functions have the signature (i32, i32) -> i64.",
-                    import_name=qualified,
-                    fix="declare the import as (offset i32, size i32) -> i64, as the go-plugin glue does.",
-                )
+    def _import_problem(self, imp: ImportInfo) -> LinkProblem | None:
+        """Why the original would have failed to link ``imp`` (with the permission to add), or None."""
+        if imp.module == WASI_MODULE:
+            return None  # wasmtime's WASI knows every preview-1 name; a bad one fails at link time
+        qualified = f"{imp.module}.{imp.name}"
+        if imp.module != HOST_MODULE:
+            return LinkProblem(
+                f"the module imports {qualified}, but the host provides only the modules "
+                f"{HOST_MODULE!r} and {WASI_MODULE!r}.",
+                import_name=qualified,
+                fix="build against the plugin API of the original host (host functions live in env).",
+            )
+        service = service_of(imp.name)
+        not_exported = f"import func[env.{imp.name}]: function not exported in module env"
+        if service is None:
+            return LinkProblem(
+                f"the module imports env.{imp.name}, which no host service provides.",
+                import_name=qualified,
+                original=not_exported,
+                fix="remove the import; host functions are listed in the spec's abi.md §5.",
+            )
+        if service not in self.granted:
+            return LinkProblem(
+                f"the module imports env.{imp.name} from the {service!r} host service, but manifest.json "
+                f"does not grant the {service!r} permission, so the host cannot instantiate the module "
+                "and every call to this plugin fails (as in the original).",
+                import_name=qualified,
+                permission=service,
+                original=not_exported,
+                fix=grant_fix(service, (i.name for i in self.imports if i.module == HOST_MODULE)),
+            )
+        if imp.name not in self.linked_functions:
+            return LinkProblem(
+                f"the module imports env.{imp.name} ({service}); that permission is granted, but this "
+                "version of pytest-wasmhost does not provide that host service yet.",
+                import_name=qualified,
+                permission=service,
+                fix="upgrade pytest-wasmhost, or test the parts of the plugin that do not use it.",
+            )
+        if (imp.kind, (imp.params, imp.results)) != ("func", _I32_PAIR_TO_I64):
+            return LinkProblem(
+                f"the module imports env.{imp.name} as {imp.kind} {imp.params} -> {imp.results}; host "
+                "functions have the signature (i32, i32) -> i64.",
+                import_name=qualified,
+                fix="declare the import as (offset i32, size i32) -> i64, as the go-plugin glue does.",
+            )
         return None
 
     def _build_linker(self) -> wasmtime.Linker:
