@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -31,7 +30,7 @@ from pytest_wasmhost.abi.memory import (
     malloc_zero_error,
     outside_error,
 )
-from pytest_wasmhost.clock import Clock
+from pytest_wasmhost.clock import Clock, host_monotonic
 from pytest_wasmhost.errors import AbiError, CallbackFailed, HostLimitWarning, WasmHostError
 from pytest_wasmhost.manifest import Manifest
 
@@ -655,7 +654,7 @@ def dispatch(guest: GuestAccess, fn: HostFunction, offset: int, size: int, *, bi
     written out here (same checks, the same errors from ``abi.memory``, as hard errors); the range
     checks are the backend's own on read and write, reworded as the ABI layer's when they fail.
     """
-    started = time.perf_counter()
+    started = host_monotonic()
     raw: bytes | None = None
     response: Message | None = None
     data: bytes | None = None
@@ -720,7 +719,7 @@ def dispatch(guest: GuestAccess, fn: HostFunction, offset: int, size: int, *, bi
         if transcript is not None:
             kept = data if data is not None else response
             transcript.add(
-                binding.plugin_id, fn, raw, kept, verdict, detail, rule, time.perf_counter() - started
+                binding.plugin_id, fn, raw, kept, verdict, detail, rule, host_monotonic() - started
             )
 
 

@@ -48,7 +48,6 @@ from __future__ import annotations
 import base64
 import logging
 import threading
-import time
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -59,6 +58,7 @@ import httpcore
 import httpx
 
 from pytest_wasmhost.abi.proto import http_pb2
+from pytest_wasmhost.clock import host_monotonic
 from pytest_wasmhost.host.base import (
     Denied,
     HostFunction,
@@ -384,12 +384,12 @@ class _Deadline:
             self._end: float | None = None
         else:
             seconds = DEFAULT_TIMEOUT_SECONDS if timeout_ms == 0 else timeout_ms / 1000
-            self._end = time.monotonic() + seconds  # network time is real time, not the test clock
+            self._end = host_monotonic() + seconds  # network time is real time, not the test clock
 
     def remaining(self) -> float | None:
         if self._end is None:
             return None
-        left = self._end - time.monotonic()
+        left = self._end - host_monotonic()
         if left <= 0:
             raise _DeadlineExceeded
         return left

@@ -47,7 +47,6 @@ import socket
 import ssl
 import struct
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -64,7 +63,7 @@ from websockets.sync.client import connect as ws_connect
 from websockets.typing import Subprotocol
 
 from pytest_wasmhost.abi.proto import api_pb2, websocket_pb2
-from pytest_wasmhost.clock import SYSTEM_CLOCK, Clock
+from pytest_wasmhost.clock import SYSTEM_CLOCK, Clock, host_monotonic
 from pytest_wasmhost.host.base import (
     Cap,
     CapWarnings,
@@ -430,7 +429,7 @@ class RealTransport:
 
     def dial(self, request: DialRequest) -> _SocketLink:
         plan = plan_handshake(request.url, request.headers)
-        deadline = time.monotonic() + self.handshake_timeout
+        deadline = host_monotonic() + self.handshake_timeout
         sock = self._open_socket(plan, request, deadline)
         local, remote = _sockaddr(sock.getsockname()), _sockaddr(sock.getpeername())
         tls = (self._ssl_context or ssl.create_default_context()) if plan.secure else None
@@ -444,7 +443,7 @@ class RealTransport:
                 user_agent_header=GO_USER_AGENT,
                 subprotocols=[Subprotocol(p) for p in plan.subprotocols] if plan.subprotocols else None,
                 compression=None,
-                open_timeout=max(deadline - time.monotonic(), 0.001),
+                open_timeout=max(deadline - host_monotonic(), 0.001),
                 ping_interval=None,
                 close_timeout=CLOSE_WRITE_TIMEOUT,
                 max_size=None,
@@ -482,7 +481,7 @@ class RealTransport:
                     refusal = refusal or verdict
                     continue
             target = _join_host_port(ip, plan.port)
-            remaining = deadline - time.monotonic()
+            remaining = deadline - host_monotonic()
             if remaining <= 0:
                 failure = f"dial tcp {target}: i/o timeout"
                 break
@@ -1264,7 +1263,7 @@ class WebSocketHub:
     def _deliver(self, conn: _Connection, event: Event) -> None:
         function, request = _callback(conn.connection_id, event)
         export = f"web_socket_callback_{function}"
-        started = time.perf_counter()
+        started = host_monotonic()
         response: Message | None = None
         verdict: Verdict = "ok"
         detail = ""
@@ -1297,7 +1296,7 @@ class WebSocketHub:
             response=response,
             verdict=verdict,
             detail=detail,
-            duration=time.perf_counter() - started,
+            duration=host_monotonic() - started,
         )
 
     # -- shutdown ---------------------------------------------------------------------------------------

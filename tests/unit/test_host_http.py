@@ -976,3 +976,19 @@ def test_options_are_validated(options: dict[str, Any], message: str) -> None:
 def test_default_options() -> None:
     assert HttpOptions.from_options({}) == HttpOptions("strict", None, None, DEFAULT_MAX_RESPONSE_BYTES)
     assert FAKE_DNS  # the resolver the tests inject never falls through to real DNS
+
+
+def test_a_calls_deadline_passes_under_a_frozen_test_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The deadline is network time: it must read the host's clock, which freezegun does not freeze.
+    from freezegun import freeze_time
+
+    from pytest_wasmhost.host import http
+
+    now = [100.0]
+    monkeypatch.setattr(http, "host_monotonic", lambda: now[0])
+    with freeze_time("2026-01-01"):
+        deadline = http._Deadline(timeout_ms=500)
+        assert deadline.remaining() == pytest.approx(0.5)
+        now[0] += 0.6
+        with pytest.raises(http._DeadlineExceeded):
+            deadline.remaining()
