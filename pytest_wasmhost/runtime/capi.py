@@ -203,11 +203,12 @@ def _describe(data: int | None) -> str:
     return f"{entry.imp.module}.{entry.imp.name}" if entry is not None else "?"
 
 
-def _finalize(data: int | None) -> None:
+def _finalize(data: int | None, _entries: dict[int, _HostEntry] = _host_entries) -> None:
     # wasmtime calls this when the last linker or store holding the definition drops it, which can be
-    # as late as interpreter shutdown: it must never raise into C either.
+    # as late as interpreter shutdown, after this module's globals were cleared (hence the bound
+    # default): it must never raise into C either.
     try:  # noqa: SIM105 - contextlib itself may be gone by then
-        _host_entries.pop(data or 0, None)
+        _entries.pop(data or 0, None)
     except BaseException:
         pass
 
@@ -215,6 +216,12 @@ def _finalize(data: int | None) -> None:
 _CALLBACK: Final = ctypes.CFUNCTYPE(ctypes.c_size_t, _VP, _VP, _VP, ctypes.c_size_t)(_trampoline)
 _CALLBACK_AS_DECLARED: Final = ctypes.cast(_CALLBACK, ffi.wasmtime_func_unchecked_callback_t)
 _FINALIZER: Final = ctypes.CFUNCTYPE(None, _VP)(_finalize)
+# wasmtime holds raw pointers to these two thunks and may call them while the interpreter shuts down
+# (a linker dropped by the last garbage collection): if clearing this module freed them first, that
+# call jumped into freed memory (SIGSEGV at exit). One reference each is leaked so they outlive it.
+for _thunk in (_CALLBACK, _FINALIZER):
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(_thunk))
+del _thunk
 
 
 # -- calling exports -------------------------------------------------------------------------------

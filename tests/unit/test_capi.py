@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -398,3 +400,21 @@ def test_a_host_function_closing_its_own_instance_is_a_trap_not_a_crash(grown: P
         grown.memory_size()
     with pytest.raises(RuntimeError, match="used after close"), grown.activate("grow_between"):
         pass
+
+
+def test_the_thunks_wasmtime_points_to_outlive_the_module_that_made_them() -> None:
+    # wasmtime keeps raw pointers to the callback and finaliser thunks, and calls the finaliser when it
+    # drops the last linker, which can be the collector's last pass at interpreter shutdown, after
+    # capi's globals were cleared. If clearing them freed the thunks, that call ran freed memory (the
+    # run exited 139 after its tests had passed). Clearing is simulated in a child process.
+    script = (
+        "import gc, sys, weakref\n"
+        "from pytest_wasmhost.runtime import capi\n"
+        "refs = [weakref.ref(capi._CALLBACK), weakref.ref(capi._FINALIZER)]\n"
+        "for name in ('_CALLBACK', '_CALLBACK_AS_DECLARED', '_FINALIZER'):\n"
+        "    vars(capi).pop(name)\n"
+        "gc.collect()\n"
+        "sys.exit(0 if all(ref() is not None for ref in refs) else 3)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, f"a thunk was freed with its module (exit {done.returncode}): {done.stderr}"
