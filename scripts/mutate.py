@@ -15,7 +15,9 @@ Each mutant changes one token of the module: a comparison made off by one or neg
 ``n`` -> ``n+1``), ``return x`` -> ``return None`` in a function typed ``... | None``, or a call statement
 (``notify()``) dropped (``log.*`` calls are not: nothing tests log lines for their own sake). A line with
 ``# pragma: no mutate`` is left alone. The tests run with ``-x -q -p no:cacheprovider`` on the mutated
-file in place, one mutant at a time; a failure, an error or a timeout (``--timeout``, 60 s) kills it.
+file in place, one mutant at a time; a failing test, an error (a mutant that breaks the import or the
+collection: pytest's own exit code says which) or a timeout (``--timeout``, 60 s) kills it. Hypothesis
+runs derandomised (a fixed seed), so the same mutant gets the same verdict in every run.
 The file is always restored (``finally``, also on Ctrl-C or SIGTERM), and the script refuses to start on a
 file with uncommitted changes or a selection that fails unmutated. Not part of CI: a full run of
 ``runtime/pool.py`` takes ~15 minutes on one core.
@@ -38,7 +40,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-PYTEST_ARGS = ("-x", "-q", "-p", "no:cacheprovider")
+# Hypothesis draws from a fixed seed: a property test must not kill a mutant in one run and let it live in
+# the next (or kill the unmutated baseline by chance).
+PYTEST_ARGS = ("-x", "-q", "-p", "no:cacheprovider", "--hypothesis-seed=0")
+# pytest's exit codes (ExitCode): anything but "tests failed" is not a verdict on the mutant's behaviour.
+PYTEST_VERDICTS = {0: "passed", 1: "failed", 2: "interrupted", 3: "internal error", 4: "usage error",
+                   5: "no tests collected"}  # fmt: skip
 SWAPS = {"<": "<=", "<=": "<", ">": ">=", ">=": ">", "==": "!=", "!=": "==", "is": "is not",
          "is not": "is", "in": "not in", "not in": "in", "+": "-", "-": "+", "+=": "-=", "-=": "+=",
          "and": "or", "or": "and"}  # fmt: skip
@@ -182,7 +189,7 @@ def find_mutants(source: str, max_int: int = 100) -> list[Mutant]:
 
 
 def run_tests(root: Path, tests: list[str], timeout: float) -> tuple[str, float]:
-    """``passed``, ``failed`` or ``timeout``, and the seconds it took."""
+    """``passed``, ``failed``, ``timeout`` or pytest's name for another exit code, and the seconds it took."""
     paths = [str(root), *filter(None, [os.environ.get("PYTHONPATH")])]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # never leave a mutant's bytecode behind
@@ -202,7 +209,7 @@ def run_tests(root: Path, tests: list[str], timeout: float) -> tuple[str, float]
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         raise
-    return ("passed" if code == 0 else "failed"), time.monotonic() - started
+    return PYTEST_VERDICTS.get(code, f"exit {code}"), time.monotonic() - started
 
 
 def _git(cwd: Path, *args: str) -> str:
@@ -256,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
 
     stat = module.stat()
     survivors: list[tuple[int, Mutant]] = []
-    timeouts = 0
+    timeouts = errors = 0
     previous = signal.signal(signal.SIGTERM, _raise_exit)
     try:
         for n, (i, mutant) in enumerate(mutants, 1):
@@ -265,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
             os.utime(module, ns=(stat.st_atime_ns, stat.st_mtime_ns + (n + 1) * 10**9))
             outcome, took = run_tests(root, tests, args.timeout)
             timeouts += outcome == "timeout"
+            errors += outcome not in ("passed", "failed", "timeout")
             if outcome == "passed":
                 survivors.append((i, mutant))
             verdict = "SURVIVED" if outcome == "passed" else f"killed ({outcome})"
@@ -279,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     killed = total - len(survivors)
     score = 100.0 * killed / total if total else 100.0
     print(
-        f"{shown}: {total} mutants, {killed} killed ({timeouts} by timeout), {len(survivors)} survived, "
+        f"{shown}: {total} mutants, {killed} killed ({timeouts} by timeout, {errors} by an error), "
+        f"{len(survivors)} survived, "
         f"score {score:.1f}%"
     )
     for i, mutant in survivors:
