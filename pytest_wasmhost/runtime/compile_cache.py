@@ -874,6 +874,11 @@ class CompiledModuleCache:
         with self._cond:
             return digest in self._entries
 
+    def discard(self, digest: str) -> None:
+        """Forget the module of ``digest`` now (a plugin rebuilt in place no longer needs its old one)."""
+        with self._cond:
+            self._entries.pop(digest, None)
+
     def clear(self) -> None:
         with self._cond:
             self._entries.clear()

@@ -276,7 +276,9 @@ class Runtime:
             ):
                 current = PluginBuild(current.source, digest, current.module, current.linked, fingerprint)
             else:
-                current = self._new_build(source, digest, fingerprint)
+                replaced, current = current, self._new_build(source, digest, fingerprint)
+                if replaced is not None and replaced.digest != digest:
+                    self._release_replaced(replaced)
             self._builds[key] = current
             return current
 
@@ -369,6 +371,18 @@ class Runtime:
         for key, build in list(self._builds.items()):
             if id(build.linked) not in in_use and not self.modules.holds(build.digest):
                 self._builds.pop(key, None)
+
+    def _release_replaced(self, old: PluginBuild) -> None:
+        """A plugin rebuilt in place drops its previous module from the memory cache at once, unless
+        another build or an open plugin still uses it: each module holds native code and a memory image
+        (an open file), so a watch-and-rebuild loop would otherwise keep one per build until expiry."""
+        with self._lock:
+            scopes = list(self._scopes)
+        if any(build.digest == old.digest for build in self._builds.values() if build is not old):
+            return
+        if any(plugin.linked.module is old.module for scope in scopes for plugin in scope.open_plugins()):
+            return
+        self.modules.discard(old.digest)
 
     def _forget(self, scope: ScopedRuntime) -> None:
         with self._lock:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -189,3 +191,44 @@ def test_an_expired_compiled_module_is_released_once_no_plugin_uses_it(
         assert not runtime._builds, "the expired module is still held by the build map"
         with runtime.scope() as scope:
             assert mbid(scope.plugin(folder)) == ""  # loads and answers again (from the disk cache)
+
+
+def _memory_images() -> int:
+    """Open wasmtime memory images: one per compiled module with data (a file each, as lsof shows)."""
+    fds = Path("/proc/self/fd")
+    if not fds.is_dir():
+        pytest.skip("needs /proc/self/fd")
+    gc.collect()  # a closed scope's instances may sit in reference cycles until the next collection
+    found = 0
+    for fd in fds.iterdir():
+        try:
+            found += os.readlink(fd).startswith("/memfd:wasm-memory-image")
+        except OSError:  # closed since the listing
+            continue
+    return found
+
+
+def test_rebuilding_in_place_keeps_one_module_not_one_per_build(runtime: Runtime, tmp_path: Path) -> None:
+    folder = write_plugin(tmp_path, metadata_module(result=packed(256, 3), data=b"\x0a\x01A"))
+    with runtime.scope() as scope:
+        assert mbid(scope.plugin(folder)) == "A"
+    images = _memory_images()
+    for letter in b"BCDE":  # a watch-and-rebuild loop: each build's bytes differ
+        wasm = metadata_module(result=packed(256, 3), data=b"\x0a\x01" + bytes([letter]))
+        (folder / "plugin.wasm").write_bytes(wasm)
+        with runtime.scope() as scope:
+            assert mbid(scope.plugin(folder)) == chr(letter)
+    assert len(runtime.modules) == 1, "the replaced builds' modules are still cached"
+    assert _memory_images() == images
+
+
+def test_rebuilding_in_place_keeps_the_old_module_while_a_plugin_uses_it(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    folder = write_plugin(tmp_path, metadata_module(result=packed(256, 3), data=b"\x0a\x01A"))
+    with runtime.scope() as scope:
+        old = scope.plugin(folder)
+        (folder / "plugin.wasm").write_bytes(metadata_module(result=packed(256, 3), data=b"\x0a\x01B"))
+        assert mbid(runtime.plugin(folder)) == "B"
+        assert len(runtime.modules) == 2, "the open plugin's module was dropped from the cache"
+        assert mbid(old) == "A"
