@@ -391,6 +391,21 @@ def test_store_helpers_and_clear(store: CacheStore) -> None:
     store.clear()
     assert store.items("p") == {}
     assert store.size_bytes == 0
+    assert store.usage() == (0, 0)
+    assert store.usage("p") == store.usage("q") == (0, 0)
+
+
+@pytest.mark.parametrize("end", ["clear", "close"])
+def test_clear_and_close_give_back_the_whole_scope_cap(clock: ManualClock, end: str) -> None:
+    """After a clear (or close) the scope's caps count from zero again: every entry fits once more."""
+    store = CacheStore(clock, caps=CacheCaps(max_entries=2))
+    assert store.set("p", "a", 1)
+    assert store.set("q", "b", 2)
+    assert not store.set("r", "c", 3)  # the scope is full
+    getattr(store, end)()
+    assert store.set("r", "c", 3)
+    assert store.set("p", "a", 1)
+    assert store.usage() == (2, entry_size("c", 3) + entry_size("a", 1))
 
 
 # -- TTL under freezegun (the real system clock) --------------------------------------------------------
