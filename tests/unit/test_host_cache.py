@@ -391,6 +391,21 @@ def test_store_helpers_and_clear(store: CacheStore) -> None:
     store.clear()
     assert store.items("p") == {}
     assert store.size_bytes == 0
+    assert store.usage() == (0, 0)
+    assert store.usage("p") == store.usage("q") == (0, 0)
+
+
+@pytest.mark.parametrize("end", ["clear", "close"])
+def test_clear_and_close_give_back_the_whole_scope_cap(clock: ManualClock, end: str) -> None:
+    """After a clear (or close) the scope's caps count from zero again: every entry fits once more."""
+    store = CacheStore(clock, caps=CacheCaps(max_entries=2))
+    assert store.set("p", "a", 1)
+    assert store.set("q", "b", 2)
+    assert not store.set("r", "c", 3)  # the scope is full
+    getattr(store, end)()
+    assert store.set("r", "c", 3)
+    assert store.set("p", "a", 1)
+    assert store.usage() == (2, entry_size("c", 3) + entry_size("a", 1))
 
 
 # -- TTL under freezegun (the real system clock) --------------------------------------------------------
@@ -471,6 +486,48 @@ def test_bad_bound_option_is_refused(bad: object) -> None:
 def test_bad_cap_options_are_refused(setting: str, bad: object) -> None:
     with pytest.raises(ValueError, match=rf"host_options\['cache'\]\['{setting}'\]"):
         CacheCaps.from_options({"cache": {setting: bad}})
+
+
+@pytest.mark.parametrize("setting", ["max_entries", "max_bytes", "plugin_max_entries", "plugin_max_bytes"])
+@pytest.mark.parametrize("bad", [0, -1, "10", 2.5, True, False])
+def test_cache_caps_refuse_what_is_not_a_positive_whole_number(setting: str, bad: object) -> None:
+    # CacheCaps checks its own fields: a store built with caps= never reads host_options.
+    with pytest.raises(ValueError, match=rf"the cache's {setting} must be a positive whole number"):
+        CacheCaps(**{setting: bad})  # type: ignore[arg-type]
+
+
+def test_the_smallest_caps_are_accepted(clock: ManualClock) -> None:
+    assert max_bytes_option({"cache": {"max_bytes": 1}}) == 1
+    caps = CacheCaps(max_entries=1, max_bytes=1, plugin_max_entries=1, plugin_max_bytes=1)
+    assert (caps.max_entries, caps.max_bytes, caps.plugin_max_entries, caps.plugin_max_bytes) == (1, 1, 1, 1)
+    assert CacheStore(clock, max_bytes=1).caps.max_bytes == 1
+
+
+def test_a_store_refuses_a_max_bytes_that_is_not_positive(clock: ManualClock) -> None:
+    for bad in (0, -1):
+        with pytest.raises(ValueError, match=rf"max_bytes must be positive, got {bad}"):
+            CacheStore(clock, max_bytes=bad)
+        with pytest.raises(ValueError, match=rf"max_bytes must be positive, got {bad}"):
+            CacheStore(clock, max_bytes=bad, caps=CacheCaps())  # refused even when caps= overrides it
+
+
+def test_sets_refused_for_new_plugins_keep_nothing(clock: ManualClock) -> None:
+    # A full scope refuses a plugin that holds nothing; what the refusal built for it must go as well,
+    # or a stream of refused sets from new plugin ids would grow the process past the caps' bound.
+    store = CacheStore(clock, caps=CacheCaps(max_entries=1))
+    assert store.set("first", "k", "v")
+    plugin_ids = [f"plugin-{i}" for i in range(2_000)]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for plugin_id in plugin_ids:
+            assert store.put(plugin_id, "k", "v") is not None
+        spent = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert spent < 50_000  # a table kept per refused plugin costs > 100 bytes each: > 200 kB here
+    assert store.usage() == (1, entry_size("k", "v"))
+    assert all(store.usage(plugin_id) == (0, 0) for plugin_id in plugin_ids)
 
 
 def test_sizes_count_the_objects_an_entry_keeps(store: CacheStore) -> None:

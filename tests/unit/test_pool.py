@@ -13,6 +13,7 @@ from freezegun import freeze_time
 
 from pytest_wasmhost.clock import Clock, ManualClock, SystemClock
 from pytest_wasmhost.errors import PoolClosed, PoolTimeout
+from pytest_wasmhost.runtime import pool as pool_module
 from pytest_wasmhost.runtime.pool import InstancePool, PoolSettings, PoolStats, go_duration
 
 SYNC_LIMIT = 5.0  # real seconds a helper thread may take to reach a state; never reached when green
@@ -178,6 +179,21 @@ def test_sweep_closes_only_expired_idle_instances() -> None:
     assert h.pool.sweep() == 0
 
 
+def test_sweep_frees_exactly_the_slots_it_closed() -> None:
+    h = Harness(max_live=2)
+    a, b = h.pool.get(), h.pool.get()
+    h.pool.put(a)
+    h.pool.put(b)
+    h.advance(61)
+    assert h.pool.sweep() == 2
+    assert h.pool.stats() == PoolStats(live=0, idle=0, busy=0, created=2, closed=2, waiting=0)
+    h.pool.get(timeout=0)
+    h.pool.get(timeout=0)
+    with pytest.raises(PoolTimeout):  # max_live still bounds what a sweep left
+        h.pool.get(timeout=0)
+    assert len(h.made) == 4
+
+
 def test_busy_instances_are_recycled_at_max_age() -> None:
     """Defect 3: a plugin called every 30 s never idles 60 s, yet its instance must not live forever."""
     h = Harness(max_age=600.0)
@@ -301,6 +317,24 @@ def test_pool_timeout_uses_the_explicit_timeout() -> None:
     for bad in (-1.0, float("nan")):
         with pytest.raises(ValueError, match="timeout must be >= 0"):
             h.pool.get(timeout=bad)
+
+
+def test_a_deadline_reached_exactly_is_a_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No time left is a timeout: with the host clock standing still at the deadline, a get raises
+    instead of waiting zero seconds and looking again (for as long as the clock stands still)."""
+    start = time.monotonic()
+    moved = threading.Event()
+    monkeypatch.setattr(pool_module, "host_monotonic", lambda: start + (1.0 if moved.is_set() else 0.0))
+    h = Harness(max_live=1)
+    h.pool.get()
+    thread, out = in_thread(lambda: h.pool.get(timeout=0))
+    thread.join(SYNC_LIMIT)
+    returned_at_the_deadline = not thread.is_alive()
+    moved.set()  # a get still looking sees its deadline pass and ends: the thread never outlives the test
+    join(thread)
+    assert returned_at_the_deadline
+    assert isinstance(out["error"], PoolTimeout)
+    assert h.pool.stats().waiting == 0
 
 
 def test_default_timeout_message_is_the_originals() -> None:
@@ -677,6 +711,33 @@ def test_a_raising_closer_is_logged_and_counts_as_closed(caplog: pytest.LogCaptu
     assert (stats.live, stats.created, stats.closed) == (0, 1, 1)
     pool.close()
     assert calls == [a]  # exactly once
+
+
+@pytest.mark.parametrize("how", ["close", "sweep"])
+def test_a_raising_closer_in_a_multi_close_still_closes_the_rest(
+    how: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    h = Harness()
+    a, b, c = h.pool.get(), h.pool.get(), h.pool.get()
+    for inst in (a, b, c):
+        h.pool.put(inst)
+
+    def close(inst: Inst) -> None:
+        h.close(inst)
+        if inst is a:
+            raise OSError("close failed")
+
+    h.pool._closer = close
+    with caplog.at_level(logging.ERROR, logger="pytest_wasmhost.runtime.pool"):
+        if how == "close":
+            h.pool.close()
+        else:
+            h.advance(61)
+            assert h.pool.sweep() == 3
+    assert h.closed == [a, b, c]
+    assert all(inst.close_calls == 1 for inst in (a, b, c))
+    assert caplog.text.count("closing an instance failed") == 1
+    assert h.pool.stats() == PoolStats(live=0, idle=0, busy=0, created=3, closed=3, waiting=0)
 
 
 def test_stats_count_a_waiter() -> None:
