@@ -149,6 +149,8 @@ def artifacts(disk_root: Path, engine: wasmtime.Engine, wasm: bytes) -> list[Pat
         ("1 kB B", None),
         ("5 kittens", None),
         ("20 EiB", None),  # does not fit in uint64
+        ("16 EiB", None),  # exactly 2**64: Go refuses f >= MaxUint64, the first value that does not fit
+        ("15.5 EiB", 17_870_283_321_406_128_128),
         ("\u0661", None),  # an Arabic-Indic digit: Go's IsDigit yes, ParseFloat no
     ],
 )
@@ -307,6 +309,77 @@ def test_purge_keeps_the_key_and_takes_a_seal_with_its_artifact(tmp_path: Path) 
     assert key.exists()
     assert new.exists()
     assert not (root / "d").exists()
+
+
+def test_purge_stops_as_soon_as_the_total_is_at_the_limit(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    files = [make_file(root / f"file{i}", 3, age_seconds=(3 - i) * 3600) for i in range(3)]
+
+    assert purge_cache(root, "6") == files[:1]  # 9 bytes, limit 6: one file is enough, not two
+    assert purge_cache(root, "6") == []  # exactly at the limit: nothing to do
+    assert [f.exists() for f in files] == [False, True, True]
+
+
+def test_purge_takes_an_artifact_without_a_seal_alone(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    lone = make_file(root / "d" / "a.cwasm", 10, age_seconds=2 * 3600)
+    other = make_file(root / "d" / "other", 10, age_seconds=3600)
+    other_seal = make_file(root / "d" / "other.seal", 1, age_seconds=60)  # a seal only follows a .cwasm
+
+    assert purge_cache(root, "11") == [lone]
+    assert other.exists()
+    assert other_seal.exists()
+
+
+def test_a_seal_removed_with_its_artifact_is_not_counted_twice(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    artifact = make_file(root / "d" / "a.cwasm", 10, age_seconds=4 * 3600)
+    seal = make_file(root / "d" / "a.cwasm.seal", 2, age_seconds=3 * 3600)
+    older = make_file(root / "e" / "b.cwasm", 10, age_seconds=2 * 3600)
+    newest = make_file(root / "f" / "c.cwasm", 10, age_seconds=3600)
+
+    # 32 bytes, limit 19: the artifact and its seal leave 20, so one more must go; the seal's own turn
+    # in the oldest-first order comes after it is gone and must not subtract its 2 bytes again.
+    assert purge_cache(root, "19") == [artifact, seal, older]
+    assert newest.exists()
+
+
+def test_a_stale_temp_file_is_removed_at_the_cutoff_not_before(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    temp = make_file(root / "d" / ".tmp-killed.part", 10)
+    written = 1_700_000_000
+    os.utime(temp, (written, written))
+
+    assert purge_cache(root, None, now=written + 15 * 60) == []  # exactly 15 minutes: a live writer's
+    assert temp.exists()
+    assert purge_cache(root, None, now=written + 15 * 60 + 0.01) == [temp]
+    assert not (root / "d").exists()  # its folder, emptied, goes too
+    assert root.is_dir()
+
+
+def test_a_stale_temp_file_that_vanished_or_stays_is_not_reported_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = tmp_path / "cache"
+    vanished = make_file(root / "d" / ".tmp-raced.part", 10, age_seconds=3600)
+    stuck = make_file(root / "d" / ".tmp-stuck.part", 10, age_seconds=3600)
+    real_unlink = Path.unlink
+
+    def unlink(self: Path, missing_ok: bool = False) -> None:
+        if self == vanished:
+            real_unlink(self)  # another process's purge got there first
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", str(self))
+        if self == stuck:
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        real_unlink(self, missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        assert purge_cache(root, None) == []
+
+    assert stuck.exists()
+    (warning,) = cache_warnings(caplog)
+    assert f"cannot remove plugin cache file {stuck}: " in warning
 
 
 # -- CompiledModuleCache: memory TTL --------------------------------------------------------------
