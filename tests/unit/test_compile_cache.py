@@ -439,6 +439,29 @@ def test_sweep_drops_idle_entries_and_counts_them(engine: wasmtime.Engine, compi
     assert compiles == ["a", "b"]
 
 
+def test_sweep_keeps_an_entry_idle_for_exactly_the_ttl(engine: wasmtime.Engine, compiles: list[str]) -> None:
+    clock = ManualClock()
+    cache = memory_cache(engine, clock=clock, ttl=300)
+    cache.get(wat(10), plugin_id="p")
+    clock.advance(300)
+    assert cache.sweep() == 0
+    assert len(cache) == 1
+
+
+def test_holds_tells_what_is_cached_in_memory(engine: wasmtime.Engine) -> None:
+    clock = ManualClock()
+    cache = memory_cache(engine, clock=clock)
+    wasm = wat(10)
+    assert not cache.holds(wasm_digest(wasm))
+    cache.get(wasm, plugin_id="p")
+    assert cache.holds(wasm_digest(wasm))
+    assert not cache.holds(wasm_digest(wat(11)))
+    clock.advance(301)
+    assert cache.holds(wasm_digest(wasm))  # expired but not yet swept still counts
+    cache.sweep()
+    assert not cache.holds(wasm_digest(wasm))
+
+
 def test_a_dropped_module_stays_usable_by_its_holder(engine: wasmtime.Engine) -> None:
     clock = ManualClock()
     cache = memory_cache(engine, clock=clock)
