@@ -636,6 +636,29 @@ def test_a_fresh_cache_loads_from_disk_without_compiling(
     assert run_f(module) == 11
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd to restrict it")
+def test_where_the_descriptors_path_cannot_be_opened_the_verified_bytes_are_loaded(
+    engine: wasmtime.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compiles: list[str]
+) -> None:
+    # A /proc that lists descriptors but refuses to open them (some sandboxes): wasmtime could not map
+    # the file by that path either, so the bytes that were verified are what it gets.
+    wasm = wat(56)
+    memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
+    real_open = os.open
+
+    def restricted(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if str(path).startswith("/proc/self/fd/"):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", restricted)
+    monkeypatch.setattr(
+        wasmtime.Module, "deserialize_file", staticmethod(lambda *_a: pytest.fail("handed wasmtime a path"))
+    )
+    assert run_f(memory_cache(engine, tmp_path).get(wasm, plugin_id="p")) == 56
+    assert compiles == ["p"]
+
+
 def test_artifact_is_one_file_named_by_its_mac(engine: wasmtime.Engine, tmp_path: Path) -> None:
     wasm = wat(12)
     memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
@@ -687,6 +710,24 @@ def test_a_hit_refreshes_the_mtime_for_the_purge(engine: wasmtime.Engine, tmp_pa
     os.utime(artifact, (0, 0))
     memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
     assert artifact.stat().st_mtime > 0
+
+
+def test_a_hit_touches_an_artifact_unused_for_more_than_an_hour_only(
+    engine: wasmtime.Engine, tmp_path: Path
+) -> None:
+    wasm = wat(15)
+    memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
+    (artifact,) = artifacts(tmp_path, engine, wasm)
+    last_use = int(time.time()) - 2 * 3600
+    os.utime(artifact, (last_use, last_use))
+
+    with freeze_time(datetime.datetime.fromtimestamp(last_use + 3600, tz=datetime.UTC)):
+        memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
+    assert artifact.stat().st_mtime == last_use  # used exactly an hour ago: left alone
+
+    with freeze_time(datetime.datetime.fromtimestamp(last_use + 3601, tz=datetime.UTC)):
+        memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
+    assert artifact.stat().st_mtime > last_use + 3601
 
 
 def truncate(path: Path, _engine: wasmtime.Engine, _wasm: bytes) -> Path:
@@ -745,6 +786,32 @@ def misnamed(path: Path, _engine: wasmtime.Engine, _wasm: bytes) -> Path:
     return renamed(path, path.read_bytes(), "not-a-digest.cwasm")
 
 
+def short_hex_named(path: Path, _engine: wasmtime.Engine, _wasm: bytes) -> Path:
+    """Hex, but not the 64 digits of a MAC."""
+    return renamed(path, path.read_bytes(), path.name[:32] + ".cwasm")
+
+
+def long_non_hex_named(path: Path, _engine: wasmtime.Engine, _wasm: bytes) -> Path:
+    """64 characters, but not all lowercase hex."""
+    return renamed(path, path.read_bytes(), path.name[:63] + "g.cwasm")
+
+
+def linked_to_a_copy(path: Path, _engine: wasmtime.Engine, _wasm: bytes) -> Path:
+    """A symbolic link under the artifact's name, to a copy of the genuine bytes elsewhere."""
+    copy = path.parent.parent / "copy-of-the-artifact"
+    copy.write_bytes(path.read_bytes())
+    path.unlink()
+    path.symlink_to(copy)
+    return path
+
+
+def given_to_another_user(path: Path, _engine: wasmtime.Engine, _wasm: bytes) -> Path:
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        pytest.skip("giving a file to another user needs root")
+    os.chown(path, 65534, 65534)
+    return path
+
+
 @pytest.mark.parametrize(
     ("corrupt", "reason"),
     [
@@ -756,6 +823,10 @@ def misnamed(path: Path, _engine: wasmtime.Engine, _wasm: bytes) -> Path:
         (other_settings_artifact, "wasmtime refused it: Module was compiled with fuel support"),
         (random_bytes_with_matching_name, "wasmtime refused it"),
         (misnamed, "its name is not a MAC"),
+        (short_hex_named, "its name is not a MAC"),
+        (long_non_hex_named, "its name is not a MAC"),
+        (linked_to_a_copy, "it is a symbolic link"),
+        (given_to_another_user, "it belongs to another user (uid 65534)"),
     ],
 )
 def test_a_bad_artifact_is_deleted_logged_and_recompiled(
@@ -783,8 +854,11 @@ def test_a_bad_artifact_is_deleted_logged_and_recompiled(
     assert "recompiling" in warning
     (fresh,) = artifacts(tmp_path, engine, wasm)  # the bad file is gone, a good one took its place
     assert fresh.name == mac_name(tmp_path, wasm_digest(wasm), fresh.read_bytes())
+    assert not fresh.is_symlink()
     assert memory_cache(engine, tmp_path).get(wasm, plugin_id="p") is not None
     assert compiles == ["p", "p"]
+    if corrupt is linked_to_a_copy:  # the link went, never what it pointed to
+        assert (tmp_path / "copy-of-the-artifact").is_file()
 
 
 # -- DiskCache: seals -------------------------------------------------------------------------------
@@ -837,6 +911,37 @@ def test_a_sealed_artifact_is_mapped_without_hashing_or_describing(
     monkeypatch.setattr(wasmtime.Module, "exports", property(lambda _self: pytest.fail("described again")))
     _, exports = describe_module(module)
     assert [e.name for e in exports] == ["f"]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="seals are trusted only with /proc/self/fd")
+def test_a_sealed_artifact_unused_for_an_hour_is_mapped_touched_and_sealed_again(
+    engine: wasmtime.Engine, tmp_path: Path, hashed: list[str], compiles: list[str]
+) -> None:
+    # The warm start after a long pause: the seal still vouches (trusted), but the artifact's mtime is
+    # over an hour old (stale), so the hit touches it for the purge, which voids the seal; a new one is
+    # written from the seal's description, and the next start is mapped without hashing again.
+    wasm = wat(28)
+    artifact = sealed(engine, tmp_path, wasm)
+    seal = artifact.with_name(artifact.name + ".seal")
+    before, old_seal = artifact.stat(), seal.read_bytes()
+    assert len(hashed) == 1
+
+    later = datetime.datetime.fromtimestamp(before.st_mtime + 3601, tz=datetime.UTC)
+    with freeze_time(later):
+        texts = recorded(lambda: run_f(memory_cache(engine, tmp_path).get(wasm, plugin_id="p")))
+
+    assert texts == []
+    assert len(hashed) == 1  # trusted: not hashed again
+    assert compiles == ["p"]
+    after = artifact.stat()
+    assert after.st_mtime_ns > before.st_mtime_ns  # touched, so the purge sees it used
+    assert after.st_ctime_ns != before.st_ctime_ns
+    assert seal.read_bytes() != old_seal  # sealed again for the touched file
+
+    module = memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
+    assert len(hashed) == 1  # the new seal vouches for the touched file
+    assert run_f(module) == 28
+    assert artifact.stat().st_mtime_ns == after.st_mtime_ns  # a fresh hit touches nothing
 
 
 @pytest.mark.parametrize(
@@ -933,10 +1038,15 @@ def test_a_seal_made_for_another_artifact_does_not_describe_this_one(
     assert compiles == ["p", "p"]  # one compile per module, none for the load
 
 
-def test_a_bad_artifacts_seal_goes_with_it(engine: wasmtime.Engine, tmp_path: Path) -> None:
+@pytest.mark.parametrize("moved", [False, True])
+def test_a_bad_artifacts_seal_goes_with_it(engine: wasmtime.Engine, tmp_path: Path, moved: bool) -> None:
     wasm = wat(24)
     artifact = sealed(engine, tmp_path, wasm)
     truncate(artifact, engine, wasm)
+    if moved:  # under a name no fresh artifact will overwrite, with its seal beside it
+        bad = artifact.with_name(hashlib.sha256(b"elsewhere").hexdigest() + ".cwasm")
+        artifact.rename(bad)
+        artifact.with_name(artifact.name + ".seal").rename(bad.with_name(bad.name + ".seal"))
     with pytest.warns(CompileCacheWarning, match="discarding"):
         memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
     (fresh,) = artifacts(tmp_path, engine, wasm)
