@@ -1210,6 +1210,170 @@ def test_racing_first_uses_agree_on_one_key(engine: wasmtime.Engine, tmp_path: P
     assert sorted(p.name for p in root.iterdir()) == ["key"]  # no temp key left behind
 
 
+def key_opens(monkeypatch: pytest.MonkeyPatch, key: Path) -> list[int]:
+    """Counts every os.open of ``key`` (one element per open)."""
+    opens: list[int] = []
+    real_open = os.open
+
+    def counting(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if Path(path) == key:
+            opens.append(flags)
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", counting)
+    return opens
+
+
+def test_a_key_read_once_is_trusted_by_identity_until_its_file_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "plugins"
+    root.mkdir(mode=0o700)
+    key_file = root / "key"
+    first = compile_cache._read_key(root)
+    opens = key_opens(monkeypatch, key_file)
+
+    assert compile_cache._read_key(root) == first
+    assert opens == []  # the very file read before: one lstat, no open
+
+    replacement = os.urandom(32)
+    key_file.write_bytes(replacement)
+    os.utime(key_file, (1_600_000_000, 1_600_000_000))
+    assert compile_cache._read_key(root) == replacement  # another file now: read afresh
+    assert len(opens) == 1
+
+    compile_cache._known_keys.clear()  # a key on disk this process never read (a later process)
+    assert compile_cache._read_key(root) == replacement
+    assert len(opens) == 2
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors through /proc")
+def test_reading_the_key_leaks_no_descriptor(tmp_path: Path) -> None:
+    root = tmp_path / "plugins"
+    root.mkdir(mode=0o700)
+    compile_cache._read_key(root)
+    compile_cache._known_keys.clear()
+    before = open_fds()
+    compile_cache._read_key(root)
+    assert open_fds() == before
+
+
+def test_a_key_that_keeps_vanishing_turns_the_cache_off_after_three_tries(
+    engine: wasmtime.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    made: list[Path] = []
+    monkeypatch.setattr(compile_cache, "_create_key", made.append)  # as if deleted right after each make
+    cache = memory_cache(engine, tmp_path)
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        assert run_f(cache.get(wat(43), plugin_id="p")) == 43
+    (warning,) = cache_warnings(caplog)
+    assert "the cache key keeps vanishing" in warning
+    assert made == [tmp_path / "key"] * 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("mode", "refused"), [(0o600, False), (0o644, True)])
+def test_a_key_that_cannot_be_opened_says_why(
+    engine: wasmtime.Engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    mode: int,
+    refused: bool,
+) -> None:
+    # EACCES, faked: this process may ignore permission bits. A key of ours is then a disk problem (a log
+    # warning); one whose mode says others may read it is refused with the fix (a CompileCacheWarning).
+    root = tmp_path / "plugins"
+    root.mkdir(mode=0o700)
+    compile_cache._read_key(root)
+    compile_cache._known_keys.clear()
+    (root / "key").chmod(mode)
+    real_open = os.open
+
+    def denied(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if Path(path) == root / "key":
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", denied)
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        texts = recorded(lambda: memory_cache(engine, root).get(wat(44), plugin_id="p"))
+
+    if refused:
+        (warning,) = texts
+        assert f"the cache key {root / 'key'} has mode 0644, not 0600" in warning
+        assert cache_warnings(caplog) == []
+    else:
+        assert texts == []
+        (warning,) = cache_warnings(caplog)
+        assert "is unusable" in warning
+        assert "Permission denied" in warning
+
+
+def fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, int]]:
+    """Each fsync, link and replace in order: ("fsync", file name, its size then) or (call, target, 0)."""
+    events: list[tuple[str, str, int]] = []
+    real_fsync, real_link, real_replace = os.fsync, os.link, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append(("fsync", Path(os.readlink(f"/proc/self/fd/{fd}")).name, os.fstat(fd).st_size))
+        real_fsync(fd)
+
+    def link(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
+        events.append(("link", Path(dst).name, 0))
+        real_link(src, dst, *args, **kwargs)
+
+    def replace(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
+        events.append(("replace", Path(dst).name, 0))
+        real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "link", link)
+    monkeypatch.setattr(os, "replace", replace)
+    return events
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="names synced files through /proc")
+def test_the_key_and_artifacts_reach_the_disk_whole_before_their_name(
+    engine: wasmtime.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "plugins"
+    events = fsyncs(monkeypatch)
+    wasm = wat(45)
+    memory_cache(engine, root).get(wasm, plugin_id="p")
+    (artifact,) = artifacts(root, engine, wasm)
+
+    synced_key, linked = events[:2]
+    assert (synced_key[0], synced_key[1][: len(".tmp-key-")], synced_key[2]) == ("fsync", ".tmp-key-", 32)
+    assert linked == ("link", "key", 0)
+    synced_artifact, renamed_in = events[2:4]
+    assert (synced_artifact[0], synced_artifact[1][:5]) == ("fsync", ".tmp-")
+    assert synced_artifact[2] == artifact.stat().st_size
+    assert renamed_in == ("replace", artifact.name, 0)
+    assert [e for e in events[4:] if e[0] == "fsync"] == []  # a seal is not synced: a torn one fails its MAC
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="names synced files through /proc")
+def test_without_hard_links_the_key_is_still_made_whole_and_synced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "plugins"
+    root.mkdir(mode=0o700)
+    events = fsyncs(monkeypatch)
+
+    def no_links(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
+        raise PermissionError(errno.EPERM, "Operation not permitted", str(src))
+
+    monkeypatch.setattr(os, "link", no_links)  # some network or FAT filesystems
+    key = compile_cache._read_key(root)
+
+    assert len(key) == 32
+    assert (root / "key").read_bytes() == key
+    assert (root / "key").stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in root.iterdir()) == ["key"]
+    assert events[-1] == ("fsync", "key", 32)
+
+
 def test_folders_and_files_are_private_whatever_the_umask(engine: wasmtime.Engine, tmp_path: Path) -> None:
     root = tmp_path / "plugins"
     previous = os.umask(0o277)  # even one that takes the owner's write bit
@@ -1248,6 +1412,201 @@ def test_a_folder_under_an_artifacts_name_is_a_miss_and_leaks_nothing(
     assert open_fds() == before
     assert compiles == ["p", "p"]
     assert artifact.is_dir() == with_content  # an empty one is removed and the artifact written again
+
+
+def test_a_subfolder_we_must_not_trust_is_neither_read_nor_written(
+    engine: wasmtime.Engine, tmp_path: Path
+) -> None:
+    wasm = wat(46)
+    digest = wasm_digest(wasm)
+    module = real_compile(engine, wasm, plugin_id="p")
+    DiskCache(tmp_path, engine, KEY).store(digest, module)
+    folder = DiskCache(tmp_path, engine, KEY).artifact_dir(digest)
+    before = sorted(p.name for p in folder.iterdir())
+    folder.chmod(0o777)
+
+    reader = DiskCache(tmp_path, engine, KEY)
+    texts = recorded(lambda: reader.load(digest))
+    (warning,) = texts
+    assert f"not using the compiled-module cache folder {folder} can be written by other users" in warning
+    writer = DiskCache(tmp_path, engine, KEY)
+    texts = recorded(lambda: writer.store(digest, module))
+    (warning,) = texts
+    assert f"not using the compiled-module cache folder {folder} can be written by other users" in warning
+    assert sorted(p.name for p in folder.iterdir()) == before
+
+
+def test_a_subfolder_others_can_only_enter_is_trusted(
+    engine: wasmtime.Engine, tmp_path: Path, compiles: list[str]
+) -> None:
+    wasm = wat(47)
+    memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
+    (artifact,) = artifacts(tmp_path, engine, wasm)
+    artifact.parent.chmod(0o711)  # search bits: nobody else can write it
+    assert recorded(lambda: memory_cache(engine, tmp_path).get(wasm, plugin_id="p")) == []
+    assert compiles == ["p"]
+
+
+def fail_for(monkeypatch: pytest.MonkeyPatch, name: str, target: Path, exc: OSError) -> None:
+    """Make ``os.<name>`` raise ``exc`` for ``target`` only."""
+    real = getattr(os, name)
+
+    def failing(path: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(path, (str, Path)) and Path(path) == target:
+            raise exc
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, name, failing)
+
+
+@pytest.mark.parametrize(("call", "says"), [("lstat", "cannot examine"), ("scandir", "cannot list")])
+def test_a_subfolder_that_cannot_be_read_is_a_miss_with_one_warning(
+    engine: wasmtime.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, call: str, says: str
+) -> None:
+    wasm = wat(48)
+    digest = wasm_digest(wasm)
+    DiskCache(tmp_path, engine, KEY).store(digest, real_compile(engine, wasm, plugin_id="p"))
+    folder = DiskCache(tmp_path, engine, KEY).artifact_dir(digest)
+    fail_for(monkeypatch, call, folder, PermissionError(errno.EACCES, "Permission denied", str(folder)))
+    cache = DiskCache(tmp_path, engine, KEY)
+
+    texts = recorded(lambda: (cache.load(digest), cache.load(digest)))
+
+    (warning,) = texts
+    assert f"{says} the compiled-module cache folder {folder}: " in warning
+    assert "Permission denied" in warning
+    assert cache.load(wasm_digest(wat(49))) is None
+
+
+def test_a_store_returns_the_artifact_and_a_blocked_name_costs_only_itself(
+    engine: wasmtime.Engine, tmp_path: Path
+) -> None:
+    wasm, other = wat(50), wat(51)
+    digest = wasm_digest(wasm)
+    module = real_compile(engine, wasm, plugin_id="p")
+    stored = DiskCache(tmp_path, engine, KEY).store(digest, module)
+    assert stored is not None
+    assert artifacts(tmp_path, engine, wasm) == [stored]
+    stored.unlink()
+    stored.mkdir()
+    (stored / "x").write_bytes(b"not ours to remove")
+
+    cache = DiskCache(tmp_path, engine, KEY)
+    texts = recorded(lambda: cache.store(digest, module))
+    (warning,) = texts
+    assert f"cannot write the compiled-module cache file {stored}: " in warning
+    assert cache.store(wasm_digest(other), real_compile(engine, other, plugin_id="o")) is not None
+
+
+def test_an_artifact_that_cannot_be_read_is_recompiled_and_kept(
+    engine: wasmtime.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compiles: list[str]
+) -> None:
+    wasm = wat(52)
+    memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
+    (artifact,) = artifacts(tmp_path, engine, wasm)
+    real_fstat = os.fstat
+
+    def failing_io(fd: int) -> os.stat_result:
+        if os.readlink(f"/proc/self/fd/{fd}") == str(artifact):
+            raise OSError(errno.EIO, "Input/output error")
+        return real_fstat(fd)
+
+    monkeypatch.setattr(os, "fstat", failing_io)
+    texts = recorded(lambda: run_f(memory_cache(engine, tmp_path).get(wasm, plugin_id="p")))
+
+    (warning,) = texts
+    assert f"cannot read the compiled-module cache file {artifact} (" in warning
+    assert "Input/output error" in warning
+    assert compiles == ["p", "p"]
+    assert artifacts(tmp_path, engine, wasm) == [artifact]  # an I/O error proves nothing against the file
+
+
+def test_a_write_whose_folder_a_purge_removed_starts_again(
+    engine: wasmtime.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wasm = wat(53)
+    digest = wasm_digest(wasm)
+    module = real_compile(engine, wasm, plugin_id="p")
+    folder = DiskCache(tmp_path, engine, KEY).artifact_dir(digest)
+    real_mkstemp = tempfile.mkstemp
+    calls: list[str] = []
+
+    def raced(*args: Any, **kwargs: Any) -> tuple[int, str]:
+        calls.append(str(kwargs.get("dir")))
+        if len(calls) == 1:  # another process's purge removed the empty folder right after we made it
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", str(folder))
+        return real_mkstemp(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", raced)
+    stored = DiskCache(tmp_path, engine, KEY).store(digest, module)
+
+    assert stored is not None
+    assert artifacts(tmp_path, engine, wasm) == [stored]
+
+
+def test_a_folder_that_keeps_vanishing_turns_storing_off_after_three_tries(
+    engine: wasmtime.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    wasm = wat(54)
+    digest = wasm_digest(wasm)
+    folder = DiskCache(tmp_path, engine, KEY).artifact_dir(digest)
+    tries: list[int] = []
+
+    def vanished(*_args: Any, **_kwargs: Any) -> tuple[int, str]:
+        tries.append(1)
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", str(folder))
+
+    monkeypatch.setattr(tempfile, "mkstemp", vanished)
+    cache = DiskCache(tmp_path, engine, KEY)
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        assert cache.store(digest, real_compile(engine, wasm, plugin_id="p")) is None
+    assert len(tries) == 3
+    (warning,) = cache_warnings(caplog)
+    assert f"No such file or directory: '{folder}'" in warning
+
+
+def test_a_root_several_missing_folders_deep_is_made(engine: wasmtime.Engine, tmp_path: Path) -> None:
+    root = tmp_path / "home" / ".cache" / "wasmhost" / "plugins"
+    wasm = wat(55)
+    assert recorded(lambda: memory_cache(engine, root).get(wasm, plugin_id="p")) == []
+    assert len(artifacts(root, engine, wasm)) == 1
+
+
+def test_concurrent_first_uses_of_one_cache_share_its_key(engine: wasmtime.Engine, tmp_path: Path) -> None:
+    cache = DiskCache(tmp_path, engine, KEY)
+    waiting = threading.Event()
+
+    class SignallingLock:
+        """The cache's lock, which tells when a second caller is waiting for it."""
+
+        def __init__(self) -> None:
+            self.lock = threading.Lock()
+            self.entered = 0
+
+        def __enter__(self) -> None:
+            self.entered += 1
+            if self.entered == 2:
+                waiting.set()
+            self.lock.acquire()
+
+        def __exit__(self, *_exc: object) -> None:
+            self.lock.release()
+
+    cache._lock = SignallingLock()  # type: ignore[assignment]
+    real_read_key = compile_cache._read_key
+
+    def slow_read_key(root: Path) -> bytes:
+        assert waiting.wait(10), "the second caller never waited for the first"
+        return real_read_key(root)
+
+    keys: list[bytes | None] = [None, None]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(compile_cache, "_read_key", slow_read_key)
+        run_threads(2, lambda i: keys.__setitem__(i, cache._open()))
+
+    assert keys[0] is not None
+    assert keys == [keys[0], keys[0]]
+    assert keys[0] == (tmp_path / "key").read_bytes()
 
 
 def test_a_bad_entry_disables_nothing_but_itself(
@@ -1359,7 +1718,8 @@ def test_disk_full_degrades_and_leaves_no_temp_file(
 
     (warning,) = cache_warnings(caplog)
     assert "No space left on device" in warning
-    assert artifacts(tmp_path, engine, wasm) == []  # the temp file was removed
+    folder = DiskCache(tmp_path, engine, KEY).artifact_dir(wasm_digest(wasm))
+    assert list(folder.iterdir()) == []  # the temp file was removed
 
 
 def test_unusable_cache_folder_degrades_with_one_warning(engine: wasmtime.Engine, tmp_path: Path) -> None:
