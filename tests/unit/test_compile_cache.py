@@ -149,6 +149,8 @@ def artifacts(disk_root: Path, engine: wasmtime.Engine, wasm: bytes) -> list[Pat
         ("1 kB B", None),
         ("5 kittens", None),
         ("20 EiB", None),  # does not fit in uint64
+        ("16 EiB", None),  # exactly 2**64: Go refuses f >= MaxUint64, the first value that does not fit
+        ("15.5 EiB", 17_870_283_321_406_128_128),
         ("\u0661", None),  # an Arabic-Indic digit: Go's IsDigit yes, ParseFloat no
     ],
 )
@@ -309,6 +311,77 @@ def test_purge_keeps_the_key_and_takes_a_seal_with_its_artifact(tmp_path: Path) 
     assert not (root / "d").exists()
 
 
+def test_purge_stops_as_soon_as_the_total_is_at_the_limit(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    files = [make_file(root / f"file{i}", 3, age_seconds=(3 - i) * 3600) for i in range(3)]
+
+    assert purge_cache(root, "6") == files[:1]  # 9 bytes, limit 6: one file is enough, not two
+    assert purge_cache(root, "6") == []  # exactly at the limit: nothing to do
+    assert [f.exists() for f in files] == [False, True, True]
+
+
+def test_purge_takes_an_artifact_without_a_seal_alone(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    lone = make_file(root / "d" / "a.cwasm", 10, age_seconds=2 * 3600)
+    other = make_file(root / "d" / "other", 10, age_seconds=3600)
+    other_seal = make_file(root / "d" / "other.seal", 1, age_seconds=60)  # a seal only follows a .cwasm
+
+    assert purge_cache(root, "11") == [lone]
+    assert other.exists()
+    assert other_seal.exists()
+
+
+def test_a_seal_removed_with_its_artifact_is_not_counted_twice(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    artifact = make_file(root / "d" / "a.cwasm", 10, age_seconds=4 * 3600)
+    seal = make_file(root / "d" / "a.cwasm.seal", 2, age_seconds=3 * 3600)
+    older = make_file(root / "e" / "b.cwasm", 10, age_seconds=2 * 3600)
+    newest = make_file(root / "f" / "c.cwasm", 10, age_seconds=3600)
+
+    # 32 bytes, limit 19: the artifact and its seal leave 20, so one more must go; the seal's own turn
+    # in the oldest-first order comes after it is gone and must not subtract its 2 bytes again.
+    assert purge_cache(root, "19") == [artifact, seal, older]
+    assert newest.exists()
+
+
+def test_a_stale_temp_file_is_removed_at_the_cutoff_not_before(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    temp = make_file(root / "d" / ".tmp-killed.part", 10)
+    written = 1_700_000_000
+    os.utime(temp, (written, written))
+
+    assert purge_cache(root, None, now=written + 15 * 60) == []  # exactly 15 minutes: a live writer's
+    assert temp.exists()
+    assert purge_cache(root, None, now=written + 15 * 60 + 0.01) == [temp]
+    assert not (root / "d").exists()  # its folder, emptied, goes too
+    assert root.is_dir()
+
+
+def test_a_stale_temp_file_that_vanished_or_stays_is_not_reported_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = tmp_path / "cache"
+    vanished = make_file(root / "d" / ".tmp-raced.part", 10, age_seconds=3600)
+    stuck = make_file(root / "d" / ".tmp-stuck.part", 10, age_seconds=3600)
+    real_unlink = Path.unlink
+
+    def unlink(self: Path, missing_ok: bool = False) -> None:
+        if self == vanished:
+            real_unlink(self)  # another process's purge got there first
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", str(self))
+        if self == stuck:
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        real_unlink(self, missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        assert purge_cache(root, None) == []
+
+    assert stuck.exists()
+    (warning,) = cache_warnings(caplog)
+    assert f"cannot remove plugin cache file {stuck}: " in warning
+
+
 # -- CompiledModuleCache: memory TTL --------------------------------------------------------------
 
 
@@ -364,6 +437,29 @@ def test_sweep_drops_idle_entries_and_counts_them(engine: wasmtime.Engine, compi
     assert cache.sweep() == 1
     assert len(cache) == 0
     assert compiles == ["a", "b"]
+
+
+def test_sweep_keeps_an_entry_idle_for_exactly_the_ttl(engine: wasmtime.Engine, compiles: list[str]) -> None:
+    clock = ManualClock()
+    cache = memory_cache(engine, clock=clock, ttl=300)
+    cache.get(wat(10), plugin_id="p")
+    clock.advance(300)
+    assert cache.sweep() == 0
+    assert len(cache) == 1
+
+
+def test_holds_tells_what_is_cached_in_memory(engine: wasmtime.Engine) -> None:
+    clock = ManualClock()
+    cache = memory_cache(engine, clock=clock)
+    wasm = wat(10)
+    assert not cache.holds(wasm_digest(wasm))
+    cache.get(wasm, plugin_id="p")
+    assert cache.holds(wasm_digest(wasm))
+    assert not cache.holds(wasm_digest(wat(11)))
+    clock.advance(301)
+    assert cache.holds(wasm_digest(wasm))  # expired but not yet swept still counts
+    cache.sweep()
+    assert not cache.holds(wasm_digest(wasm))
 
 
 def test_a_dropped_module_stays_usable_by_its_holder(engine: wasmtime.Engine) -> None:
@@ -540,6 +636,29 @@ def test_a_fresh_cache_loads_from_disk_without_compiling(
     assert run_f(module) == 11
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd to restrict it")
+def test_where_the_descriptors_path_cannot_be_opened_the_verified_bytes_are_loaded(
+    engine: wasmtime.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compiles: list[str]
+) -> None:
+    # A /proc that lists descriptors but refuses to open them (some sandboxes): wasmtime could not map
+    # the file by that path either, so the bytes that were verified are what it gets.
+    wasm = wat(56)
+    memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
+    real_open = os.open
+
+    def restricted(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if str(path).startswith("/proc/self/fd/"):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", restricted)
+    monkeypatch.setattr(
+        wasmtime.Module, "deserialize_file", staticmethod(lambda *_a: pytest.fail("handed wasmtime a path"))
+    )
+    assert run_f(memory_cache(engine, tmp_path).get(wasm, plugin_id="p")) == 56
+    assert compiles == ["p"]
+
+
 def test_artifact_is_one_file_named_by_its_mac(engine: wasmtime.Engine, tmp_path: Path) -> None:
     wasm = wat(12)
     memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
@@ -591,6 +710,24 @@ def test_a_hit_refreshes_the_mtime_for_the_purge(engine: wasmtime.Engine, tmp_pa
     os.utime(artifact, (0, 0))
     memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
     assert artifact.stat().st_mtime > 0
+
+
+def test_a_hit_touches_an_artifact_unused_for_more_than_an_hour_only(
+    engine: wasmtime.Engine, tmp_path: Path
+) -> None:
+    wasm = wat(15)
+    memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
+    (artifact,) = artifacts(tmp_path, engine, wasm)
+    last_use = int(time.time()) - 2 * 3600
+    os.utime(artifact, (last_use, last_use))
+
+    with freeze_time(datetime.datetime.fromtimestamp(last_use + 3600, tz=datetime.UTC)):
+        memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
+    assert artifact.stat().st_mtime == last_use  # used exactly an hour ago: left alone
+
+    with freeze_time(datetime.datetime.fromtimestamp(last_use + 3601, tz=datetime.UTC)):
+        memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
+    assert artifact.stat().st_mtime > last_use + 3601
 
 
 def truncate(path: Path, _engine: wasmtime.Engine, _wasm: bytes) -> Path:
@@ -649,6 +786,32 @@ def misnamed(path: Path, _engine: wasmtime.Engine, _wasm: bytes) -> Path:
     return renamed(path, path.read_bytes(), "not-a-digest.cwasm")
 
 
+def short_hex_named(path: Path, _engine: wasmtime.Engine, _wasm: bytes) -> Path:
+    """Hex, but not the 64 digits of a MAC."""
+    return renamed(path, path.read_bytes(), path.name[:32] + ".cwasm")
+
+
+def long_non_hex_named(path: Path, _engine: wasmtime.Engine, _wasm: bytes) -> Path:
+    """64 characters, but not all lowercase hex."""
+    return renamed(path, path.read_bytes(), path.name[:63] + "g.cwasm")
+
+
+def linked_to_a_copy(path: Path, _engine: wasmtime.Engine, _wasm: bytes) -> Path:
+    """A symbolic link under the artifact's name, to a copy of the genuine bytes elsewhere."""
+    copy = path.parent.parent / "copy-of-the-artifact"
+    copy.write_bytes(path.read_bytes())
+    path.unlink()
+    path.symlink_to(copy)
+    return path
+
+
+def given_to_another_user(path: Path, _engine: wasmtime.Engine, _wasm: bytes) -> Path:
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        pytest.skip("giving a file to another user needs root")
+    os.chown(path, 65534, 65534)
+    return path
+
+
 @pytest.mark.parametrize(
     ("corrupt", "reason"),
     [
@@ -660,6 +823,10 @@ def misnamed(path: Path, _engine: wasmtime.Engine, _wasm: bytes) -> Path:
         (other_settings_artifact, "wasmtime refused it: Module was compiled with fuel support"),
         (random_bytes_with_matching_name, "wasmtime refused it"),
         (misnamed, "its name is not a MAC"),
+        (short_hex_named, "its name is not a MAC"),
+        (long_non_hex_named, "its name is not a MAC"),
+        (linked_to_a_copy, "it is a symbolic link"),
+        (given_to_another_user, "it belongs to another user (uid 65534)"),
     ],
 )
 def test_a_bad_artifact_is_deleted_logged_and_recompiled(
@@ -687,8 +854,11 @@ def test_a_bad_artifact_is_deleted_logged_and_recompiled(
     assert "recompiling" in warning
     (fresh,) = artifacts(tmp_path, engine, wasm)  # the bad file is gone, a good one took its place
     assert fresh.name == mac_name(tmp_path, wasm_digest(wasm), fresh.read_bytes())
+    assert not fresh.is_symlink()
     assert memory_cache(engine, tmp_path).get(wasm, plugin_id="p") is not None
     assert compiles == ["p", "p"]
+    if corrupt is linked_to_a_copy:  # the link went, never what it pointed to
+        assert (tmp_path / "copy-of-the-artifact").is_file()
 
 
 # -- DiskCache: seals -------------------------------------------------------------------------------
@@ -741,6 +911,37 @@ def test_a_sealed_artifact_is_mapped_without_hashing_or_describing(
     monkeypatch.setattr(wasmtime.Module, "exports", property(lambda _self: pytest.fail("described again")))
     _, exports = describe_module(module)
     assert [e.name for e in exports] == ["f"]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="seals are trusted only with /proc/self/fd")
+def test_a_sealed_artifact_unused_for_an_hour_is_mapped_touched_and_sealed_again(
+    engine: wasmtime.Engine, tmp_path: Path, hashed: list[str], compiles: list[str]
+) -> None:
+    # The warm start after a long pause: the seal still vouches (trusted), but the artifact's mtime is
+    # over an hour old (stale), so the hit touches it for the purge, which voids the seal; a new one is
+    # written from the seal's description, and the next start is mapped without hashing again.
+    wasm = wat(28)
+    artifact = sealed(engine, tmp_path, wasm)
+    seal = artifact.with_name(artifact.name + ".seal")
+    before, old_seal = artifact.stat(), seal.read_bytes()
+    assert len(hashed) == 1
+
+    later = datetime.datetime.fromtimestamp(before.st_mtime + 3601, tz=datetime.UTC)
+    with freeze_time(later):
+        texts = recorded(lambda: run_f(memory_cache(engine, tmp_path).get(wasm, plugin_id="p")))
+
+    assert texts == []
+    assert len(hashed) == 1  # trusted: not hashed again
+    assert compiles == ["p"]
+    after = artifact.stat()
+    assert after.st_mtime_ns > before.st_mtime_ns  # touched, so the purge sees it used
+    assert after.st_ctime_ns != before.st_ctime_ns
+    assert seal.read_bytes() != old_seal  # sealed again for the touched file
+
+    module = memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
+    assert len(hashed) == 1  # the new seal vouches for the touched file
+    assert run_f(module) == 28
+    assert artifact.stat().st_mtime_ns == after.st_mtime_ns  # a fresh hit touches nothing
 
 
 @pytest.mark.parametrize(
@@ -837,10 +1038,15 @@ def test_a_seal_made_for_another_artifact_does_not_describe_this_one(
     assert compiles == ["p", "p"]  # one compile per module, none for the load
 
 
-def test_a_bad_artifacts_seal_goes_with_it(engine: wasmtime.Engine, tmp_path: Path) -> None:
+@pytest.mark.parametrize("moved", [False, True])
+def test_a_bad_artifacts_seal_goes_with_it(engine: wasmtime.Engine, tmp_path: Path, moved: bool) -> None:
     wasm = wat(24)
     artifact = sealed(engine, tmp_path, wasm)
     truncate(artifact, engine, wasm)
+    if moved:  # under a name no fresh artifact will overwrite, with its seal beside it
+        bad = artifact.with_name(hashlib.sha256(b"elsewhere").hexdigest() + ".cwasm")
+        artifact.rename(bad)
+        artifact.with_name(artifact.name + ".seal").rename(bad.with_name(bad.name + ".seal"))
     with pytest.warns(CompileCacheWarning, match="discarding"):
         memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
     (fresh,) = artifacts(tmp_path, engine, wasm)
@@ -1004,6 +1210,170 @@ def test_racing_first_uses_agree_on_one_key(engine: wasmtime.Engine, tmp_path: P
     assert sorted(p.name for p in root.iterdir()) == ["key"]  # no temp key left behind
 
 
+def key_opens(monkeypatch: pytest.MonkeyPatch, key: Path) -> list[int]:
+    """Counts every os.open of ``key`` (one element per open)."""
+    opens: list[int] = []
+    real_open = os.open
+
+    def counting(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if Path(path) == key:
+            opens.append(flags)
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", counting)
+    return opens
+
+
+def test_a_key_read_once_is_trusted_by_identity_until_its_file_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "plugins"
+    root.mkdir(mode=0o700)
+    key_file = root / "key"
+    first = compile_cache._read_key(root)
+    opens = key_opens(monkeypatch, key_file)
+
+    assert compile_cache._read_key(root) == first
+    assert opens == []  # the very file read before: one lstat, no open
+
+    replacement = os.urandom(32)
+    key_file.write_bytes(replacement)
+    os.utime(key_file, (1_600_000_000, 1_600_000_000))
+    assert compile_cache._read_key(root) == replacement  # another file now: read afresh
+    assert len(opens) == 1
+
+    compile_cache._known_keys.clear()  # a key on disk this process never read (a later process)
+    assert compile_cache._read_key(root) == replacement
+    assert len(opens) == 2
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors through /proc")
+def test_reading_the_key_leaks_no_descriptor(tmp_path: Path) -> None:
+    root = tmp_path / "plugins"
+    root.mkdir(mode=0o700)
+    compile_cache._read_key(root)
+    compile_cache._known_keys.clear()
+    before = open_fds()
+    compile_cache._read_key(root)
+    assert open_fds() == before
+
+
+def test_a_key_that_keeps_vanishing_turns_the_cache_off_after_three_tries(
+    engine: wasmtime.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    made: list[Path] = []
+    monkeypatch.setattr(compile_cache, "_create_key", made.append)  # as if deleted right after each make
+    cache = memory_cache(engine, tmp_path)
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        assert run_f(cache.get(wat(43), plugin_id="p")) == 43
+    (warning,) = cache_warnings(caplog)
+    assert "the cache key keeps vanishing" in warning
+    assert made == [tmp_path / "key"] * 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("mode", "refused"), [(0o600, False), (0o644, True)])
+def test_a_key_that_cannot_be_opened_says_why(
+    engine: wasmtime.Engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    mode: int,
+    refused: bool,
+) -> None:
+    # EACCES, faked: this process may ignore permission bits. A key of ours is then a disk problem (a log
+    # warning); one whose mode says others may read it is refused with the fix (a CompileCacheWarning).
+    root = tmp_path / "plugins"
+    root.mkdir(mode=0o700)
+    compile_cache._read_key(root)
+    compile_cache._known_keys.clear()
+    (root / "key").chmod(mode)
+    real_open = os.open
+
+    def denied(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if Path(path) == root / "key":
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", denied)
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        texts = recorded(lambda: memory_cache(engine, root).get(wat(44), plugin_id="p"))
+
+    if refused:
+        (warning,) = texts
+        assert f"the cache key {root / 'key'} has mode 0644, not 0600" in warning
+        assert cache_warnings(caplog) == []
+    else:
+        assert texts == []
+        (warning,) = cache_warnings(caplog)
+        assert "is unusable" in warning
+        assert "Permission denied" in warning
+
+
+def fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, int]]:
+    """Each fsync, link and replace in order: ("fsync", file name, its size then) or (call, target, 0)."""
+    events: list[tuple[str, str, int]] = []
+    real_fsync, real_link, real_replace = os.fsync, os.link, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append(("fsync", Path(os.readlink(f"/proc/self/fd/{fd}")).name, os.fstat(fd).st_size))
+        real_fsync(fd)
+
+    def link(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
+        events.append(("link", Path(dst).name, 0))
+        real_link(src, dst, *args, **kwargs)
+
+    def replace(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
+        events.append(("replace", Path(dst).name, 0))
+        real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "link", link)
+    monkeypatch.setattr(os, "replace", replace)
+    return events
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="names synced files through /proc")
+def test_the_key_and_artifacts_reach_the_disk_whole_before_their_name(
+    engine: wasmtime.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "plugins"
+    events = fsyncs(monkeypatch)
+    wasm = wat(45)
+    memory_cache(engine, root).get(wasm, plugin_id="p")
+    (artifact,) = artifacts(root, engine, wasm)
+
+    synced_key, linked = events[:2]
+    assert (synced_key[0], synced_key[1][: len(".tmp-key-")], synced_key[2]) == ("fsync", ".tmp-key-", 32)
+    assert linked == ("link", "key", 0)
+    synced_artifact, renamed_in = events[2:4]
+    assert (synced_artifact[0], synced_artifact[1][:5]) == ("fsync", ".tmp-")
+    assert synced_artifact[2] == artifact.stat().st_size
+    assert renamed_in == ("replace", artifact.name, 0)
+    assert [e for e in events[4:] if e[0] == "fsync"] == []  # a seal is not synced: a torn one fails its MAC
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="names synced files through /proc")
+def test_without_hard_links_the_key_is_still_made_whole_and_synced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "plugins"
+    root.mkdir(mode=0o700)
+    events = fsyncs(monkeypatch)
+
+    def no_links(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
+        raise PermissionError(errno.EPERM, "Operation not permitted", str(src))
+
+    monkeypatch.setattr(os, "link", no_links)  # some network or FAT filesystems
+    key = compile_cache._read_key(root)
+
+    assert len(key) == 32
+    assert (root / "key").read_bytes() == key
+    assert (root / "key").stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in root.iterdir()) == ["key"]
+    assert events[-1] == ("fsync", "key", 32)
+
+
 def test_folders_and_files_are_private_whatever_the_umask(engine: wasmtime.Engine, tmp_path: Path) -> None:
     root = tmp_path / "plugins"
     previous = os.umask(0o277)  # even one that takes the owner's write bit
@@ -1042,6 +1412,201 @@ def test_a_folder_under_an_artifacts_name_is_a_miss_and_leaks_nothing(
     assert open_fds() == before
     assert compiles == ["p", "p"]
     assert artifact.is_dir() == with_content  # an empty one is removed and the artifact written again
+
+
+def test_a_subfolder_we_must_not_trust_is_neither_read_nor_written(
+    engine: wasmtime.Engine, tmp_path: Path
+) -> None:
+    wasm = wat(46)
+    digest = wasm_digest(wasm)
+    module = real_compile(engine, wasm, plugin_id="p")
+    DiskCache(tmp_path, engine, KEY).store(digest, module)
+    folder = DiskCache(tmp_path, engine, KEY).artifact_dir(digest)
+    before = sorted(p.name for p in folder.iterdir())
+    folder.chmod(0o777)
+
+    reader = DiskCache(tmp_path, engine, KEY)
+    texts = recorded(lambda: reader.load(digest))
+    (warning,) = texts
+    assert f"not using the compiled-module cache folder {folder} can be written by other users" in warning
+    writer = DiskCache(tmp_path, engine, KEY)
+    texts = recorded(lambda: writer.store(digest, module))
+    (warning,) = texts
+    assert f"not using the compiled-module cache folder {folder} can be written by other users" in warning
+    assert sorted(p.name for p in folder.iterdir()) == before
+
+
+def test_a_subfolder_others_can_only_enter_is_trusted(
+    engine: wasmtime.Engine, tmp_path: Path, compiles: list[str]
+) -> None:
+    wasm = wat(47)
+    memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
+    (artifact,) = artifacts(tmp_path, engine, wasm)
+    artifact.parent.chmod(0o711)  # search bits: nobody else can write it
+    assert recorded(lambda: memory_cache(engine, tmp_path).get(wasm, plugin_id="p")) == []
+    assert compiles == ["p"]
+
+
+def fail_for(monkeypatch: pytest.MonkeyPatch, name: str, target: Path, exc: OSError) -> None:
+    """Make ``os.<name>`` raise ``exc`` for ``target`` only."""
+    real = getattr(os, name)
+
+    def failing(path: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(path, (str, Path)) and Path(path) == target:
+            raise exc
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, name, failing)
+
+
+@pytest.mark.parametrize(("call", "says"), [("lstat", "cannot examine"), ("scandir", "cannot list")])
+def test_a_subfolder_that_cannot_be_read_is_a_miss_with_one_warning(
+    engine: wasmtime.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, call: str, says: str
+) -> None:
+    wasm = wat(48)
+    digest = wasm_digest(wasm)
+    DiskCache(tmp_path, engine, KEY).store(digest, real_compile(engine, wasm, plugin_id="p"))
+    folder = DiskCache(tmp_path, engine, KEY).artifact_dir(digest)
+    fail_for(monkeypatch, call, folder, PermissionError(errno.EACCES, "Permission denied", str(folder)))
+    cache = DiskCache(tmp_path, engine, KEY)
+
+    texts = recorded(lambda: (cache.load(digest), cache.load(digest)))
+
+    (warning,) = texts
+    assert f"{says} the compiled-module cache folder {folder}: " in warning
+    assert "Permission denied" in warning
+    assert cache.load(wasm_digest(wat(49))) is None
+
+
+def test_a_store_returns_the_artifact_and_a_blocked_name_costs_only_itself(
+    engine: wasmtime.Engine, tmp_path: Path
+) -> None:
+    wasm, other = wat(50), wat(51)
+    digest = wasm_digest(wasm)
+    module = real_compile(engine, wasm, plugin_id="p")
+    stored = DiskCache(tmp_path, engine, KEY).store(digest, module)
+    assert stored is not None
+    assert artifacts(tmp_path, engine, wasm) == [stored]
+    stored.unlink()
+    stored.mkdir()
+    (stored / "x").write_bytes(b"not ours to remove")
+
+    cache = DiskCache(tmp_path, engine, KEY)
+    texts = recorded(lambda: cache.store(digest, module))
+    (warning,) = texts
+    assert f"cannot write the compiled-module cache file {stored}: " in warning
+    assert cache.store(wasm_digest(other), real_compile(engine, other, plugin_id="o")) is not None
+
+
+def test_an_artifact_that_cannot_be_read_is_recompiled_and_kept(
+    engine: wasmtime.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compiles: list[str]
+) -> None:
+    wasm = wat(52)
+    memory_cache(engine, tmp_path).get(wasm, plugin_id="p")
+    (artifact,) = artifacts(tmp_path, engine, wasm)
+    real_fstat = os.fstat
+
+    def failing_io(fd: int) -> os.stat_result:
+        if os.readlink(f"/proc/self/fd/{fd}") == str(artifact):
+            raise OSError(errno.EIO, "Input/output error")
+        return real_fstat(fd)
+
+    monkeypatch.setattr(os, "fstat", failing_io)
+    texts = recorded(lambda: run_f(memory_cache(engine, tmp_path).get(wasm, plugin_id="p")))
+
+    (warning,) = texts
+    assert f"cannot read the compiled-module cache file {artifact} (" in warning
+    assert "Input/output error" in warning
+    assert compiles == ["p", "p"]
+    assert artifacts(tmp_path, engine, wasm) == [artifact]  # an I/O error proves nothing against the file
+
+
+def test_a_write_whose_folder_a_purge_removed_starts_again(
+    engine: wasmtime.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wasm = wat(53)
+    digest = wasm_digest(wasm)
+    module = real_compile(engine, wasm, plugin_id="p")
+    folder = DiskCache(tmp_path, engine, KEY).artifact_dir(digest)
+    real_mkstemp = tempfile.mkstemp
+    calls: list[str] = []
+
+    def raced(*args: Any, **kwargs: Any) -> tuple[int, str]:
+        calls.append(str(kwargs.get("dir")))
+        if len(calls) == 1:  # another process's purge removed the empty folder right after we made it
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", str(folder))
+        return real_mkstemp(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", raced)
+    stored = DiskCache(tmp_path, engine, KEY).store(digest, module)
+
+    assert stored is not None
+    assert artifacts(tmp_path, engine, wasm) == [stored]
+
+
+def test_a_folder_that_keeps_vanishing_turns_storing_off_after_three_tries(
+    engine: wasmtime.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    wasm = wat(54)
+    digest = wasm_digest(wasm)
+    folder = DiskCache(tmp_path, engine, KEY).artifact_dir(digest)
+    tries: list[int] = []
+
+    def vanished(*_args: Any, **_kwargs: Any) -> tuple[int, str]:
+        tries.append(1)
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", str(folder))
+
+    monkeypatch.setattr(tempfile, "mkstemp", vanished)
+    cache = DiskCache(tmp_path, engine, KEY)
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        assert cache.store(digest, real_compile(engine, wasm, plugin_id="p")) is None
+    assert len(tries) == 3
+    (warning,) = cache_warnings(caplog)
+    assert f"No such file or directory: '{folder}'" in warning
+
+
+def test_a_root_several_missing_folders_deep_is_made(engine: wasmtime.Engine, tmp_path: Path) -> None:
+    root = tmp_path / "home" / ".cache" / "wasmhost" / "plugins"
+    wasm = wat(55)
+    assert recorded(lambda: memory_cache(engine, root).get(wasm, plugin_id="p")) == []
+    assert len(artifacts(root, engine, wasm)) == 1
+
+
+def test_concurrent_first_uses_of_one_cache_share_its_key(engine: wasmtime.Engine, tmp_path: Path) -> None:
+    cache = DiskCache(tmp_path, engine, KEY)
+    waiting = threading.Event()
+
+    class SignallingLock:
+        """The cache's lock, which tells when a second caller is waiting for it."""
+
+        def __init__(self) -> None:
+            self.lock = threading.Lock()
+            self.entered = 0
+
+        def __enter__(self) -> None:
+            self.entered += 1
+            if self.entered == 2:
+                waiting.set()
+            self.lock.acquire()
+
+        def __exit__(self, *_exc: object) -> None:
+            self.lock.release()
+
+    cache._lock = SignallingLock()  # type: ignore[assignment]
+    real_read_key = compile_cache._read_key
+
+    def slow_read_key(root: Path) -> bytes:
+        assert waiting.wait(10), "the second caller never waited for the first"
+        return real_read_key(root)
+
+    keys: list[bytes | None] = [None, None]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(compile_cache, "_read_key", slow_read_key)
+        run_threads(2, lambda i: keys.__setitem__(i, cache._open()))
+
+    assert keys[0] is not None
+    assert keys == [keys[0], keys[0]]
+    assert keys[0] == (tmp_path / "key").read_bytes()
 
 
 def test_a_bad_entry_disables_nothing_but_itself(
@@ -1153,7 +1718,8 @@ def test_disk_full_degrades_and_leaves_no_temp_file(
 
     (warning,) = cache_warnings(caplog)
     assert "No space left on device" in warning
-    assert artifacts(tmp_path, engine, wasm) == []  # the temp file was removed
+    folder = DiskCache(tmp_path, engine, KEY).artifact_dir(wasm_digest(wasm))
+    assert list(folder.iterdir()) == []  # the temp file was removed
 
 
 def test_unusable_cache_folder_degrades_with_one_warning(engine: wasmtime.Engine, tmp_path: Path) -> None:
