@@ -667,6 +667,11 @@ def test_websocket_edge_cases() -> None:
         (":foo", 'parse ":foo": missing protocol scheme'),
         ("1a:b", 'parse "1a:b": first path segment in URL cannot contain colon'),
         ("http://h/#%zz", 'parse "http://h/#%zz": invalid URL escape "%zz"'),
+        ("http://h/%", 'parse "http://h/%": invalid URL escape "%"'),  # an escape cut short by the end
+        ("http://h/%a", 'parse "http://h/%a": invalid URL escape "%a"'),
+        ("http://%zz@h/", 'parse "http://%zz@h/": invalid URL escape "%zz"'),  # the user name is unescaped
+        ("http://u:%zz@h/", 'parse "http://u:%zz@h/": invalid URL escape "%zz"'),  # ... and the password
+        ("http://[fe80::1%25en%2f]/", 'parse "http://[fe80::1%25en%2f]/": invalid URL escape "%2f"'),  # zone
         ("x:y/z:", None),  # a scheme is found, so the colon rule does not apply: opaque (valid)
     ],
 )
@@ -695,6 +700,15 @@ def test_go_url_parse_errors(url: str, error: str | None) -> None:
             GoURL("httpz", "", "Zed:Z", "EXAMPLEZ.COM:8080", "/Z", "Z", "Z"),
         ),
         ("Z:z", GoURL(scheme="z", opaque="z")),
+        ("z:x", GoURL(scheme="z", opaque="x")),
+        # every character class of a scheme: letters at both ends of A-Z / a-z, digits 0-9, "+-."
+        ("Aa0+-.9z:x", GoURL(scheme="aa0+-.9z", opaque="x")),
+        ("http://z/", GoURL(scheme="http", host="z", path="/")),
+        ("http://@h/", GoURL(scheme="http", userinfo="", host="h", path="/")),  # an empty userinfo
+        ("http://h/a%41", GoURL(scheme="http", host="h", path="/aA")),  # an escape that ends the URL
+        ("http://a%25b/", GoURL(scheme="http", host="a%b", path="/")),  # %25 is allowed in any host
+        ("http://%C2%80x/", GoURL(scheme="http", host="\x80x", path="/")),  # U+0080: escapes of bytes >= 0x80
+        ("http://[fe80::1%25en%200]/", GoURL(scheme="http", host="[fe80::1%en 0]", path="/")),  # zone: %20 ok
     ],
 )
 def test_go_url_valid_rows(url: str, parsed: GoURL) -> None:
@@ -718,10 +732,17 @@ def test_go_url_fields() -> None:
         "frag",
     )
     assert parse_go_url("http://a@b@c:1/").hostname == "c"
+    empty_host = parse_go_url("http://:80/")
+    assert (empty_host.host, empty_host.hostname, empty_host.port) == (":80", "", "80")
+    assert parse_go_url("http://a]/").hostname == "a]"  # brackets are dropped only in pairs
 
 
 def test_go_quote() -> None:
     assert go_quote('a"b\\c\n\x01é') == '"a\\"b\\\\c\\n\\x01é"'
+    assert go_quote(b"\x80") == '"\\x80"'  # bytes that are not UTF-8, at both ends of the range
+    assert go_quote(b"\xff") == '"\\xff"'
+    assert go_quote("\u200b") == '"\\u200b"'  # not printable (Cf), in and beyond the BMP
+    assert go_quote("\U000e0001") == '"\\U000e0001"'
 
 
 @pytest.mark.parametrize(
