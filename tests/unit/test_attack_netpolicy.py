@@ -7,6 +7,7 @@ fails the test, so "refused" also means "never sent".
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -115,6 +116,30 @@ def test_a_pattern_matched_as_a_regex_sees_the_resolved_path() -> None:
     checker = policy([f"{API}:*/api/*"])
     assert not checker.check_http(f"{API}:443/api/../admin", "GET", resolve=False).allowed
     assert checker.check_http(f"{API}:443/api/v1", "GET", resolve=False).allowed
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_regex_pattern_sees_the_resolved_path_in_the_raw_url(mode: str) -> None:
+    # "*http://..." has a colon in its first path segment, so Go cannot parse it: a regex over the URL,
+    # which is re-spelled with the resolved path after the authority (also an empty one).
+    checker = policy(["*http://api.example.com/b"], mode=mode)
+    assert checker.check_http("http://api.example.com/a/../b", "GET", resolve=False).allowed
+    assert not checker.check_http("http://api.example.com/a/b", "GET", resolve=False).allowed
+    empty_host = policy(["*http:///b"], mode="legacy")
+    assert empty_host.check_http("http:///a/../b", "GET").allowed
+    assert not empty_host.check_http("http:///a/b", "GET").allowed
+
+
+def test_a_non_special_scheme_keeps_its_dot_segments_and_strict_refuses_the_ambiguity() -> None:
+    # Dot segments are resolved for the special schemes only; httpx resolves them in any scheme, so the
+    # strict check sees the allow-list and the client disagree.
+    assert policy(["foo://h/a/*"], mode="legacy").check_http("foo://h/a/../b", "GET").allowed
+    decision = policy(["*"]).check_http("foo://h/a/../b", "GET", resolve=False)
+    assert (decision.code, decision.rule) == ("invalid-url", "strict URL check")
+    assert (
+        decision.reason
+        == "invalid URL: ambiguous path: '/a/../b' to the permission check, '/b' to the HTTP client"
+    )
 
 
 def test_strict_refuses_a_path_the_client_sends_unresolved() -> None:
@@ -310,6 +335,20 @@ def test_a_redirect_to_a_whatwg_invalid_url_is_not_followed(
     assert denial is None
     assert response.error.startswith(f'Get "{API}/jump": failed to parse Location header "{location}": ')
     assert why in response.error
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        # 65535 is a valid port: the refusal is about the host
+        ("http://7147006462:65535/", "host '7147006462' ends in a number but is not an IPv4 address"),
+        ("http://a%25b/", "not a valid URL"),  # "%" but no ":": no IPv6 zone; no number at the end
+        ("http://ab%25/", "not a valid URL"),
+    ],
+)
+def test_whatwg_refusals_name_the_rule(url: str, why: str) -> None:
+    with pytest.raises(ValueError, match=f"^{re.escape(why)}$"):
+        whatwg_href(url)
 
 
 def test_whatwg_parser_reads_urls_as_browsers_do() -> None:

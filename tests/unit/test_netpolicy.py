@@ -7,6 +7,7 @@ tests/support/ssrf_corpus.py. No test here opens a socket: names go through a fa
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Sequence
 from typing import Any
 
@@ -239,6 +240,16 @@ def test_several_exact_patterns_any_allowing_pattern_allows(mode: str) -> None:
         assert checker.check_http("https://api.example.com/", method, resolve=False).allowed
     refused = checker.check_http("https://api.example.com/", "PUT", resolve=False)
     assert refused.reason == "operation PUT not allowed for URL pattern https://api.example.com/"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_most_specific_refusing_pattern_names_a_method_refusal(mode: str) -> None:
+    # Specificity counts literal characters: 24 for the first pattern, 23 for the second (two "*").
+    allowed = [("https://api.example.com/*", ["GET"]), ("https://*.example.com/v/*", ["GET"])]
+    for rules in (allowed, allowed[::-1]):
+        decision = policy(rules, mode=mode).check_http("https://api.example.com/v/x", "POST", resolve=False)
+        assert (decision.code, decision.rule) == ("method", "https://api.example.com/*")
+        assert decision.reason == "operation POST not allowed for URL pattern https://api.example.com/*"
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -581,6 +592,61 @@ def test_guard_address() -> None:
     assert guard.guard_address("not-an-ip").code == "invalid-url"
 
 
+def test_the_resolver_gets_the_default_port_of_the_scheme() -> None:
+    seen: list[tuple[str, int]] = []
+
+    def recording(host: str, port: int) -> list[str]:
+        seen.append((host, port))
+        return ["93.184.216.34"]
+
+    checker = NetPolicy(["*"], resolver=recording)
+    assert checker.check_http("http://api.example.com/", "GET").allowed
+    assert checker.check_http("http://api.example.com:80/", "GET").allowed  # httpx drops a default port
+    assert checker.check_websocket("ws://api.example.com/").allowed
+    assert checker.check_websocket("ws://api.example.com:80/").allowed
+    assert checker.check_http("https://api.example.com/", "GET").allowed
+    assert seen == [("api.example.com", 80)] * 4 + [("api.example.com", 443)]
+    # A scheme without a default port is no "ambiguous host" (the HTTP client refuses the scheme itself).
+    assert checker.check_http("ftp://files.example/x", "GET", resolve=False).allowed
+
+
+def test_resolve_names_the_host_that_led_to_a_refused_address() -> None:
+    guard = AddressGuard(resolver=fake_resolver)
+    assert guard.resolve("rebind.test", 80).reason == (
+        "requests to loopback addresses are not allowed (rebind.test -> 127.0.0.1)"
+    )
+    # A literal is its own address: no "127.0.0.1 -> 127.0.0.1".
+    assert (
+        guard.resolve("127.0.0.1", 80).reason == "requests to loopback addresses are not allowed (127.0.0.1)"
+    )
+    # A resolver answer that is no address is refused as it is, with the guard's own text.
+    bogus = AddressGuard(resolver=lambda host, port: ["not-an-ip"]).resolve("name.test", 80)
+    assert (bogus.code, bogus.reason) == ("invalid-url", "invalid URL: 'not-an-ip' is not an IP address")
+
+
+def _raising(exc: Exception) -> Any:
+    def resolver(host: str, port: int) -> list[str]:
+        raise exc
+
+    return resolver
+
+
+@pytest.mark.parametrize(
+    ("exc", "cause"),
+    [
+        (socket.gaierror(socket.EAI_NONAME, "Name or service not known"), "no such host"),
+        (socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution"), None),
+        (OSError(), "OSError"),  # no text: the exception's name
+        (ValueError("label too long"), "label too long"),  # no errno at all
+        (UnicodeError("label empty or too long"), "label empty or too long"),
+    ],
+)
+def test_resolution_failures_name_their_cause(exc: Exception, cause: str | None) -> None:
+    decision = AddressGuard(resolver=_raising(exc)).resolve("name.test", 443)
+    assert (decision.allowed, decision.code, decision.rule) == (False, "resolution-failed", "name resolution")
+    assert decision.reason == f"lookup name.test: {cause if cause is not None else exc}"
+
+
 def test_default_resolver_answers_numeric_hosts_without_the_network() -> None:
     # getaddrinfo answers numeric hosts itself: no DNS traffic.
     assert default_resolver("127.0.0.1", 80) == ["127.0.0.1"]
@@ -667,6 +733,11 @@ def test_websocket_edge_cases() -> None:
         (":foo", 'parse ":foo": missing protocol scheme'),
         ("1a:b", 'parse "1a:b": first path segment in URL cannot contain colon'),
         ("http://h/#%zz", 'parse "http://h/#%zz": invalid URL escape "%zz"'),
+        ("http://h/%", 'parse "http://h/%": invalid URL escape "%"'),  # an escape cut short by the end
+        ("http://h/%a", 'parse "http://h/%a": invalid URL escape "%a"'),
+        ("http://%zz@h/", 'parse "http://%zz@h/": invalid URL escape "%zz"'),  # the user name is unescaped
+        ("http://u:%zz@h/", 'parse "http://u:%zz@h/": invalid URL escape "%zz"'),  # ... and the password
+        ("http://[fe80::1%25en%2f]/", 'parse "http://[fe80::1%25en%2f]/": invalid URL escape "%2f"'),  # zone
         ("x:y/z:", None),  # a scheme is found, so the colon rule does not apply: opaque (valid)
     ],
 )
@@ -695,6 +766,15 @@ def test_go_url_parse_errors(url: str, error: str | None) -> None:
             GoURL("httpz", "", "Zed:Z", "EXAMPLEZ.COM:8080", "/Z", "Z", "Z"),
         ),
         ("Z:z", GoURL(scheme="z", opaque="z")),
+        ("z:x", GoURL(scheme="z", opaque="x")),
+        # every character class of a scheme: letters at both ends of A-Z / a-z, digits 0-9, "+-."
+        ("Aa0+-.9z:x", GoURL(scheme="aa0+-.9z", opaque="x")),
+        ("http://z/", GoURL(scheme="http", host="z", path="/")),
+        ("http://@h/", GoURL(scheme="http", userinfo="", host="h", path="/")),  # an empty userinfo
+        ("http://h/a%41", GoURL(scheme="http", host="h", path="/aA")),  # an escape that ends the URL
+        ("http://a%25b/", GoURL(scheme="http", host="a%b", path="/")),  # %25 is allowed in any host
+        ("http://%C2%80x/", GoURL(scheme="http", host="\x80x", path="/")),  # U+0080: escapes of bytes >= 0x80
+        ("http://[fe80::1%25en%200]/", GoURL(scheme="http", host="[fe80::1%en 0]", path="/")),  # zone: %20 ok
     ],
 )
 def test_go_url_valid_rows(url: str, parsed: GoURL) -> None:
@@ -718,10 +798,17 @@ def test_go_url_fields() -> None:
         "frag",
     )
     assert parse_go_url("http://a@b@c:1/").hostname == "c"
+    empty_host = parse_go_url("http://:80/")
+    assert (empty_host.host, empty_host.hostname, empty_host.port) == (":80", "", "80")
+    assert parse_go_url("http://a]/").hostname == "a]"  # brackets are dropped only in pairs
 
 
 def test_go_quote() -> None:
     assert go_quote('a"b\\c\n\x01é') == '"a\\"b\\\\c\\n\\x01é"'
+    assert go_quote(b"\x80") == '"\\x80"'  # bytes that are not UTF-8, at both ends of the range
+    assert go_quote(b"\xff") == '"\\xff"'
+    assert go_quote("\u200b") == '"\\u200b"'  # not printable (Cf), in and beyond the BMP
+    assert go_quote("\U000e0001") == '"\\U000e0001"'
 
 
 @pytest.mark.parametrize(
@@ -818,6 +905,9 @@ def test_classify_host_reads_bracketed_ipv6() -> None:
     assert classify_host("::1") == Refusal("loopback", "::1")
     assert classify_host("[fe80::1%25eth0]") == Refusal("link-local", "[fe80::1%25eth0] = fe80::1%eth0")
     assert classify_host("[2606:2800:220:1:248:1893:25c8:1946]") is None
+    # UTS #46 without the STD3 rules: a full-width digit in an IPv6 literal is still the digit.
+    assert classify_host("::\uff11") == Refusal("loopback", "::\uff11 = ::1")
+    assert classify_host("x127.0.0.1]") is None  # brackets are stripped only as a pair
 
 
 @pytest.mark.parametrize("mode", ["Strict", "LEGACY", "", "strict ", None])
@@ -939,6 +1029,109 @@ EXPLAINED = [
         id="an unrelated pattern is not mentioned",
     ),
     pytest.param([(API, ["GET"])], "http://localhost/", "GET", "", id="a local-network refusal says enough"),
+    pytest.param(
+        [
+            (f"{API}/v1/users", ["GET"]),
+            ("https://*.other.org/*", ["POST"]),
+            ("https://*.example.com/*", ["*"]),
+        ],
+        f"{API}/v1/users",
+        "POST",
+        f'"{API}/v1/users" lists only GET, not POST; add "POST" to its methods in allowedUrls; patterns '
+        'without "*" decide before wildcard patterns, so "https://*.example.com/*", which allows POST, '
+        "was not consulted",
+        id="the shadowed wildcard named is one that matches the URL and allows the method",
+    ),
+    pytest.param(
+        [(f"{API}/v1/users", ["GET"]), ("https://*.example.com/*", ["GET"])],
+        f"{API}/v1/users",
+        "POST",
+        f'"{API}/v1/users" lists only GET, not POST; add "POST" to its methods in allowedUrls',
+        id="a wildcard that refuses the method too is not said to be shadowed",
+    ),
+    pytest.param(
+        [(f"{API}/v1", ["GET"])],
+        f"{API}/v2",
+        "GET",
+        f'"{API}/v1" has no "*", so it matches only the path "/v1", not "/v2"; "{API}/*" would match',
+        id="a sibling path: the suggested prefix is the root",
+    ),
+    pytest.param(
+        [("//api.example.com/v1", ["GET"])],
+        f"{API}/v2",
+        "GET",
+        '"//api.example.com/v1" has no "*", so it matches only the path "/v1", not "/v2"; '
+        '"//api.example.com/*" would match',
+        id="a pattern with a host and no scheme",
+    ),
+    pytest.param(
+        [("//api.example.com", ["GET"])],
+        "https://api.example.com:443/",
+        "GET",
+        '"//api.example.com" compares the host with its port: it names "api.example.com", the URL '
+        '"api.example.com:443"; "//api.example.com:443" would match',
+        id="a pattern with a host and no scheme, and a port",
+    ),
+    pytest.param(
+        [("https:///v1", ["GET"])],
+        f"{API}/v2",
+        "GET",
+        '"https:///v1" has no "*", so it matches only the path "/v1", not "/v2"; "https:///*" would match',
+        id="a pattern with an empty host (any host)",
+    ),
+    pytest.param(
+        [("intranet/*", ["GET"])],
+        "https://intranet/x",
+        "GET",
+        "",
+        id="a pattern without scheme whose first segment has no dot is a path, not a host",
+    ),
+    pytest.param(
+        [("https://u@api.example.com", ["GET"])],
+        "https://api.example.com:443/",
+        "GET",
+        "",
+        id="no host fix for a pattern whose host is not spelled right after //",
+    ),
+    pytest.param(
+        [("https://API.example.com/*", ["GET"])],
+        f"{API}/x",
+        "GET",
+        f'host names compare case-sensitively in "https://API.example.com/*"; "{API}/*" would match',
+        id="host case",
+    ),
+    pytest.param(
+        [("http://*:80", ["GET"])],
+        "http://x:80:8443/",
+        "GET",
+        "",
+        id="no port advice for a wildcard pattern that names a port",
+    ),
+    pytest.param(
+        [("https://example.*", ["GET"])],
+        "https://example/v1",
+        "GET",
+        '"*" in a host matches exactly one label, so "https://example.*" does not match "example" itself; '
+        '"https://example/*" would match',
+        id=".* needs one label, not none",
+    ),
+    pytest.param(
+        [("https://x*.example.com", ["GET"])],
+        "https://xabcdefghijklmnop/",
+        "GET",
+        "",
+        id="a long host that does not end like the pattern is unrelated",
+    ),
+    pytest.param(
+        [(f"{API}/{name}", ["GET"]) for name in "abcd"],
+        f"{API}/x",
+        "GET",
+        "; ".join(
+            f'"{API}/{n}" has no "*", so it matches only the path "/{n}", not "/x"; "{API}/*" would match'
+            for n in "abc"
+        ),
+        id="at most three patterns are explained",
+    ),
 ]
 
 
@@ -968,6 +1161,10 @@ def test_an_allowed_url_has_nothing_to_explain() -> None:
     decision = net.check_http(f"{API}/v1", "GET")
     assert decision.allowed
     assert net.explain(f"{API}/v1", "GET", decision) == ""
+    # Nor does a matching pattern become a "near match" when the decision handed in is another policy's.
+    stale = policy([(API, ["GET"])]).check_http(f"{API}/v1", "GET")
+    assert stale.code == "not-in-allowlist"
+    assert net.explain(f"{API}/v1", "GET", stale) == ""
 
 
 _SCHEMES = st.sampled_from(["https://", "http://", "wss://", ""])
