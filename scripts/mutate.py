@@ -288,8 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     score = 100.0 * killed / total if total else 100.0
     print(
         f"{shown}: {total} mutants, {killed} killed ({timeouts} by timeout, {errors} by an error), "
-        f"{len(survivors)} survived, "
-        f"score {score:.1f}%"
+        f"{len(survivors)} survived, score {score:.1f}%"
     )
     for i, mutant in survivors:
         print(f"  survived #{i} {shown}:{mutant.line}: {mutant.describe()}")

@@ -365,9 +365,7 @@ class Runtime:
     def _release_unused_builds(self) -> None:
         """Forget builds whose module expired from the memory cache and that no open plugin uses, so
         an expiry really frees the compiled code (the next load takes it from the disk cache)."""
-        with self._lock:
-            scopes = list(self._scopes)
-        in_use = {id(plugin.linked) for scope in scopes for plugin in scope.open_plugins()}
+        in_use = {id(plugin.linked) for plugin in self._open_plugins()}
         for key, build in list(self._builds.items()):
             if id(build.linked) not in in_use and not self.modules.holds(build.digest):
                 self._builds.pop(key, None)
@@ -376,13 +374,17 @@ class Runtime:
         """A plugin rebuilt in place drops its previous module from the memory cache at once, unless
         another build or an open plugin still uses it: each module holds native code and a memory image
         (an open file), so a watch-and-rebuild loop would otherwise keep one per build until expiry."""
-        with self._lock:
-            scopes = list(self._scopes)
-        if any(build.digest == old.digest for build in self._builds.values() if build is not old):
+        # A snapshot: another plugin's build may add to the map while this one is being replaced.
+        if any(build.digest == old.digest for build in list(self._builds.values()) if build is not old):
             return
-        if any(plugin.linked.module is old.module for scope in scopes for plugin in scope.open_plugins()):
+        if any(plugin.linked.module is old.module for plugin in self._open_plugins()):
             return
         self.modules.discard(old.digest)
+
+    def _open_plugins(self) -> list[Plugin]:
+        with self._lock:
+            scopes = list(self._scopes)
+        return [plugin for scope in scopes for plugin in scope.open_plugins()]
 
     def _forget(self, scope: ScopedRuntime) -> None:
         with self._lock:
