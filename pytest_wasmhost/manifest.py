@@ -18,18 +18,20 @@ The published JSON Schema (layer A) is used only by :func:`lint_manifest`, for a
 from __future__ import annotations
 
 import codecs
-import errno as errno_mod
 import functools
 import json
 import os
 import re
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias
 
 from pytest_wasmhost.errors import ManifestError
+from pytest_wasmhost.gocompat import path as gopath
+from pytest_wasmhost.gocompat.oserr import errno_text, path_error
+from pytest_wasmhost.gocompat.strconv import quote
+from pytest_wasmhost.gocompat.utf8 import go_bytes, replace_invalid
 
 __all__ = [
     "CAPABILITIES",
@@ -174,7 +176,7 @@ class Manifest:
 
     def as_json(self) -> Any:
         """The document as plain Python values (for duplicate keys the last one wins)."""
-        return _to_python(_parse_go_json(_to_bytes(self.raw)))
+        return _to_python(_parse_go_json(go_bytes(self.raw)))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -204,12 +206,12 @@ def parse_manifest(
         raise _syntax_manifest_error(exc, raw, where, plugin_id) from None
     except _Hard as exc:
         raise _decode_manifest_error(exc.err, where, plugin_id) from None
-    return _build_manifest(plain, go_utf8(raw))
+    return _build_manifest(plain, replace_invalid(raw))
 
 
 def load_manifest(plugin_dir: str | os.PathLike[str], *, plugin_id: str | None = None) -> Manifest:
     """``LoadManifest(dir)``: read ``<dir>/manifest.json`` and :func:`parse_manifest` it."""
-    file = go_join(os.fspath(plugin_dir), _MANIFEST_FILE)
+    file = gopath.join(os.fspath(plugin_dir), _MANIFEST_FILE)
     data = read_manifest_bytes(file, plugin_id=plugin_id)
     return parse_manifest(data, path=file, plugin_id=plugin_id)
 
@@ -220,9 +222,9 @@ def read_manifest_bytes(file: str, *, plugin_id: str | None = None) -> bytes:
         with open(file, "rb") as fh:
             data = fh.read(MAX_MANIFEST_BYTES + 1)
     except OSError as exc:
-        original = f"failed to read manifest file: {go_os_error('open', file, exc)}"
+        original = f"failed to read manifest file: {path_error('open', file, exc)}"
         raise ManifestError(
-            f"cannot read the manifest ({_strerror(exc)})",
+            f"cannot read the manifest ({errno_text(exc)})",
             path=file,
             rule="io",
             original=original,
@@ -271,105 +273,13 @@ def format_json_path(parts: JsonPath) -> str:
 _IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
 
 
-# --------------------------------------------------------------------------------------------------
-# Go text helpers (shared with package.py and discovery.py)
-# --------------------------------------------------------------------------------------------------
-
-
-def go_os_error(op: str, path: str, exc: OSError) -> str:
-    """Render an OSError as Go's ``*PathError`` does: ``open /x: no such file or directory``."""
-    if exc.errno == errno_mod.EISDIR and op == "open":
-        op = "read"  # Go opens directories fine; the read fails
-    return f"{op} {path}: {_strerror(exc)}"
-
-
-def _strerror(exc: OSError) -> str:
-    # Go's syscall error table is the C library's text with a lower-case first letter.
-    text = os.strerror(exc.errno) if exc.errno else (exc.strerror or str(exc))
-    return text[:1].lower() + text[1:]
-
-
-def go_clean(path: str) -> str:
-    """Go's ``filepath.Clean`` (``os.path.normpath`` keeps a leading ``//``, Go does not)."""
-    if not path:
-        return "."
-    cleaned = os.path.normpath(path)
-    if cleaned.startswith("//"):
-        cleaned = "/" + cleaned.lstrip("/")
-    return cleaned
-
-
-def go_join(*parts: str) -> str:
-    """Go's ``filepath.Join``: join the non-empty parts and clean the result."""
-    kept = [p for p in parts if p]
-    return go_clean("/".join(kept)) if kept else ""
-
-
-def go_quote(text: str) -> str:
-    """Go's ``strconv.Quote`` (also what ``%#v`` prints for a string)."""
-    out = ['"']
-    for ch in text:
-        out.append(_quote_rune(ch))
-    out.append('"')
-    return "".join(out)
-
-
-_SIMPLE_ESCAPES = {"\a": r"\a", "\b": r"\b", "\f": r"\f", "\n": r"\n", "\r": r"\r", "\t": r"\t", "\v": r"\v"}
-
-
-def _quote_rune(ch: str) -> str:
-    if ch in ('"', "\\"):
-        return "\\" + ch
-    if _go_is_print(ch):
-        return ch
-    if ch in _SIMPLE_ESCAPES:
-        return _SIMPLE_ESCAPES[ch]
-    code = ord(ch)
-    if code < 0x20 or code == 0x7F:
-        return f"\\x{code:02x}"
-    if 0xD800 <= code < 0xE000:
-        return "\\ufffd"  # not a valid rune in Go
-    if code < 0x10000:
-        return f"\\u{code:04x}"
-    return f"\\U{code:08x}"
-
-
-def _go_is_print(ch: str) -> bool:
-    # strconv.IsPrint: letters, marks, numbers, punctuation, symbols and the ASCII space.
-    return ch == " " or unicodedata.category(ch)[0] in "LMNPS"
-
-
 def _quote_char(byte: int) -> str:
     """The scanner's ``quoteChar``: a byte shown as the rune of the same value."""
     if byte == 0x27:
         return "'\\''"
     if byte == 0x22:
         return "'\"'"
-    return "'" + go_quote(chr(byte))[1:-1] + "'"
-
-
-def _go_utf8_replace(exc: UnicodeError) -> tuple[str, int]:
-    # Go's utf8.DecodeRune consumes exactly one byte of an invalid sequence; Python's "replace"
-    # swallows the maximal invalid subpart, which gives fewer U+FFFD.
-    if not isinstance(exc, UnicodeDecodeError):
-        raise exc
-    return "\ufffd", exc.start + 1
-
-
-_GO_UTF8_ERRORS = "pytest_wasmhost.go-utf8"
-codecs.register_error(_GO_UTF8_ERRORS, _go_utf8_replace)
-
-
-def go_utf8(data: bytes) -> str:
-    """Decode bytes as Go strings print: each byte of an invalid sequence becomes U+FFFD."""
-    return data.decode("utf-8", _GO_UTF8_ERRORS)
-
-
-def _to_bytes(text: str) -> bytes:
-    try:
-        return text.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogatepass")
+    return "'" + quote(chr(byte))[1:-1] + "'"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -641,7 +551,7 @@ _ESCAPED = {b'"': '"', b"\\": "\\", b"/": "/", b"b": "\b", b"f": "\f", b"n": "\n
 def _go_unquote(content: bytes) -> str:
     """Go's ``unquote``: escapes, surrogate pairs (lone halves -> U+FFFD), invalid UTF-8 -> U+FFFD."""
     if b"\\" not in content:
-        return go_utf8(content)
+        return replace_invalid(content)
     tokens: list[str | int] = []  # int = a \uXXXX code unit
     for match in _UNQUOTE_TOKEN.finditer(content):
         hex_digits, simple = match.group(1), match.group(2)
@@ -650,7 +560,7 @@ def _go_unquote(content: bytes) -> str:
         elif simple is not None:
             tokens.append(_ESCAPED[simple])
         else:
-            tokens.append(go_utf8(match.group(0)))
+            tokens.append(replace_invalid(match.group(0)))
     return "".join(_join_code_units(tokens))
 
 
@@ -748,7 +658,7 @@ class _EnumT:
 
     @property
     def listing(self) -> str:
-        return "[]interface {}{" + ", ".join(go_quote(v) for v in self.values) + "}"
+        return "[]interface {}{" + ", ".join(quote(v) for v in self.values) + "}"
 
 
 @dataclass(frozen=True)
@@ -981,7 +891,7 @@ def _enum_unmarshal(t: _EnumT, node: _Node, path: JsonPath) -> str:
             _GoError(
                 rule="enum",
                 json_path=path,
-                text=f"invalid value (expected one of {t.listing}): {go_quote(value)}",
+                text=f"invalid value (expected one of {t.listing}): {quote(value)}",
                 subject=value,
             )
         )
@@ -1183,7 +1093,7 @@ def _coerce_document(data: Any, where: str, plugin_id: str | None) -> bytes:
     if isinstance(data, bytes | bytearray | memoryview):
         return bytes(data)
     if isinstance(data, str):
-        return _to_bytes(data)
+        return go_bytes(data)
     try:
         return json.dumps(data, allow_nan=True).encode("utf-8")
     except (TypeError, ValueError, RecursionError) as exc:
@@ -1346,7 +1256,7 @@ def lint_manifest(raw_json: str | bytes | bytearray | memoryview) -> list[LintWa
     every ``http``/``websocket``/``subsonicapi`` object with its documented fields) is deliberately
     not reproduced: only fields that are unknown to the permission are reported.
     """
-    data = _to_bytes(raw_json) if isinstance(raw_json, str) else bytes(raw_json)
+    data = go_bytes(raw_json) if isinstance(raw_json, str) else bytes(raw_json)
     try:
         node = _parse_go_json(data)
     except _GoSyntaxError as exc:
