@@ -15,8 +15,8 @@ reproduces it, quirks included:
 Go's scanner and Unmarshal model live in ``gocompat.json``; this module describes the generated
 types (with their ``UnmarshalJSON`` rules: required keys, enums, length checks), renders the errors,
 and builds the :class:`Manifest`. The published JSON Schema (layer A) is used only by
-:func:`lint_manifest`, for advice, with the URL-pattern checks the original applied (they read
-manifest patterns, not Go's packages, so they stay here).
+:func:`lint_manifest`, for advice, with the URL-pattern checks (a manifest concern: they read
+each pattern through ``gocompat.neturl``, as the allow-list matcher does).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from typing import Any
 
 from pytest_wasmhost.errors import ManifestError
 from pytest_wasmhost.gocompat import json as gojson
+from pytest_wasmhost.gocompat import neturl
 from pytest_wasmhost.gocompat import path as gopath
 from pytest_wasmhost.gocompat.json import JsonPath
 from pytest_wasmhost.gocompat.oserr import errno_text, path_error
@@ -883,42 +884,12 @@ def url_pattern_problems(pattern: str, schemes: tuple[str, ...]) -> list[str]:
     return problems
 
 
-_HOST_OK = re.compile(r"(?:[A-Za-z0-9\-_.~!$&'()*+,;=:\[\]<>\"\x80-\U0010ffff]|%[0-9A-Fa-f]{2})*")
-_PATH_OK = re.compile(r"(?:[^%]|%[0-9A-Fa-f]{2})*", re.DOTALL)
-
-
 def _split_url(pattern: str) -> tuple[str, str, str, bool] | None:
-    """An approximation of Go's ``url.Parse``: (scheme, host, path, has query/fragment), or None
-    where Go fails to parse (the matcher then falls back to a glob over the raw URL)."""
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in pattern):
+    """What the matcher reads of a pattern (Go's ``url.Parse``): (scheme, host, path, has query or
+    fragment), or None where Go fails to parse (the matcher then falls back to a glob over the raw URL)."""
+    try:
+        url = neturl.parse(pattern)
+    except neturl.URLError:
         return None
-    rest, _, fragment = pattern.partition("#")
-    match = re.match(r"([A-Za-z][A-Za-z0-9+.\-]*):", rest)
-    scheme = ""
-    if match:
-        scheme, rest = match.group(1).lower(), rest[match.end() :]
-    elif rest.startswith(":"):
-        return None
-    rest, question, _ = rest.partition("?")
-    extras = bool(question or fragment)
-    if scheme and not rest.startswith("/"):
-        return scheme, "", "", extras  # opaque, e.g. "example.com:8080"
-    host = ""
-    if rest.startswith("//"):
-        authority, slash, tail = rest[2:].partition("/")
-        host, rest = authority.rpartition("@")[2], slash + tail
-        if not _HOST_OK.fullmatch(host) or not _valid_port(host):
-            return None
-    elif not scheme and ":" in rest.split("/", 1)[0]:
-        return None  # "first path segment in URL cannot contain colon"
-    if not _PATH_OK.fullmatch(rest):
-        return None
-    return scheme, host, rest, extras
-
-
-def _valid_port(host: str) -> bool:
-    if host.startswith("["):
-        port = host[host.find("]") + 1 :] if "]" in host else ""
-    else:
-        port = host[host.rfind(":") :] if ":" in host else ""
-    return port == "" or (port[0] == ":" and port[1:].isdigit()) or port == ":"
+    before, _, fragment = pattern.partition("#")
+    return url.scheme, url.host, url.path, "?" in before or bool(fragment)

@@ -16,18 +16,42 @@ The types of a particular Go program (manifest.py's generated schema types) are 
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 from pytest_wasmhost.gocompat.strconv import quote
-from pytest_wasmhost.gocompat.utf8 import replace_invalid
+from pytest_wasmhost.gocompat.utf8 import go_bytes, replace_invalid
 
 JsonPathPart: TypeAlias = "str | int"
 JsonPath: TypeAlias = "tuple[JsonPathPart, ...]"
 
 MAX_DEPTH = 10000  # encoding/json's maxNestingDepth
+
+
+# -- Marshal ---------------------------------------------------------------------------------------
+
+# encoding/json escapes these beyond what Python's json does (HTML-safe output and JS line separators).
+_MARSHAL_EXTRA = str.maketrans(
+    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+)
+_SURROGATES = re.compile("[\ud800-\udfff]+")
+
+
+def marshal(value: Any) -> str:
+    """``json.Marshal`` of plain data (dicts, lists, str, numbers, bools, None): compact, HTML-safe.
+
+    Python's ``json`` already writes Go's short escapes (``\\b``, ``\\f`` too, as Go does since 1.22)
+    and lower-case ``\\u00XX``; Go adds ``<``, ``>``, ``&``, U+2028, U+2029, and writes ``\\ufffd`` for
+    each byte of a string that is not UTF-8. The replacements are safe on the whole text: these
+    characters can only occur inside strings.
+    """
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":")).translate(_MARSHAL_EXTRA)
+    if not text.isascii():
+        text = _SURROGATES.sub(lambda m: "\\ufffd" * sum(len(go_bytes(c)) for c in m.group()), text)
+    return text
 
 
 # -- the scanner ------------------------------------------------------------------------------------

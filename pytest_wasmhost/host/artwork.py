@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_wasmhost.abi.proto import artwork_pb2
+from pytest_wasmhost.gocompat import json as gojson
 from pytest_wasmhost.gocompat import neturl
 from pytest_wasmhost.gocompat import path as gopath
 from pytest_wasmhost.host.base import HostFunction, HostService, ServiceContext
@@ -106,7 +107,7 @@ def artwork_id(prefix: str, item_id: str) -> str:
 
 def encode_artwork_token(artwork_id: str, secret: str | bytes) -> str:
     """The HS256 JWT the original put in a public image URL for ``artwork_id``."""
-    payload = f'{{"id":{_go_json_string(artwork_id)},"iss":"{JWT_ISSUER}"}}'.encode()
+    payload = f'{{"id":{gojson.marshal(artwork_id)},"iss":"{JWT_ISSUER}"}}'.encode()
     signing_input = f"{_b64url(_HEADER)}.{_b64url(payload)}"
     return f"{signing_input}.{_b64url(_hs256(secret, signing_input))}"
 
@@ -141,17 +142,6 @@ def _b64url_decode(text: str) -> bytes:
         return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
     except (binascii.Error, ValueError) as exc:
         raise ValueError(f"not base64url: {text[:20]!r}") from exc
-
-
-# encoding/json escapes these beyond what Python's json does (HTML-safe output and JS line separators).
-_GO_JSON_EXTRA = str.maketrans(
-    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
-)
-
-
-def _go_json_string(text: str) -> str:
-    """``text`` as Go's encoding/json writes a string (Go >= 1.22: short escapes for \\b and \\f, too)."""
-    return json.dumps(text, ensure_ascii=False).translate(_GO_JSON_EXTRA)
 
 
 # -- the URL -----------------------------------------------------------------------------------------

@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
 from pytest_wasmhost.abi.proto import subsonicapi_pb2
+from pytest_wasmhost.gocompat import json as gojson
 from pytest_wasmhost.gocompat import neturl
 from pytest_wasmhost.gocompat import path as gopath
 from pytest_wasmhost.gocompat.strings import to_lower
@@ -341,14 +342,6 @@ def _envelope(status: str, server_version: str) -> dict[str, Any]:
     }
 
 
-def _go_json(value: Any) -> str:
-    """Compact JSON with Go's HTML-safe escapes (only possible inside strings, so a text replace is safe)."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    for raw, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028")):
-        text = text.replace(raw, escaped)
-    return text.replace("\u2029", "\\u2029")
-
-
 # --------------------------------------------------------------------------------------------------
 # Backends
 # --------------------------------------------------------------------------------------------------
@@ -437,13 +430,13 @@ class FakeSubsonic(_Recorder):
         if reply is None:
             return 404, NOT_FOUND_BODY  # routing comes before authentication in Navidrome
         if self.store_error is not None or _ascii_lower(username) not in self._users:
-            return 200, _go_json(subsonic_failed(40, server_version=self.server_version))
+            return 200, gojson.marshal(subsonic_failed(40, server_version=self.server_version))
         body = reply(request) if callable(reply) else reply
         if isinstance(body, SubsonicReply):
             return body.status, body.body
         if isinstance(body, str):
             return 200, body
-        return 200, _go_json(body)
+        return 200, gojson.marshal(body)
 
 
 class ForwardingSubsonic(_Recorder):
@@ -526,7 +519,7 @@ class ForwardingSubsonic(_Recorder):
         if endpoint in (".", "..", "/"):
             return 404, NOT_FOUND_BODY
         if not self._is_configured_user(username):
-            return 200, _go_json(subsonic_failed(40))
+            return 200, gojson.marshal(subsonic_failed(40))
         return self._get(endpoint, [(k, v) for k, v in query if k not in self._AUTH_PARAMS])
 
     def _get(self, endpoint: str, query: list[tuple[str, str]]) -> tuple[int, str]:

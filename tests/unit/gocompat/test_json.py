@@ -82,3 +82,20 @@ def test_unmarshal_type_errors_are_gos() -> None:
     with pytest.raises(gojson.Hard) as top:
         gojson.unmarshal(gojson.parse(b"[]"), _T, ())
     assert top.value.err.message() == "json: cannot unmarshal array into Go value of type main.T"
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        # Go's encoding/json output for these values (HTML-safe, compact, short escapes since Go 1.22)
+        ("<a&b>", '"\\u003ca\\u0026b\\u003e"'),
+        ("\u2028\u2029", '"\\u2028\\u2029"'),
+        ("\b\f\n\r\t\x01\x7f", '"\\b\\f\\n\\r\\t\\u0001\x7f"'),
+        ('q"\\', '"q\\"\\\\"'),
+        ("é☺", '"é☺"'),
+        ("a\udcffb", '"a\\ufffdb"'),  # a byte that is not UTF-8: one U+FFFD escape per byte
+        ({"k": [1, True, None]}, '{"k":[1,true,null]}'),
+    ],
+)
+def test_marshal(value: object, text: str) -> None:
+    assert gojson.marshal(value) == text
