@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_wasmhost.errors import ManifestError
-from pytest_wasmhost.manifest import Manifest, go_join, go_os_error
+from pytest_wasmhost.gocompat import path as gopath
+from pytest_wasmhost.gocompat.oserr import path_error
+from pytest_wasmhost.manifest import Manifest
 from pytest_wasmhost.package import load_plugin_dir, resolve_plugin_entry
 
 __all__ = ["DiscoveredPlugin", "DiscoveryProblem", "discover_plugins"]
@@ -70,7 +72,7 @@ def _read_dir(folder: str) -> list[str]:
 def _root_problem(folder: str, exc: OSError) -> DiscoveryProblem:
     # Go opens the folder first (opening a regular file succeeds) and then lists it.
     op = "readdirent" if os.path.isfile(folder) else "open"
-    original = f"failed to read plugins directory {folder}: {go_os_error(op, folder, exc)}"
+    original = f"failed to read plugins directory {folder}: {path_error(op, folder, exc)}"
     error = ManifestError(
         "cannot read the plugins folder",
         path=folder,
@@ -82,7 +84,7 @@ def _root_problem(folder: str, exc: OSError) -> DiscoveryProblem:
 
 
 def _discover_entry(folder: str, name: str) -> DiscoveredPlugin | DiscoveryProblem | None:
-    entry = go_join(folder, name)
+    entry = gopath.join(folder, name)
     try:
         mode = os.lstat(entry).st_mode
     except OSError:

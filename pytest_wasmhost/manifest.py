@@ -12,24 +12,32 @@ reproduces it, quirks included:
 * duplicate keys are decoded in order into the same value (slices even reuse their backing array);
 * invalid UTF-8 inside strings becomes U+FFFD byte by byte; numbers beyond float64 are rejected.
 
-The published JSON Schema (layer A) is used only by :func:`lint_manifest`, for advice.
+Go's scanner and Unmarshal model live in ``gocompat.json``; this module describes the generated
+types (with their ``UnmarshalJSON`` rules: required keys, enums, length checks), renders the errors,
+and builds the :class:`Manifest`. The published JSON Schema (layer A) is used only by
+:func:`lint_manifest`, for advice, with the URL-pattern checks (a manifest concern: they read
+each pattern through ``gocompat.neturl``, as the allow-list matcher does).
 """
 
 from __future__ import annotations
 
 import codecs
-import errno as errno_mod
 import functools
 import json
 import os
 import re
-import unicodedata
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any
 
 from pytest_wasmhost.errors import ManifestError
+from pytest_wasmhost.gocompat import json as gojson
+from pytest_wasmhost.gocompat import neturl
+from pytest_wasmhost.gocompat import path as gopath
+from pytest_wasmhost.gocompat.json import JsonPath
+from pytest_wasmhost.gocompat.oserr import errno_text, path_error
+from pytest_wasmhost.gocompat.strconv import quote
+from pytest_wasmhost.gocompat.utf8 import go_bytes, replace_invalid
 
 __all__ = [
     "CAPABILITIES",
@@ -72,10 +80,7 @@ HTTP_METHODS: tuple[str, ...] = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"
 MAX_MANIFEST_BYTES = 1024 * 1024
 
 _MANIFEST_FILE = "manifest.json"
-_GO_MAX_DEPTH = 10000  # encoding/json's maxNestingDepth
-
-JsonPathPart: TypeAlias = "str | int"
-JsonPath: TypeAlias = "tuple[JsonPathPart, ...]"
+gojson.MAX_DEPTH = 10000  # encoding/json's maxNestingDepth
 
 
 # --------------------------------------------------------------------------------------------------
@@ -174,7 +179,7 @@ class Manifest:
 
     def as_json(self) -> Any:
         """The document as plain Python values (for duplicate keys the last one wins)."""
-        return _to_python(_parse_go_json(_to_bytes(self.raw)))
+        return _to_python(gojson.parse(go_bytes(self.raw)))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -198,18 +203,18 @@ def parse_manifest(
     if len(raw) > MAX_MANIFEST_BYTES:
         raise _too_big(where, len(raw), plugin_id)
     try:
-        node = _parse_go_json(raw)
+        node = gojson.parse(raw)
         plain = _manifest_unmarshal(node)
-    except _GoSyntaxError as exc:
+    except gojson.GoSyntaxError as exc:
         raise _syntax_manifest_error(exc, raw, where, plugin_id) from None
-    except _Hard as exc:
+    except gojson.Hard as exc:
         raise _decode_manifest_error(exc.err, where, plugin_id) from None
-    return _build_manifest(plain, go_utf8(raw))
+    return _build_manifest(plain, replace_invalid(raw))
 
 
 def load_manifest(plugin_dir: str | os.PathLike[str], *, plugin_id: str | None = None) -> Manifest:
     """``LoadManifest(dir)``: read ``<dir>/manifest.json`` and :func:`parse_manifest` it."""
-    file = go_join(os.fspath(plugin_dir), _MANIFEST_FILE)
+    file = gopath.join(os.fspath(plugin_dir), _MANIFEST_FILE)
     data = read_manifest_bytes(file, plugin_id=plugin_id)
     return parse_manifest(data, path=file, plugin_id=plugin_id)
 
@@ -220,9 +225,9 @@ def read_manifest_bytes(file: str, *, plugin_id: str | None = None) -> bytes:
         with open(file, "rb") as fh:
             data = fh.read(MAX_MANIFEST_BYTES + 1)
     except OSError as exc:
-        original = f"failed to read manifest file: {go_os_error('open', file, exc)}"
+        original = f"failed to read manifest file: {path_error('open', file, exc)}"
         raise ManifestError(
-            f"cannot read the manifest ({_strerror(exc)})",
+            f"cannot read the manifest ({errno_text(exc)})",
             path=file,
             rule="io",
             original=original,
@@ -271,739 +276,52 @@ def format_json_path(parts: JsonPath) -> str:
 _IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
 
 
-# --------------------------------------------------------------------------------------------------
-# Go text helpers (shared with package.py and discovery.py)
-# --------------------------------------------------------------------------------------------------
-
-
-def go_os_error(op: str, path: str, exc: OSError) -> str:
-    """Render an OSError as Go's ``*PathError`` does: ``open /x: no such file or directory``."""
-    if exc.errno == errno_mod.EISDIR and op == "open":
-        op = "read"  # Go opens directories fine; the read fails
-    return f"{op} {path}: {_strerror(exc)}"
-
-
-def _strerror(exc: OSError) -> str:
-    # Go's syscall error table is the C library's text with a lower-case first letter.
-    text = os.strerror(exc.errno) if exc.errno else (exc.strerror or str(exc))
-    return text[:1].lower() + text[1:]
-
-
-def go_clean(path: str) -> str:
-    """Go's ``filepath.Clean`` (``os.path.normpath`` keeps a leading ``//``, Go does not)."""
-    if not path:
-        return "."
-    cleaned = os.path.normpath(path)
-    if cleaned.startswith("//"):
-        cleaned = "/" + cleaned.lstrip("/")
-    return cleaned
-
-
-def go_join(*parts: str) -> str:
-    """Go's ``filepath.Join``: join the non-empty parts and clean the result."""
-    kept = [p for p in parts if p]
-    return go_clean("/".join(kept)) if kept else ""
-
-
-def go_quote(text: str) -> str:
-    """Go's ``strconv.Quote`` (also what ``%#v`` prints for a string)."""
-    out = ['"']
-    for ch in text:
-        out.append(_quote_rune(ch))
-    out.append('"')
-    return "".join(out)
-
-
-_SIMPLE_ESCAPES = {"\a": r"\a", "\b": r"\b", "\f": r"\f", "\n": r"\n", "\r": r"\r", "\t": r"\t", "\v": r"\v"}
-
-
-def _quote_rune(ch: str) -> str:
-    if ch in ('"', "\\"):
-        return "\\" + ch
-    if _go_is_print(ch):
-        return ch
-    if ch in _SIMPLE_ESCAPES:
-        return _SIMPLE_ESCAPES[ch]
-    code = ord(ch)
-    if code < 0x20 or code == 0x7F:
-        return f"\\x{code:02x}"
-    if 0xD800 <= code < 0xE000:
-        return "\\ufffd"  # not a valid rune in Go
-    if code < 0x10000:
-        return f"\\u{code:04x}"
-    return f"\\U{code:08x}"
-
-
-def _go_is_print(ch: str) -> bool:
-    # strconv.IsPrint: letters, marks, numbers, punctuation, symbols and the ASCII space.
-    return ch == " " or unicodedata.category(ch)[0] in "LMNPS"
-
-
-def _quote_char(byte: int) -> str:
-    """The scanner's ``quoteChar``: a byte shown as the rune of the same value."""
-    if byte == 0x27:
-        return "'\\''"
-    if byte == 0x22:
-        return "'\"'"
-    return "'" + go_quote(chr(byte))[1:-1] + "'"
-
-
-def _go_utf8_replace(exc: UnicodeError) -> tuple[str, int]:
-    # Go's utf8.DecodeRune consumes exactly one byte of an invalid sequence; Python's "replace"
-    # swallows the maximal invalid subpart, which gives fewer U+FFFD.
-    if not isinstance(exc, UnicodeDecodeError):
-        raise exc
-    return "\ufffd", exc.start + 1
-
-
-_GO_UTF8_ERRORS = "pytest_wasmhost.go-utf8"
-codecs.register_error(_GO_UTF8_ERRORS, _go_utf8_replace)
-
-
-def go_utf8(data: bytes) -> str:
-    """Decode bytes as Go strings print: each byte of an invalid sequence becomes U+FFFD."""
-    return data.decode("utf-8", _GO_UTF8_ERRORS)
-
-
-def _to_bytes(text: str) -> bytes:
-    try:
-        return text.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogatepass")
-
-
-# --------------------------------------------------------------------------------------------------
-# Go JSON scanner -> node tree
-#
-# Hand-written rather than json.loads: the stdlib cannot reproduce Go's error texts, accepts NaN and
-# Infinity, replaces invalid UTF-8 differently, drops duplicate keys and recurses (RecursionError).
-# --------------------------------------------------------------------------------------------------
-
-
-class _Obj:
-    """A JSON object with every key/value pair in document order (duplicates kept)."""
-
-    __slots__ = ("pairs",)
-
-    def __init__(self) -> None:
-        self.pairs: list[tuple[str, _Node]] = []
-
-
-@dataclass(frozen=True, slots=True)
-class _Num:
-    text: str
-
-
-_Node: TypeAlias = "bool | str | _Num | list[_Node] | _Obj | None"
-
-
-class _GoSyntaxError(Exception):
-    def __init__(self, message: str, offset: int, byte: int | None, json_path: JsonPath) -> None:
-        super().__init__(message)
-        self.message = message
-        self.offset = offset  # index of the offending byte (len(data) at end of input)
-        self.byte = byte
-        self.json_path = json_path
-
-
-_WS = re.compile(rb"[ \t\r\n]*")
-_STR_CHUNK = re.compile(rb'[^"\\\x00-\x1f]*')
-_HEX = frozenset(b"0123456789abcdefABCDEF")
-_DIGITS = frozenset(b"0123456789")
-_SIMPLE_ESC = frozenset(b'"\\/bfnrt')
-_EOF_BYTE = 0x20  # Go feeds a space to the scanner at end of input
-
-
-class _Frame:
-    __slots__ = ("container", "key", "pending")
-
-    def __init__(self, container: _Obj | list[_Node]) -> None:
-        self.container = container
-        self.key: str | None = None  # the key whose value is being parsed
-        self.pending = isinstance(container, list)  # an array element is being parsed
-
-
-class _Scanner:
-    """An iterative parser (explicit stack, no recursion) with Go's ``encoding/json`` scanner errors."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.n = len(data)
-        self.stack: list[_Frame] = []
-
-    # -- errors -----------------------------------------------------------------------------------
-
-    def _path(self) -> JsonPath:
-        parts: list[JsonPathPart] = []
-        for frame in self.stack:
-            if isinstance(frame.container, list):
-                if frame.pending:
-                    parts.append(len(frame.container))
-            elif frame.key is not None:
-                parts.append(frame.key)
-        return tuple(parts)
-
-    def _fail(self, pos: int, context: str) -> _GoSyntaxError:
-        byte = self.data[pos] if pos < self.n else _EOF_BYTE
-        return _GoSyntaxError(
-            f"invalid character {_quote_char(byte)} {context}",
-            pos,
-            byte if pos < self.n else None,
-            self._path(),
-        )
-
-    def _eof(self) -> _GoSyntaxError:
-        return _GoSyntaxError("unexpected end of JSON input", self.n, None, self._path())
-
-    def _byte(self, pos: int) -> int:
-        return self.data[pos] if pos < self.n else -1
-
-    def _ws(self, pos: int) -> int:
-        match = _WS.match(self.data, pos)
-        assert match is not None  # the pattern matches the empty string
-        return match.end()
-
-    # -- driver -----------------------------------------------------------------------------------
-
-    def parse(self) -> _Node:
-        pos = self._ws(0)
-        while True:
-            value, pos, opened = self._value(pos)
-            if opened:
-                continue  # a container was pushed; ``pos`` is at its first value
-            pos, done, value = self._end_value(value, pos)
-            if done:
-                return value
-
-    def _value(self, pos: int) -> tuple[_Node, int, bool]:
-        """Parse the value at ``pos``; for a non-empty container push it and report ``opened``."""
-        c = self._byte(pos)
-        if c in (0x7B, 0x5B):  # { [
-            if len(self.stack) + 1 > _GO_MAX_DEPTH:
-                raise self._fail(pos, "exceeded max depth")
-            return self._open(c, pos)
-        if c == 0x22:
-            text, pos = self._string(pos)
-            return text, pos, False
-        if c == 0x2D or c in _DIGITS:
-            num, pos = self._number(pos)
-            return num, pos, False
-        if c == 0x74:
-            return True, self._literal(pos, b"true"), False
-        if c == 0x66:
-            return False, self._literal(pos, b"false"), False
-        if c == 0x6E:
-            return None, self._literal(pos, b"null"), False
-        if c < 0:
-            raise self._eof()
-        raise self._fail(pos, "looking for beginning of value")
-
-    def _open(self, c: int, pos: int) -> tuple[_Node, int, bool]:
-        pos = self._ws(pos + 1)
-        if c == 0x5B:
-            items: list[_Node] = []
-            if self._byte(pos) == 0x5D:
-                return items, pos + 1, False
-            self.stack.append(_Frame(items))
-            return None, pos, True
-        obj = _Obj()
-        if self._byte(pos) == 0x7D:
-            return obj, pos + 1, False
-        frame = _Frame(obj)
-        self.stack.append(frame)
-        return None, self._key(frame, pos), True
-
-    def _key(self, frame: _Frame, pos: int) -> int:
-        """Parse ``"key" :`` at ``pos`` (after whitespace); return the position of the value."""
-        frame.key = None
-        c = self._byte(pos)
-        if c != 0x22:
-            raise self._eof() if c < 0 else self._fail(pos, "looking for beginning of object key string")
-        frame.key, pos = self._string(pos)
-        pos = self._ws(pos)
-        c = self._byte(pos)
-        if c != 0x3A:
-            raise self._eof() if c < 0 else self._fail(pos, "after object key")
-        return self._ws(pos + 1)
-
-    def _end_value(self, value: _Node, pos: int) -> tuple[int, bool, _Node]:
-        """Attach a finished value, consume separators and closers.
-
-        Returns (position of the next value, whole document done, the root when done).
-        """
-        while self.stack:
-            frame = self.stack[-1]
-            container = frame.container
-            if isinstance(container, list):
-                container.append(value)
-                frame.pending = False
-            else:
-                assert frame.key is not None
-                container.pairs.append((frame.key, value))
-                frame.key = None
-            pos = self._ws(pos)
-            c = self._byte(pos)
-            if c < 0:
-                raise self._eof()
-            if c == 0x2C:  # ,
-                pos = self._ws(pos + 1)
-                if isinstance(container, _Obj):
-                    pos = self._key(frame, pos)
-                else:
-                    frame.pending = True
-                return pos, False, None
-            closer = 0x5D if isinstance(container, list) else 0x7D
-            if c != closer:
-                context = "after array element" if closer == 0x5D else "after object key:value pair"
-                raise self._fail(pos, context)
-            self.stack.pop()
-            value = container
-            pos += 1
-        pos = self._ws(pos)
-        if pos < self.n:
-            raise self._fail(pos, "after top-level value")
-        return pos, True, value
-
-    # -- tokens -----------------------------------------------------------------------------------
-
-    def _string(self, start: int) -> tuple[str, int]:
-        data, pos = self.data, start + 1
-        while True:
-            match = _STR_CHUNK.match(data, pos)
-            assert match is not None
-            pos = match.end()
-            c = self._byte(pos)
-            if c == 0x22:
-                return _go_unquote(data[start + 1 : pos]), pos + 1
-            if c < 0:
-                raise self._eof()
-            if c != 0x5C:
-                raise self._fail(pos, "in string literal")  # a control character
-            pos = self._escape(pos)
-
-    def _escape(self, pos: int) -> int:
-        esc = pos + 1
-        c = self._byte(esc)
-        if c in _SIMPLE_ESC:
-            return esc + 1
-        if c != 0x75:  # u
-            raise self._fail(esc, "in string escape code")
-        for hex_pos in range(esc + 1, esc + 5):
-            if self._byte(hex_pos) not in _HEX:
-                raise self._fail(hex_pos, "in \\u hexadecimal character escape")
-        return esc + 5
-
-    def _number(self, start: int) -> tuple[_Num, int]:
-        pos = start
-        if self._byte(pos) == 0x2D:
-            pos += 1
-            if self._byte(pos) not in _DIGITS:
-                raise self._fail(pos, "in numeric literal")
-        if self._byte(pos) == 0x30:
-            pos += 1
-        else:
-            pos = self._digits(pos)
-        if self._byte(pos) == 0x2E:
-            pos += 1
-            if self._byte(pos) not in _DIGITS:
-                raise self._fail(pos, "after decimal point in numeric literal")
-            pos = self._digits(pos)
-        if self._byte(pos) in (0x65, 0x45):
-            pos += 1
-            if self._byte(pos) in (0x2B, 0x2D):
-                pos += 1
-            if self._byte(pos) not in _DIGITS:
-                raise self._fail(pos, "in exponent of numeric literal")
-            pos = self._digits(pos)
-        return _Num(self.data[start:pos].decode("ascii")), pos
-
-    def _digits(self, pos: int) -> int:
-        while self._byte(pos) in _DIGITS:
-            pos += 1
-        return pos
-
-    def _literal(self, pos: int, word: bytes) -> int:
-        name = word.decode("ascii")
-        for k in range(1, len(word)):
-            if self._byte(pos + k) != word[k]:
-                raise self._fail(pos + k, f"in literal {name} (expecting '{chr(word[k])}')")
-        return pos + len(word)
-
-
-def _parse_go_json(data: bytes) -> _Node:
-    return _Scanner(data).parse()
-
-
-_UNQUOTE_TOKEN = re.compile(rb'\\u([0-9a-fA-F]{4})|\\(["\\/bfnrt])|[^\\]+', re.DOTALL)
-_ESCAPED = {b'"': '"', b"\\": "\\", b"/": "/", b"b": "\b", b"f": "\f", b"n": "\n", b"r": "\r", b"t": "\t"}
-
-
-def _go_unquote(content: bytes) -> str:
-    """Go's ``unquote``: escapes, surrogate pairs (lone halves -> U+FFFD), invalid UTF-8 -> U+FFFD."""
-    if b"\\" not in content:
-        return go_utf8(content)
-    tokens: list[str | int] = []  # int = a \uXXXX code unit
-    for match in _UNQUOTE_TOKEN.finditer(content):
-        hex_digits, simple = match.group(1), match.group(2)
-        if hex_digits is not None:
-            tokens.append(int(hex_digits, 16))
-        elif simple is not None:
-            tokens.append(_ESCAPED[simple])
-        else:
-            tokens.append(go_utf8(match.group(0)))
-    return "".join(_join_code_units(tokens))
-
-
-def _join_code_units(tokens: list[str | int]) -> Iterator[str]:
-    i = 0
-    while i < len(tokens):
-        token = tokens[i]
-        i += 1
-        if isinstance(token, str):
-            yield token
-        elif not 0xD800 <= token < 0xE000:
-            yield chr(token)
-        else:
-            low = tokens[i] if i < len(tokens) else None
-            if 0xD800 <= token < 0xDC00 and isinstance(low, int) and 0xDC00 <= low < 0xE000:
-                yield chr(0x10000 + ((token - 0xD800) << 10) + (low - 0xDC00))
-                i += 1
-            else:
-                yield "\ufffd"
-
-
-# --------------------------------------------------------------------------------------------------
-# Go encoding/json typed decoding, emulated for the generated manifest types
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class _GoError:
-    """An error as the Go decoder builds it; type errors get their context rewritten on the way up."""
-
-    rule: str
-    json_path: JsonPath
-    text: str = ""
-    value: str = ""  # UnmarshalTypeError.Value: "number", "string", "number 1e400", ...
-    go_type: str = ""
-    struct: str = ""
-    field: str = ""
-    is_type_error: bool = False
-    subject: str = ""  # for messages: the offending value / key
-
-    def message(self) -> str:
-        if not self.is_type_error:
-            return self.text
-        if self.struct or self.field:
-            return (
-                f"json: cannot unmarshal {self.value} into Go struct field "
-                f"{self.struct}.{self.field} of type {self.go_type}"
-            )
-        return f"json: cannot unmarshal {self.value} into Go value of type {self.go_type}"
-
-
-class _Hard(Exception):
-    """An error that aborts decoding (returned by an ``UnmarshalJSON`` or by ``json.Unmarshal``)."""
-
-    def __init__(self, err: _GoError) -> None:
-        super().__init__(err.message())
-        self.err = err
-
-
-@dataclass(frozen=True)
-class _Prim:
-    go_name: str
-
-
-@dataclass(frozen=True)
-class _Iface:
-    go_name: str = "interface {}"
-
-
-@dataclass(frozen=True)
-class _SliceT:
-    elem: _GoType
-
-    @property
-    def go_name(self) -> str:
-        return "[]" + self.elem.go_name
-
-
-@dataclass(frozen=True)
-class _MapT:
-    elem: _GoType
-
-    @property
-    def go_name(self) -> str:
-        return "map[string]" + self.elem.go_name
-
-
-@dataclass(frozen=True)
-class _EnumT:
-    """A named string type whose ``UnmarshalJSON`` checks enum membership (called even for ``null``)."""
-
-    go_name: str
-    values: tuple[str, ...]
-    rule_subject: str
-
-    @property
-    def listing(self) -> str:
-        return "[]interface {}{" + ", ".join(go_quote(v) for v in self.values) + "}"
-
-
-@dataclass(frozen=True)
-class _StructT:
-    name: str  # reflect Name(), used in error context
-    go_name: str  # reflect String(), used as a target type
-    fields: tuple[tuple[str, _GoType], ...]
-
-    @functools.cached_property
-    def _exact(self) -> dict[str, str]:
-        return {name: name for name, _ in self.fields}
-
-    @functools.cached_property
-    def _folded(self) -> dict[str, str]:
-        return {_go_fold(name): name for name, _ in self.fields}
-
-    @functools.cached_property
-    def types(self) -> dict[str, _GoType]:
-        return dict(self.fields)
-
-    def lookup(self, key: str) -> str | None:
-        """Go matches a key to a field exactly first, then case-insensitively (Unicode simple folding)."""
-        return self._exact.get(key) or self._folded.get(_go_fold(key))
-
-
-@dataclass(frozen=True)
-class _PtrT:
-    """A pointer to a permission type with its own ``UnmarshalJSON``; ``null`` sets it to nil."""
-
-    spec: _PermSpec
-
-    @property
-    def go_name(self) -> str:
-        return "*schema." + self.spec.go_name
-
-
-_GoType: TypeAlias = "_Prim | _Iface | _SliceT | _MapT | _EnumT | _StructT | _PtrT"
-
-# Go's foldRune maps a rune to the smallest rune of its case-folding orbit; the only non-ASCII runes
-# whose orbit reaches ASCII are the long s (-> S) and the Kelvin sign (-> K).
-_FOLD_TABLE = {**{c: c - 32 for c in range(ord("a"), ord("z") + 1)}, 0x017F: ord("S"), 0x212A: ord("K")}
-
-
-def _go_fold(key: str) -> str:
-    return key.translate(_FOLD_TABLE)
-
-
-@dataclass
-class _GoSlice:
-    """A Go slice: decoding into an existing slice reuses its backing array (even past its length)."""
-
-    backing: list[Any]
-    length: int
-
-    def items(self) -> list[Any]:
-        return self.backing[: self.length]
-
-
-@dataclass
-class _StructVal:
-    fields: dict[str, Any]
-    keys: dict[str, str] = field(default_factory=dict)  # field -> the key spelling that set it last
-
-
-_STRING = _Prim("string")
-_BOOL = _Prim("bool")
-_IFACE = _Iface()
-
-
-def _zero(t: _GoType) -> Any:
-    if t is _STRING or isinstance(t, _EnumT):
-        return ""
-    if t is _BOOL:
-        return False
-    if isinstance(t, _StructT):
-        return _StructVal({name: _zero(ft) for name, ft in t.fields})
-    return None
-
-
-def _kind(node: _Node) -> str:
-    if node is None:
-        return "null"
-    if isinstance(node, bool):
-        return "bool"
-    if isinstance(node, str):
-        return "string"
-    if isinstance(node, _Num):
-        return "number"
-    return "array" if isinstance(node, list) else "object"
-
-
-class _DecodeState:
-    """One ``json.Unmarshal`` call: its first saved error and its error context."""
-
-    def __init__(self) -> None:
-        self.saved: _GoError | None = None
-        self.ctx_struct: str | None = None
-        self.ctx_stack: list[str] = []
-
-    def add_context(self, err: _GoError) -> None:
-        if err.is_type_error and (self.ctx_struct is not None or self.ctx_stack):
-            err.struct = self.ctx_struct or ""
-            stack = [*self.ctx_stack, err.field] if err.field else list(self.ctx_stack)
-            err.field = ".".join(stack)
-
-    def save(self, err: _GoError) -> None:
-        if self.saved is None:
-            self.add_context(err)
-            self.saved = err
-
-    def value(self, node: _Node, t: _GoType, cur: Any, path: JsonPath) -> Any:
-        if isinstance(t, _PtrT):
-            return None if node is None else _perm_unmarshal(t.spec, node, path)
-        if isinstance(t, _EnumT):
-            return _enum_unmarshal(t, node, path)
-        if isinstance(t, _Iface):
-            return node
-        kind = _kind(node)
-        if kind == "null":
-            return None if isinstance(t, _SliceT | _MapT) else cur
-        if isinstance(t, _StructT) and isinstance(node, _Obj):
-            return self._struct(node, t, cur, path)
-        if isinstance(t, _MapT) and isinstance(node, _Obj):
-            return self._map(node, t, cur, path)
-        if isinstance(t, _SliceT) and isinstance(node, list):
-            return self._slice(node, t, cur, path)
-        if (t is _STRING and kind == "string") or (t is _BOOL and kind == "bool"):
-            return node
-        self.save(_type_error(kind, t, path))
-        return cur
-
-    def _struct(self, node: _Obj, t: _StructT, cur: _StructVal, path: JsonPath) -> _StructVal:
-        orig_len, orig_struct = len(self.ctx_stack), self.ctx_struct
-        for key, val in node.pairs:
-            name = t.lookup(key)
-            if name is None:
-                continue  # unknown keys are skipped without looking inside
-            self.ctx_stack.append(name)
-            self.ctx_struct = t.name
-            cur.fields[name] = self.value(val, t.types[name], cur.fields[name], (*path, key))
-            cur.keys[name] = key
-            # restored only on success: an error propagating up keeps this context, as in Go
-            del self.ctx_stack[orig_len:]
-            self.ctx_struct = orig_struct
-        return cur
-
-    def _map(self, node: _Obj, t: _MapT, cur: dict[str, Any] | None, path: JsonPath) -> dict[str, Any]:
-        result = cur if cur is not None else {}
-        for key, val in node.pairs:
-            result[key] = self.value(val, t.elem, _zero(t.elem), (*path, key))
-        return result
-
-    def _slice(self, node: list[_Node], t: _SliceT, cur: _GoSlice | None, path: JsonPath) -> _GoSlice:
-        backing = cur.backing if cur is not None else []
-        length = cur.length if cur is not None else 0
-        for i, item in enumerate(node):
-            if i >= len(backing):
-                backing.append(_zero(t.elem))
-            length = max(length, i + 1)
-            backing[i] = self.value(item, t.elem, backing[i], (*path, i))
-        if not node:
-            return _GoSlice([], 0)  # Go makes a fresh empty (non-nil) slice
-        return _GoSlice(backing, len(node))
-
-
-def _type_error(kind: str, t: _GoType, path: JsonPath) -> _GoError:
-    return _GoError(
-        rule="type", json_path=path, value=kind, go_type=t.go_name, is_type_error=True, subject=kind
-    )
-
-
-def _unmarshal(node: _Node, t: _GoType, path: JsonPath) -> Any:
-    """``json.Unmarshal(value, &fresh)``: a new decode state; any error is returned (raised) upward."""
-    state = _DecodeState()
-    try:
-        result = state.value(node, t, _zero(t), path)
-    except _Hard as exc:
-        state.add_context(exc.err)
-        raise
-    if state.saved is not None:
-        raise _Hard(state.saved)
-    return result
-
-
-def _raw_keys(node: _Node, path: JsonPath) -> dict[str, bool] | None:
-    """``json.Unmarshal(value, &raw)`` into ``map[string]interface{}``: key -> value is null."""
-    if node is None:
-        return None
-    if not isinstance(node, _Obj):
-        raise _Hard(_type_error(_kind(node), _Prim("map[string]interface {}"), path))
-    overflow = _first_overflow(node, path)
-    if overflow is not None:
-        num, num_path = overflow
-        raise _Hard(
-            _GoError(
-                rule="type",
-                json_path=num_path,
-                value=f"number {num.text}",
-                go_type="float64",
-                is_type_error=True,
-                subject=num.text,
-            )
-        )
-    return {key: val is None for key, val in node.pairs}
-
-
-def _first_overflow(node: _Obj, path: JsonPath) -> tuple[_Num, JsonPath] | None:
-    """The first number (document order) that Go's ``strconv.ParseFloat`` rejects as out of range."""
-    todo: list[tuple[_Node, JsonPath]] = [(node, path)]
-    while todo:
-        current, where = todo.pop()
-        if isinstance(current, _Num):
-            if _float_overflows(current.text):
-                return current, where
-        elif isinstance(current, list):
-            todo.extend(reversed([(item, (*where, i)) for i, item in enumerate(current)]))
-        elif isinstance(current, _Obj):
-            todo.extend(reversed([(val, (*where, key)) for key, val in current.pairs]))
-    return None
-
-
-def _float_overflows(text: str) -> bool:
-    return float(text) in (float("inf"), float("-inf"))
-
-
-def _enum_unmarshal(t: _EnumT, node: _Node, path: JsonPath) -> str:
-    value: str = _unmarshal(node, _STRING, path)
-    if value not in t.values:
-        raise _Hard(
-            _GoError(
-                rule="enum",
-                json_path=path,
-                text=f"invalid value (expected one of {t.listing}): {go_quote(value)}",
-                subject=value,
-            )
-        )
-    return value
-
-
 @dataclass(frozen=True)
 class _PermSpec:
     key: str
     go_name: str
     required: tuple[str, ...]
-    plain: _StructT
+    plain: gojson.StructT
     non_empty_lists: tuple[str, ...] = ()
     reset_if_absent: tuple[str, ...] = ()
 
 
 def _reason_only(key: str, go_name: str) -> _PermSpec:
-    return _PermSpec(key, go_name, ("reason",), _StructT("Plain", "schema.Plain", (("reason", _STRING),)))
+    return _PermSpec(
+        key, go_name, ("reason",), gojson.StructT("Plain", "schema.Plain", (("reason", gojson.STRING),))
+    )
 
 
-_CAPABILITY_T = _EnumT("schema.PluginManifestCapabilitiesElem", CAPABILITIES, "capability")
-_METHOD_T = _EnumT("schema.PluginManifestPermissionsHttpAllowedUrlsValueElem", HTTP_METHODS, "HTTP method")
+def _enum(go_name: str, values: tuple[str, ...]) -> gojson.Unmarshaler:
+    """A generated enum type: its ``UnmarshalJSON`` (called even for ``null``) checks membership."""
+    listing = "[]interface {}{" + ", ".join(quote(v) for v in values) + "}"
+
+    def unmarshal(node: gojson.Node, path: JsonPath) -> str:
+        value: str = gojson.unmarshal(node, gojson.STRING, path)
+        if value not in values:
+            raise gojson.Hard(
+                gojson.GoError(
+                    rule="enum",
+                    json_path=path,
+                    text=f"invalid value (expected one of {listing}): {quote(value)}",
+                    subject=value,
+                )
+            )
+        return value
+
+    return gojson.Unmarshaler(go_name, unmarshal, zero="")
+
+
+def _permission_pointer(spec: _PermSpec) -> gojson.Unmarshaler:
+    """``*schema.<Permission>``: its ``UnmarshalJSON`` checks the required keys; ``null`` sets nil."""
+    # A lambda: _perm_unmarshal is defined below, with the other permission rules.
+    return gojson.Unmarshaler(
+        "*schema." + spec.go_name, lambda node, path: _perm_unmarshal(spec, node, path), pointer=True
+    )
+
+
+_CAPABILITY_T = _enum("schema.PluginManifestCapabilitiesElem", CAPABILITIES)
+_METHOD_T = _enum("schema.PluginManifestPermissionsHttpAllowedUrlsValueElem", HTTP_METHODS)
 
 _PERM_SPECS: dict[str, _PermSpec] = {
     "artwork": _reason_only("artwork", "PluginManifestPermissionsArtwork"),
@@ -1013,13 +331,13 @@ _PERM_SPECS: dict[str, _PermSpec] = {
         "http",
         "PluginManifestPermissionsHttp",
         ("allowedUrls", "reason"),
-        _StructT(
+        gojson.StructT(
             "Plain",
             "schema.Plain",
             (
-                ("allowLocalNetwork", _BOOL),
-                ("allowedUrls", _MapT(_SliceT(_METHOD_T))),
-                ("reason", _STRING),
+                ("allowLocalNetwork", gojson.BOOL),
+                ("allowedUrls", gojson.MapT(gojson.SliceT(_METHOD_T))),
+                ("reason", gojson.STRING),
             ),
         ),
         reset_if_absent=("allowLocalNetwork",),
@@ -1029,10 +347,14 @@ _PERM_SPECS: dict[str, _PermSpec] = {
         "subsonicapi",
         "PluginManifestPermissionsSubsonicapi",
         ("reason",),
-        _StructT(
+        gojson.StructT(
             "Plain",
             "schema.Plain",
-            (("allowAdmins", _BOOL), ("allowedUsernames", _SliceT(_STRING)), ("reason", _STRING)),
+            (
+                ("allowAdmins", gojson.BOOL),
+                ("allowedUsernames", gojson.SliceT(gojson.STRING)),
+                ("reason", gojson.STRING),
+            ),
         ),
         reset_if_absent=("allowAdmins",),
     ),
@@ -1040,64 +362,70 @@ _PERM_SPECS: dict[str, _PermSpec] = {
         "websocket",
         "PluginManifestPermissionsWebsocket",
         ("allowedUrls", "reason"),
-        _StructT(
+        gojson.StructT(
             "Plain",
             "schema.Plain",
-            (("allowLocalNetwork", _BOOL), ("allowedUrls", _SliceT(_STRING)), ("reason", _STRING)),
+            (
+                ("allowLocalNetwork", gojson.BOOL),
+                ("allowedUrls", gojson.SliceT(gojson.STRING)),
+                ("reason", gojson.STRING),
+            ),
         ),
         non_empty_lists=("allowedUrls",),
         reset_if_absent=("allowLocalNetwork",),
     ),
 }
 
-_PERMISSIONS_T = _StructT(
+_PERMISSIONS_T = gojson.StructT(
     "PluginManifestPermissions",
     "schema.PluginManifestPermissions",
     (
-        *((key, _PtrT(spec)) for key, spec in sorted(_PERM_SPECS.items())),
-        ("AdditionalProperties", _IFACE),  # a Go field without a json tag: its JSON name is the Go name
+        *((key, _permission_pointer(spec)) for key, spec in sorted(_PERM_SPECS.items())),
+        ("AdditionalProperties", gojson.IFACE),  # a Go field without a json tag: its JSON name is the Go name
     ),
 )
 
 _REQUIRED_TOP_LEVEL = ("author", "capabilities", "description", "name", "permissions", "version", "website")
 
-_MANIFEST_PLAIN = _StructT(
+_MANIFEST_PLAIN = gojson.StructT(
     "Plain",
     "schema.Plain",
     (
-        ("author", _STRING),
-        ("capabilities", _SliceT(_CAPABILITY_T)),
-        ("description", _STRING),
-        ("name", _STRING),
+        ("author", gojson.STRING),
+        ("capabilities", gojson.SliceT(_CAPABILITY_T)),
+        ("description", gojson.STRING),
+        ("name", gojson.STRING),
         ("permissions", _PERMISSIONS_T),
-        ("version", _STRING),
-        ("website", _STRING),
+        ("version", gojson.STRING),
+        ("website", gojson.STRING),
     ),
 )
 
 
-def _required(key: str, owner: str, path: JsonPath) -> _Hard:
-    return _Hard(
-        _GoError(
+def _required(key: str, owner: str, path: JsonPath) -> gojson.Hard:
+    return gojson.Hard(
+        gojson.GoError(
             rule="required", json_path=(*path, key), text=f"field {key} in {owner}: required", subject=key
         )
     )
 
 
-def _too_short(name: str, key: str, rule: str, path: JsonPath) -> _Hard:
+def _too_short(name: str, key: str, rule: str, path: JsonPath) -> gojson.Hard:
     """A length check on Go field ``name``, which the document spelled ``key``."""
-    return _Hard(
-        _GoError(rule=rule, json_path=(*path, key), text=f"field {name} length: must be >= 1", subject=name)
+    return gojson.Hard(
+        gojson.GoError(
+            rule=rule, json_path=(*path, key), text=f"field {name} length: must be >= 1", subject=name
+        )
     )
 
 
-def _perm_unmarshal(spec: _PermSpec, node: _Node, path: JsonPath) -> _StructVal:
-    raw = _raw_keys(node, path)
+def _perm_unmarshal(spec: _PermSpec, node: gojson.Node, path: JsonPath) -> gojson.StructVal:
+    raw = gojson.raw_keys(node, path)
     if raw is not None:
         for key in spec.required:
             if key not in raw:
                 raise _required(key, spec.go_name, path)
-    plain: _StructVal = _unmarshal(node, spec.plain, path)
+    plain: gojson.StructVal = gojson.unmarshal(node, spec.plain, path)
     for name in spec.reset_if_absent:
         if raw is None or raw.get(name, True):
             plain.fields[name] = False
@@ -1110,13 +438,13 @@ def _perm_unmarshal(spec: _PermSpec, node: _Node, path: JsonPath) -> _StructVal:
     return plain
 
 
-def _manifest_unmarshal(node: _Node) -> _StructVal:
-    raw = _raw_keys(node, ())
+def _manifest_unmarshal(node: gojson.Node) -> gojson.StructVal:
+    raw = gojson.raw_keys(node, ())
     if raw is not None:
         for key in _REQUIRED_TOP_LEVEL:
             if key not in raw:
                 raise _required(key, "PluginManifest", ())
-    plain: _StructVal = _unmarshal(node, _MANIFEST_PLAIN, ())
+    plain: gojson.StructVal = gojson.unmarshal(node, _MANIFEST_PLAIN, ())
     caps = plain.fields["capabilities"]
     if caps is not None and caps.length < 1:
         raise _too_short("capabilities", plain.keys.get("capabilities", "capabilities"), "min-items", ())
@@ -1128,14 +456,14 @@ def _manifest_unmarshal(node: _Node) -> _StructVal:
 # --------------------------------------------------------------------------------------------------
 
 
-def _slice_items(value: _GoSlice | None) -> tuple[Any, ...]:
+def _slice_items(value: gojson.GoSlice | None) -> tuple[Any, ...]:
     return tuple(value.items()) if value is not None else ()
 
 
-def _build_permissions(perms: _StructVal) -> Permissions:
+def _build_permissions(perms: gojson.StructVal) -> Permissions:
     built: dict[str, Any] = {}
     for key in SERVICES:
-        plain: _StructVal | None = perms.fields[key]
+        plain: gojson.StructVal | None = perms.fields[key]
         if plain is not None:
             built[key] = _build_permission(key, plain.fields)
     return Permissions(**built)
@@ -1144,7 +472,7 @@ def _build_permissions(perms: _StructVal) -> Permissions:
 def _build_permission(key: str, f: dict[str, Any]) -> Any:
     reason: str = f["reason"]
     if key == "http":
-        urls: dict[str, _GoSlice | None] = f["allowedUrls"] or {}
+        urls: dict[str, gojson.GoSlice | None] = f["allowedUrls"] or {}
         allowed = tuple((pattern, _slice_items(methods)) for pattern, methods in urls.items())
         return HttpPermission(reason, allowed, bool(f["allowLocalNetwork"]))
     if key == "websocket":
@@ -1160,7 +488,7 @@ def _build_permission(key: str, f: dict[str, Any]) -> Any:
     return simple[key](reason)
 
 
-def _build_manifest(plain: _StructVal, raw: str) -> Manifest:
+def _build_manifest(plain: gojson.StructVal, raw: str) -> Manifest:
     f = plain.fields
     return Manifest(
         name=f["name"],
@@ -1183,7 +511,7 @@ def _coerce_document(data: Any, where: str, plugin_id: str | None) -> bytes:
     if isinstance(data, bytes | bytearray | memoryview):
         return bytes(data)
     if isinstance(data, str):
-        return _to_bytes(data)
+        return go_bytes(data)
     try:
         return json.dumps(data, allow_nan=True).encode("utf-8")
     except (TypeError, ValueError, RecursionError) as exc:
@@ -1226,7 +554,7 @@ def _is_encoding_problem(data: bytes, offset: int) -> bool:
 
 
 def _syntax_manifest_error(
-    exc: _GoSyntaxError, data: bytes, where: str, plugin_id: str | None
+    exc: gojson.GoSyntaxError, data: bytes, where: str, plugin_id: str | None
 ) -> ManifestError:
     line, col = _line_col(data, exc.offset)
     encoding = exc.byte is not None and exc.byte >= 0x80 and _is_encoding_problem(data, exc.offset)
@@ -1256,7 +584,7 @@ def _expected(go_type: str) -> str:
     return "an object"
 
 
-def _decode_manifest_error(err: _GoError, where: str, plugin_id: str | None) -> ManifestError:
+def _decode_manifest_error(err: gojson.GoError, where: str, plugin_id: str | None) -> ManifestError:
     problem, fix = _describe(err)
     return ManifestError(
         problem,
@@ -1273,7 +601,7 @@ def _owner(path: JsonPath) -> str:
     return format_json_path(path[:-1])
 
 
-def _describe(err: _GoError) -> tuple[str, str]:
+def _describe(err: gojson.GoError) -> tuple[str, str]:
     """A readable problem and a fix sentence for a decoder error."""
     if err.rule == "required":
         return (
@@ -1346,10 +674,10 @@ def lint_manifest(raw_json: str | bytes | bytearray | memoryview) -> list[LintWa
     every ``http``/``websocket``/``subsonicapi`` object with its documented fields) is deliberately
     not reproduced: only fields that are unknown to the permission are reported.
     """
-    data = _to_bytes(raw_json) if isinstance(raw_json, str) else bytes(raw_json)
+    data = go_bytes(raw_json) if isinstance(raw_json, str) else bytes(raw_json)
     try:
-        node = _parse_go_json(data)
-    except _GoSyntaxError as exc:
+        node = gojson.parse(data)
+    except gojson.GoSyntaxError as exc:
         raise _syntax_manifest_error(exc, data, "<lint>", None) from None
     warnings: list[LintWarning] = []
     try:
@@ -1365,30 +693,32 @@ def lint_manifest(raw_json: str | bytes | bytearray | memoryview) -> list[LintWa
     return list(dict.fromkeys(warnings))
 
 
-def _to_python(node: _Node) -> Any:
+def _to_python(node: gojson.Node) -> Any:
     """Node tree -> dicts/lists/scalars, iteratively (documents may nest 10000 deep)."""
 
-    def shell(n: _Node) -> Any:
-        if isinstance(n, _Obj):
+    def shell(n: gojson.Node) -> Any:
+        if isinstance(n, gojson.Obj):
             return {}
         if isinstance(n, list):
             return []
-        if isinstance(n, _Num):
+        if isinstance(n, gojson.Num):
             return _number(n.text)
         return n
 
     root = shell(node)
-    todo: list[tuple[_Node, Any]] = [(node, root)]
+    todo: list[tuple[gojson.Node, Any]] = [(node, root)]
     while todo:
         src, dst = todo.pop()
-        children = src.pairs if isinstance(src, _Obj) else enumerate(src) if isinstance(src, list) else ()
+        children = (
+            src.pairs if isinstance(src, gojson.Obj) else enumerate(src) if isinstance(src, list) else ()
+        )
         for key, child in children:
             made = shell(child)
             if isinstance(dst, dict):
                 dst[key] = made
             else:
                 dst.append(made)
-            if isinstance(child, _Obj | list):
+            if isinstance(child, gojson.Obj | list):
                 todo.append((child, made))
     return root
 
@@ -1425,14 +755,14 @@ def _unknown_permission_fields(path: JsonPath, instance: Any) -> list[LintWarnin
     if not isinstance(instance, dict) or len(path) != 2 or path[0] != "permissions":
         return []
     known = _PERMISSION_FIELDS.get(str(path[1]), frozenset({"reason"}))
-    folded = {_go_fold(name) for name in known}
+    folded = {gojson.fold_name(name) for name in known}
     return [
         LintWarning(
             format_json_path((*path, key)),
             f"unknown field {key!r} in permissions.{path[1]}: the host ignores it (check the spelling)",
         )
         for key in instance
-        if key not in known and _go_fold(key) not in folded
+        if key not in known and gojson.fold_name(key) not in folded
     ]
 
 
@@ -1460,23 +790,23 @@ def _schema_message(err: Any) -> str:
     return f"{err.message} (schema rule {keyword!r})"
 
 
-def _key_warnings(node: _Node) -> list[LintWarning]:
+def _key_warnings(node: gojson.Node) -> list[LintWarning]:
     """Duplicate keys and case-variant keys where the host reads the document."""
-    if not isinstance(node, _Obj):
+    if not isinstance(node, gojson.Obj):
         return []
     out = _object_key_warnings(node, (), _MANIFEST_PLAIN)
     for key, perms in node.pairs:
-        if _MANIFEST_PLAIN.lookup(key) != "permissions" or not isinstance(perms, _Obj):
+        if _MANIFEST_PLAIN.lookup(key) != "permissions" or not isinstance(perms, gojson.Obj):
             continue
         out.extend(_object_key_warnings(perms, (key,), _PERMISSIONS_T))
         for service_key, obj in perms.pairs:
             service = _PERMISSIONS_T.lookup(service_key)
-            if service in _PERM_SPECS and isinstance(obj, _Obj):
+            if service in _PERM_SPECS and isinstance(obj, gojson.Obj):
                 out.extend(_object_key_warnings(obj, (key, service_key), _PERM_SPECS[service].plain))
     return out
 
 
-def _object_key_warnings(obj: _Obj, path: JsonPath, t: _StructT) -> list[LintWarning]:
+def _object_key_warnings(obj: gojson.Obj, path: JsonPath, t: gojson.StructT) -> list[LintWarning]:
     out: list[LintWarning] = []
     counts: dict[str, int] = {}
     for key, _ in obj.pairs:
@@ -1554,42 +884,12 @@ def url_pattern_problems(pattern: str, schemes: tuple[str, ...]) -> list[str]:
     return problems
 
 
-_HOST_OK = re.compile(r"(?:[A-Za-z0-9\-_.~!$&'()*+,;=:\[\]<>\"\x80-\U0010ffff]|%[0-9A-Fa-f]{2})*")
-_PATH_OK = re.compile(r"(?:[^%]|%[0-9A-Fa-f]{2})*", re.DOTALL)
-
-
 def _split_url(pattern: str) -> tuple[str, str, str, bool] | None:
-    """An approximation of Go's ``url.Parse``: (scheme, host, path, has query/fragment), or None
-    where Go fails to parse (the matcher then falls back to a glob over the raw URL)."""
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in pattern):
+    """What the matcher reads of a pattern (Go's ``url.Parse``): (scheme, host, path, has query or
+    fragment), or None where Go fails to parse (the matcher then falls back to a glob over the raw URL)."""
+    try:
+        url = neturl.parse(pattern)
+    except neturl.URLError:
         return None
-    rest, _, fragment = pattern.partition("#")
-    match = re.match(r"([A-Za-z][A-Za-z0-9+.\-]*):", rest)
-    scheme = ""
-    if match:
-        scheme, rest = match.group(1).lower(), rest[match.end() :]
-    elif rest.startswith(":"):
-        return None
-    rest, question, _ = rest.partition("?")
-    extras = bool(question or fragment)
-    if scheme and not rest.startswith("/"):
-        return scheme, "", "", extras  # opaque, e.g. "example.com:8080"
-    host = ""
-    if rest.startswith("//"):
-        authority, slash, tail = rest[2:].partition("/")
-        host, rest = authority.rpartition("@")[2], slash + tail
-        if not _HOST_OK.fullmatch(host) or not _valid_port(host):
-            return None
-    elif not scheme and ":" in rest.split("/", 1)[0]:
-        return None  # "first path segment in URL cannot contain colon"
-    if not _PATH_OK.fullmatch(rest):
-        return None
-    return scheme, host, rest, extras
-
-
-def _valid_port(host: str) -> bool:
-    if host.startswith("["):
-        port = host[host.find("]") + 1 :] if "]" in host else ""
-    else:
-        port = host[host.rfind(":") :] if ":" in host else ""
-    return port == "" or (port[0] == ":" and port[1:].isdigit()) or port == ":"
+    before, _, fragment = pattern.partition("#")
+    return url.scheme, url.host, url.path, "?" in before or bool(fragment)

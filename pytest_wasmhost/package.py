@@ -21,14 +21,14 @@ from pathlib import Path
 from typing import BinaryIO, Literal
 
 from pytest_wasmhost.errors import ManifestError
+from pytest_wasmhost.gocompat import path as gopath
+from pytest_wasmhost.gocompat.oserr import path_error
+from pytest_wasmhost.gocompat.strings import to_lower
+from pytest_wasmhost.gocompat.utf8 import replace_invalid
 from pytest_wasmhost.manifest import (
     MAX_MANIFEST_BYTES,
     LintWarning,
     Manifest,
-    go_clean,
-    go_join,
-    go_os_error,
-    go_utf8,
     lint_manifest,
     parse_manifest,
     read_manifest_bytes,
@@ -119,7 +119,7 @@ def _not_found(where: str, plugin_id: str | None) -> ManifestError:
 
 
 def _load_folder(where: str, plugin_id: str | None) -> PluginSource:
-    entry = go_clean(where)
+    entry = gopath.clean(where)
     pid = plugin_id if plugin_id is not None else _folder_id(entry)
     _check_id(pid, entry, explicit=False)
     plugin_dir, _ = resolve_plugin_entry(entry, plugin_id=pid)
@@ -155,7 +155,7 @@ def _folder_docs(plugin_dir: str) -> tuple[str, ...]:
 
 
 def _load_wasm(where: str, plugin_id: str | None) -> PluginSource:
-    parent = go_clean(os.path.dirname(where) or ".")
+    parent = gopath.clean(os.path.dirname(where) or ".")
     if plugin_id is not None:
         pid = plugin_id
     elif os.path.basename(where) == _WASM:
@@ -180,7 +180,7 @@ def _read_wasm(wasm_path: str, plugin_id: str) -> bytes:
             return fh.read()
     except OSError as exc:
         raise ManifestError(
-            f"cannot read the wasm module: {go_os_error('open', wasm_path, exc)}",
+            f"cannot read the wasm module: {path_error('open', wasm_path, exc)}",
             path=wasm_path,
             rule="io",
             plugin_id=plugin_id,
@@ -235,7 +235,7 @@ def resolve_plugin_entry(entry: str, *, plugin_id: str | None = None) -> tuple[s
         info = os.lstat(entry)
     except OSError as exc:
         raise _entry_error(
-            f"failed to stat entry {entry}: {go_os_error('lstat', entry, exc)}", entry, plugin_id, "io"
+            f"failed to stat entry {entry}: {path_error('lstat', entry, exc)}", entry, plugin_id, "io"
         ) from None
     if not stat.S_ISLNK(info.st_mode):
         if not stat.S_ISDIR(info.st_mode):
@@ -245,15 +245,15 @@ def resolve_plugin_entry(entry: str, *, plugin_id: str | None = None) -> tuple[s
         target = os.readlink(entry)
     except OSError as exc:
         raise _entry_error(
-            f"failed to resolve symlink {entry}: {go_os_error('readlink', entry, exc)}", entry, plugin_id
+            f"failed to resolve symlink {entry}: {path_error('readlink', entry, exc)}", entry, plugin_id
         ) from None
     if not os.path.isabs(target):
-        target = go_join(os.path.dirname(entry), target)
+        target = gopath.join(os.path.dirname(entry), target)
     try:
         target_info = os.stat(target)
     except OSError as exc:
         raise _entry_error(
-            f"failed to stat symlink target {target}: {go_os_error('stat', target, exc)}", entry, plugin_id
+            f"failed to stat symlink target {target}: {path_error('stat', target, exc)}", entry, plugin_id
         ) from None
     if not stat.S_ISDIR(target_info.st_mode):
         raise _entry_error(f"symlink target is not a directory: {target}", entry, plugin_id)
@@ -273,11 +273,11 @@ def _entry_error(original: str, entry: str, plugin_id: str | None, rule: str = "
 
 def load_plugin_dir(plugin_dir: str, *, plugin_id: str | None = None) -> tuple[str, Manifest, bytes]:
     """Discovery steps 5-7: ``(wasm path, manifest, manifest bytes)``."""
-    wasm_path = go_join(plugin_dir, _WASM)
+    wasm_path = gopath.join(plugin_dir, _WASM)
     try:
         os.stat(wasm_path)
     except OSError as exc:
-        original = f"no plugin.wasm found: {go_os_error('stat', wasm_path, exc)}"
+        original = f"no plugin.wasm found: {path_error('stat', wasm_path, exc)}"
         raise ManifestError(
             "the plugin folder has no plugin.wasm",
             path=wasm_path,
@@ -292,7 +292,7 @@ def load_plugin_dir(plugin_dir: str, *, plugin_id: str | None = None) -> tuple[s
 
 def _load_dir_manifest(plugin_dir: str, plugin_id: str | None) -> tuple[Manifest, bytes]:
     """``LoadManifest`` + the capability check, with discovery's ``failed to load manifest:`` prefix."""
-    file = go_join(plugin_dir, _MANIFEST)
+    file = gopath.join(plugin_dir, _MANIFEST)
     try:
         data = read_manifest_bytes(file, plugin_id=plugin_id)
         manifest = parse_manifest(data, path=file, plugin_id=plugin_id)
@@ -349,7 +349,7 @@ def _load_ndp(where: str, plugin_id: str | None) -> PluginSource:
             if entry.is_dir:
                 continue
             content = _read_entry(fp, entry, budget, where, plugin_id)
-            lowered = _go_lower(entry.name)
+            lowered = to_lower(entry.name)
             if lowered == _MANIFEST:
                 manifest_bytes = content
             elif lowered == _WASM:
@@ -414,7 +414,7 @@ def extract_package(ndp: str | os.PathLike[str], target_dir: str | os.PathLike[s
 def _check_entry_name(name: str, target: str | None, where: str, plugin_id: str | None) -> str:
     """ExtractPackage's path rules: no ``..`` anywhere, not absolute, and inside the target."""
     base = os.path.abspath(target if target is not None else "/nonexistent-target")
-    dest = go_join(base, name)
+    dest = gopath.join(base, name)
     inside = dest == base or dest.startswith(base.rstrip("/") + "/")
     if ".." in name or name.startswith("/") or not inside:
         raise ManifestError(
@@ -433,7 +433,7 @@ def _make_dirs(path: str, prefix: str, where: str) -> None:
         os.makedirs(path, mode=0o700, exist_ok=True)
         os.chmod(path, 0o700)
     except OSError as exc:
-        raise _io_error(f"{prefix}: {go_os_error('mkdir', path, exc)}", where) from None
+        raise _io_error(f"{prefix}: {path_error('mkdir', path, exc)}", where) from None
 
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -459,7 +459,7 @@ def _write_entry(target: str, dest: str, content: bytes, where: str) -> None:
     try:
         fd = os.open(base, os.O_RDONLY | _DIRECTORY)
     except OSError as exc:
-        raise _io_error(f"error creating extracted file: {go_os_error('open', base, exc)}", where) from None
+        raise _io_error(f"error creating extracted file: {path_error('open', base, exc)}", where) from None
     try:
         path = base
         for name in parts[:-1]:
@@ -482,12 +482,12 @@ def _enter_dir(parent: int, name: str, path: str, where: str) -> int:
             raise _link_error(path, where)
         fd = os.open(name, os.O_RDONLY | _DIRECTORY | _NOFOLLOW, dir_fd=parent)
     except OSError as exc:
-        raise _io_error(f"{problem}: {go_os_error('mkdir', path, exc)}", where) from None
+        raise _io_error(f"{problem}: {path_error('mkdir', path, exc)}", where) from None
     try:
         os.fchmod(fd, 0o700)
     except OSError as exc:
         os.close(fd)
-        raise _io_error(f"{problem}: {go_os_error('chmod', path, exc)}", where) from None
+        raise _io_error(f"{problem}: {path_error('chmod', path, exc)}", where) from None
     return fd
 
 
@@ -501,7 +501,7 @@ def _create_file(parent: int, name: str, path: str, content: bytes, where: str) 
                 os.unlink(name, dir_fd=parent)
         fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600, dir_fd=parent)
     except OSError as exc:
-        raise _io_error(f"error creating extracted file: {go_os_error('open', path, exc)}", where) from None
+        raise _io_error(f"error creating extracted file: {path_error('open', path, exc)}", where) from None
     _fill(fd, path, content, where)
 
 
@@ -523,7 +523,7 @@ def _write_entry_by_path(base: str, parts: list[str], content: bytes, where: str
             path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | getattr(os, "O_BINARY", 0), 0o600
         )
     except OSError as exc:
-        raise _io_error(f"error creating extracted file: {go_os_error('open', path, exc)}", where) from None
+        raise _io_error(f"error creating extracted file: {path_error('open', path, exc)}", where) from None
     _fill(fd, path, content, where)
 
 
@@ -535,7 +535,7 @@ def _fill(fd: int, path: str, content: bytes, where: str) -> None:
             fh.flush()
         except OSError as exc:
             raise _io_error(
-                f"error writing extracted file: {go_os_error('write', path, exc)}", where
+                f"error writing extracted file: {path_error('write', path, exc)}", where
             ) from None
         try:
             if hasattr(os, "fchmod"):
@@ -543,7 +543,7 @@ def _fill(fd: int, path: str, content: bytes, where: str) -> None:
             else:
                 os.chmod(path, 0o600)
         except OSError as exc:
-            original = f"error setting permissions on extracted file: {go_os_error('chmod', path, exc)}"
+            original = f"error setting permissions on extracted file: {path_error('chmod', path, exc)}"
             raise _io_error(original, where) from None
 
 
@@ -746,7 +746,7 @@ def _directory_header(section: _Section, base: int) -> _Entry:
     if header_offset >= 1 << 63:
         header_offset -= 1 << 64  # Go converts to int64
     return _Entry(
-        name=go_utf8(raw_name),
+        name=replace_invalid(raw_name),
         raw_name=raw_name,
         creator_version=creator,
         flags=flags,
@@ -798,14 +798,14 @@ def _open_package(where: str, plugin_id: str | None) -> Iterator[tuple[BinaryIO,
     try:
         fp = open(where, "rb")  # noqa: SIM115 - closed by the with below
     except OSError as exc:
-        raise _zip_open_error(where, go_os_error("open", where, exc), plugin_id) from None
+        raise _zip_open_error(where, path_error("open", where, exc), plugin_id) from None
     with fp:
         try:
             entries = _read_directory(fp, where)
         except _ZipFailure as exc:
             raise _zip_open_error(where, str(exc), plugin_id) from None
         except OSError as exc:
-            raise _zip_open_error(where, go_os_error("read", where, exc), plugin_id) from None
+            raise _zip_open_error(where, path_error("read", where, exc), plugin_id) from None
         except _TooManyEntries as exc:
             raise ManifestError(
                 f"the package has more than {MAX_ENTRIES} entries ({exc.count} read so far)",
@@ -826,11 +826,6 @@ def _zip_open_error(where: str, detail: str, plugin_id: str | None) -> ManifestE
         plugin_id=plugin_id,
         fix="Build the .ndp with a zip tool (it is a plain zip of manifest.json and plugin.wasm).",
     )
-
-
-def _go_lower(name: str) -> str:
-    # Go's strings.ToLower uses simple case mappings: U+0130 becomes "i", not "i" + combining dot.
-    return "".join("i" if c == "\u0130" else (c.lower() if len(c.lower()) == 1 else c) for c in name)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -907,7 +902,7 @@ def _read_entry(
 
 
 def _check_manifest_size(ctx: _Reading, size: int) -> None:
-    if _go_lower(ctx.entry.name) == _MANIFEST and size > MAX_MANIFEST_BYTES:
+    if to_lower(ctx.entry.name) == _MANIFEST and size > MAX_MANIFEST_BYTES:
         raise ctx.cap(
             f"manifest.json is larger than {MAX_MANIFEST_BYTES} bytes",
             "max-size",

@@ -9,7 +9,7 @@ A URL is ``<scheme>://<host><path>/share/img/<token>[?size=<n>]``, the token an 
   ``BaseScheme`` and ``BasePath``, used when there is no ShareURL (no BaseHost: ``http://localhost``);
 * ``secret``: the token secret (str or bytes), default :data:`DEFAULT_SECRET`.
 
-The original built these URLs with Go's ``net/url`` and ``path`` packages; the helpers below reproduce
+The original built these URLs with Go's ``net/url`` and ``path`` packages; ``gocompat`` reproduces
 what those did for the parts involved (parsing ShareURL, joining BasePath, escaping on output), so a
 plugin sees the same string it saw in production. The id is not validated, and the service never fails.
 """
@@ -21,14 +21,14 @@ import binascii
 import hashlib
 import hmac
 import json
-import posixpath
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 from pytest_wasmhost.abi.proto import artwork_pb2
+from pytest_wasmhost.gocompat import json as gojson
+from pytest_wasmhost.gocompat import neturl
+from pytest_wasmhost.gocompat import path as gopath
 from pytest_wasmhost.host.base import HostFunction, HostService, ServiceContext
 
 DEFAULT_SECRET = "pytest-wasmhost-artwork-secret"
@@ -107,7 +107,7 @@ def artwork_id(prefix: str, item_id: str) -> str:
 
 def encode_artwork_token(artwork_id: str, secret: str | bytes) -> str:
     """The HS256 JWT the original put in a public image URL for ``artwork_id``."""
-    payload = f'{{"id":{_go_json_string(artwork_id)},"iss":"{JWT_ISSUER}"}}'.encode()
+    payload = f'{{"id":{gojson.marshal(artwork_id)},"iss":"{JWT_ISSUER}"}}'.encode()
     signing_input = f"{_b64url(_HEADER)}.{_b64url(payload)}"
     return f"{signing_input}.{_b64url(_hs256(secret, signing_input))}"
 
@@ -144,17 +144,6 @@ def _b64url_decode(text: str) -> bytes:
         raise ValueError(f"not base64url: {text[:20]!r}") from exc
 
 
-# encoding/json escapes these beyond what Python's json does (HTML-safe output and JS line separators).
-_GO_JSON_EXTRA = str.maketrans(
-    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
-)
-
-
-def _go_json_string(text: str) -> str:
-    """``text`` as Go's encoding/json writes a string (Go >= 1.22: short escapes for \\b and \\f, too)."""
-    return json.dumps(text, ensure_ascii=False).translate(_GO_JSON_EXTRA)
-
-
 # -- the URL -----------------------------------------------------------------------------------------
 
 
@@ -173,140 +162,21 @@ def public_url(path: str, query: str, settings: ArtworkSettings) -> str:
         scheme, host = share
     else:
         # Rule 2 (also when ShareURL does not parse): as for a request to http://localhost.
-        path = _go_path_join(settings.base_path, path)
+        path = gopath.join(settings.base_path, path)
         if settings.base_host:
             scheme, host = settings.base_scheme or "http", settings.base_host
         else:
             scheme, host = "http", "localhost"
-    return _go_url_string(scheme, host, path, query)
-
-
-def _go_path_join(base: str, path: str) -> str:
-    """Go's ``path.Join``: join, then clean (``..``, ``.``, repeated and trailing slashes)."""
-    cleaned = posixpath.normpath("/".join(p for p in (base, path) if p))
-    # POSIX keeps exactly two leading slashes; Go's path.Clean keeps one.
-    return "/" + cleaned.lstrip("/") if cleaned.startswith("//") else cleaned
-
-
-# What Go's url.URL.String leaves unescaped (besides ASCII letters, digits and "-_.~", which quote keeps).
-_HOST_SAFE = "!$&'()*+,;=:[]<>\""
-_PATH_SAFE = "$&+,/:;=@"
-
-
-def _go_url_string(scheme: str, host: str, path: str, query: str) -> str:
-    """Go's ``url.URL.String`` for a URL made of these parts (``path`` is never empty here)."""
-    text = f"{scheme}:" if scheme else ""
-    if scheme or host:
-        text += "//" + quote(host, safe=_HOST_SAFE, errors="surrogateescape")
-    escaped_path = quote(path, safe=_PATH_SAFE)
-    if host and not escaped_path.startswith("/"):
-        text += "/"
-    text += escaped_path
-    return f"{text}?{query}" if query else text
-
-
-# -- ShareURL as Go's url.Parse reads it ------------------------------------------------------------------
-
-_VALID_ESCAPES = re.compile(r"(?:[^%]|%[0-9A-Fa-f]{2})*", re.DOTALL)
-_USERINFO_CHARS = re.compile(r"[A-Za-z0-9\-._:~!$&'()*+,;=%]*")
-_ASCII_ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
-_HOST_BYTES = _ASCII_ALNUM | frozenset("-_.~" + _HOST_SAFE)
+    return neturl.url_string(scheme, host, path, query)
 
 
 def _parse_share_url(raw: str) -> tuple[str, str] | None:
-    """(scheme, host) of ShareURL as Go's ``url.Parse`` gives them; None where it fails (then rule 2 applies).
-
-    Covers what decides the result here: control characters, the scheme, opaque URLs, the authority
-    (userinfo is dropped, the port must be digits, the host is unescaped) and invalid %-escapes.
-    IPv6 zone identifiers (``%25``) are held to the host's rules, a little stricter than Go.
-    """
-    if any(c < " " or c == "\x7f" for c in raw):
+    """(scheme, host) of ShareURL as Go's ``url.Parse`` gives them; None where it fails (rule 2 then)."""
+    try:
+        url = neturl.parse(raw)
+    except neturl.URLError:
         return None
-    raw, _, fragment = raw.partition("#")
-    if not _VALID_ESCAPES.fullmatch(fragment):
-        return None
-    split = _split_scheme(raw)
-    if split is None:
-        return None
-    scheme, rest = split
-    rest = rest[:-1] if rest.endswith("?") and rest.count("?") == 1 else rest.partition("?")[0]
-    if not rest.startswith("/"):
-        if scheme:
-            return scheme, ""  # an opaque URL such as mailto:x has no host
-        if ":" in rest.partition("/")[0]:
-            return None  # "first path segment in URL cannot contain colon"
-    host = ""
-    if rest.startswith("//") and (scheme or not rest.startswith("///")):
-        authority, slash, tail = rest[2:].partition("/")
-        parsed_host = _parse_authority(authority)
-        if parsed_host is None:
-            return None
-        host, rest = parsed_host, slash + tail
-    return (scheme, host) if _VALID_ESCAPES.fullmatch(rest) else None
-
-
-def _split_scheme(raw: str) -> tuple[str, str] | None:
-    """Go's getScheme: a letter, then letters, digits, ``+-.``, up to ``:``; else no scheme."""
-    for i, c in enumerate(raw):
-        if c.isascii() and c.isalpha():
-            continue
-        if c.isascii() and (c.isdigit() or c in "+-."):
-            if i == 0:
-                return "", raw
-            continue
-        if c == ":":
-            return None if i == 0 else (raw[:i].lower(), raw[i + 1 :])
-        return "", raw
-    return "", raw
-
-
-def _parse_authority(authority: str) -> str | None:
-    userinfo, at, hostport = authority.rpartition("@")
-    host = _parse_host(hostport)
-    if host is None:
-        return None
-    if at and not (_USERINFO_CHARS.fullmatch(userinfo) and _VALID_ESCAPES.fullmatch(userinfo)):
-        return None
-    return host
-
-
-def _parse_host(host: str) -> str | None:
-    if host.startswith("["):
-        end = host.rfind("]")
-        if end < 0 or not _valid_port(host[end + 1 :]):
-            return None
-    else:
-        colon = host.rfind(":")
-        if colon >= 0 and not _valid_port(host[colon:]):
-            return None
-    return _unescape_host(host)
-
-
-def _valid_port(colon_port: str) -> bool:
-    return colon_port == "" or (colon_port[0] == ":" and all("0" <= c <= "9" for c in colon_port[1:]))
-
-
-def _unescape_host(host: str) -> str | None:
-    """Go's unescape in host mode: %-escapes only for non-ASCII bytes (or %25), no other special ASCII."""
-    data, out, i = host.encode(), bytearray(), 0
-    while i < len(data):
-        byte = data[i]
-        if byte == 0x25:  # %
-            pair = data[i + 1 : i + 3]
-            if len(pair) < 2 or not all(chr(b) in "0123456789abcdefABCDEF" for b in pair):
-                return None
-            value = int(pair, 16)
-            if value < 0x80 and pair != b"25":
-                return None
-            out.append(value)
-            i += 3
-            continue
-        if byte < 0x80 and chr(byte) not in _HOST_BYTES:
-            return None
-        out.append(byte)
-        i += 1
-    # Go strings are bytes: keep undecodable ones so that output escaping restores them exactly.
-    return out.decode("utf-8", "surrogateescape")
+    return url.scheme, url.host
 
 
 # -- the service -------------------------------------------------------------------------------------

@@ -59,6 +59,9 @@ import httpx
 
 from pytest_wasmhost.abi.proto import http_pb2
 from pytest_wasmhost.clock import host_monotonic
+from pytest_wasmhost.gocompat import neturl
+from pytest_wasmhost.gocompat.oserr import errno_text
+from pytest_wasmhost.gocompat.strconv import quote as go_quote
 from pytest_wasmhost.host.base import (
     Denied,
     HostFunction,
@@ -70,12 +73,9 @@ from pytest_wasmhost.host.base import (
 from pytest_wasmhost.host.netpolicy import (
     AddressGuard,
     Decision,
-    GoURLError,
     Mode,
     NetPolicy,
     Resolver,
-    go_quote,
-    parse_go_url,
     whatwg_href,
     with_explanation,
 )
@@ -244,9 +244,10 @@ class GuardedBackend(httpcore.NetworkBackend):
 def _dial_error(ip: str, port: int, exc: httpcore.ConnectError) -> httpcore.ConnectError:
     """Go's wording: ``dial tcp 127.0.0.1:1: connect: connection refused``."""
     cause = exc.__cause__
-    reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else str(exc)
-    address = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
-    return httpcore.ConnectError(f"dial tcp {address}: connect: {reason[:1].lower()}{reason[1:]}")
+    reason = errno_text(cause) if isinstance(cause, OSError) and cause.strerror else str(exc)
+    return httpcore.ConnectError(
+        f"dial tcp {neturl.join_host_port(ip, port)}: connect: {reason[:1].lower()}{reason[1:]}"
+    )
 
 
 class GuardedTransport(httpx.HTTPTransport):
@@ -675,8 +676,8 @@ def _shown(url: httpx.URL | str) -> str:
     """Go's ``stripPassword``: the URL as errors show it, a password replaced by ``***``."""
     text = str(url)
     try:
-        userinfo = parse_go_url(text).userinfo
-    except GoURLError:
+        userinfo = neturl.parse(text).userinfo
+    except neturl.URLError:
         return text
     if userinfo is None or ":" not in userinfo:
         return text
@@ -691,8 +692,8 @@ def _error(method: str, url: str, cause: str) -> http_pb2.HttpResponse:
 def _require_go_parse(method: str, url: str) -> None:
     """The original's only hard error: Go could not build the request (``http.NewRequest``)."""
     try:
-        parse_go_url(url)
-    except GoURLError as exc:
+        neturl.parse(url)
+    except neturl.URLError as exc:
         raise HostHardError("http", method.lower(), f"failed to create request: {exc}") from None
 
 

@@ -70,14 +70,15 @@ import ada_url
 import httpx
 import idna
 
+from pytest_wasmhost.gocompat import neturl
+from pytest_wasmhost.gocompat.strconv import quote as go_quote
+
 __all__ = [
     "HTTP_DENIAL_PREFIX",
     "REASON_CODES",
     "WEBSOCKET_DENIAL_PREFIX",
     "AddressGuard",
     "Decision",
-    "GoURL",
-    "GoURLError",
     "Mode",
     "NetPolicy",
     "Refusal",
@@ -85,9 +86,7 @@ __all__ = [
     "classify_address",
     "classify_host",
     "default_resolver",
-    "go_quote",
     "legacy_is_private",
-    "parse_go_url",
     "parse_ip_literal",
     "parse_legacy_ipv4",
     "url_matches",
@@ -145,230 +144,6 @@ _DEFAULT_PORTS: Final[dict[str, int]] = {"http": 80, "https": 443, "ws": 80, "ws
 
 
 # --------------------------------------------------------------------------------------------------
-# Go's net/url.Parse, as far as the original's checks depend on it
-# --------------------------------------------------------------------------------------------------
-
-
-class GoURLError(ValueError):
-    """``url.Parse`` failed; ``str()`` is Go's text, e.g. ``parse "http://[::1": missing ']' in host``."""
-
-
-class _ParseError(Exception):
-    """Go's inner error, before ``url.Error`` wraps it with ``parse "<url>": ``."""
-
-
-@dataclass(frozen=True, slots=True)
-class GoURL:
-    """The fields of Go's ``url.URL`` the matcher and the local-network check read (unescaped, as Go)."""
-
-    scheme: str = ""
-    opaque: str = ""
-    userinfo: str | None = None  # raw, as written; None when the URL has no '@' in its authority
-    host: str = ""  # host[:port], brackets kept, like Go's URL.Host
-    path: str = ""
-    raw_query: str = ""
-    fragment: str = ""
-
-    @property
-    def hostname(self) -> str:
-        """Go's ``URL.Hostname()``: no port, no brackets."""
-        return _split_host_port(self.host)[0]
-
-    @property
-    def port(self) -> str:
-        """Go's ``URL.Port()``: the digits after the last ``:``, or ``""``."""
-        return _split_host_port(self.host)[1]
-
-
-def parse_go_url(raw: str) -> GoURL:
-    """Go's ``url.Parse(raw)`` (Go 1.22-1.25 rules); raises :class:`GoURLError` with Go's message."""
-    before, hash_sign, fragment = raw.partition("#")
-    try:
-        parsed = _parse(before)
-    except _ParseError as exc:
-        raise GoURLError(f"parse {go_quote(before)}: {exc}") from None
-    if not hash_sign:
-        return parsed
-    try:
-        decoded = _unescape(fragment, _FRAGMENT)
-    except _ParseError as exc:
-        raise GoURLError(f"parse {go_quote(raw)}: {exc}") from None
-    return _replace_fragment(parsed, decoded)
-
-
-def _replace_fragment(url: GoURL, fragment: str) -> GoURL:
-    return GoURL(url.scheme, url.opaque, url.userinfo, url.host, url.path, url.raw_query, fragment)
-
-
-def _parse(raw: str) -> GoURL:
-    if any(ch < " " or ch == "\x7f" for ch in raw):
-        raise _ParseError("net/url: invalid control character in URL")
-    if raw == "*":
-        return GoURL(path="*")
-    scheme, rest = _get_scheme(raw)
-    scheme = scheme.lower()
-    if rest.endswith("?") and rest.count("?") == 1:
-        rest, query = rest[:-1], ""
-    else:
-        rest, _, query = rest.partition("?")
-    if not rest.startswith("/"):
-        if scheme:
-            return GoURL(scheme=scheme, opaque=rest, raw_query=query)
-        if ":" in rest.partition("/")[0]:
-            raise _ParseError("first path segment in URL cannot contain colon")
-    userinfo: str | None = None
-    host = ""
-    if (scheme or not rest.startswith("///")) and rest.startswith("//"):
-        authority, slash, path = rest[2:].partition("/")
-        rest = slash + path
-        userinfo, host = _parse_authority(authority)
-    return GoURL(scheme=scheme, userinfo=userinfo, host=host, path=_unescape(rest, _PATH), raw_query=query)
-
-
-def _get_scheme(raw: str) -> tuple[str, str]:
-    for i, ch in enumerate(raw):
-        if "a" <= ch <= "z" or "A" <= ch <= "Z":
-            continue
-        if "0" <= ch <= "9" or ch in "+-.":
-            if i == 0:
-                return "", raw
-            continue
-        if ch == ":":
-            if i == 0:
-                raise _ParseError("missing protocol scheme")
-            return raw[:i], raw[i + 1 :]
-        return "", raw
-    return "", raw
-
-
-def _parse_authority(authority: str) -> tuple[str | None, str]:
-    at = authority.rfind("@")  # Go takes the LAST '@': http://allowed.com@127.0.0.1/ is 127.0.0.1
-    host = _parse_host(authority[at + 1 :] if at >= 0 else authority)
-    if at < 0:
-        return None, host
-    userinfo = authority[:at]
-    if not all(_is_ascii_alnum(ch) or ch in "-._:~!$&'()*+,;=%@" for ch in userinfo):
-        raise _ParseError("net/url: invalid userinfo")
-    username, _, password = userinfo.partition(":")
-    _unescape(username, _USERINFO)
-    _unescape(password, _USERINFO)
-    return userinfo, host
-
-
-def _parse_host(host: str) -> str:
-    if host.startswith("["):
-        close = host.rfind("]")
-        if close < 0:
-            raise _ParseError("missing ']' in host")
-        colon_port = host[close + 1 :]
-        if not _valid_optional_port(colon_port):
-            raise _ParseError(f"invalid port {go_quote(colon_port)} after host")
-        zone = host[:close].find("%25")
-        if zone >= 0:
-            return (
-                _unescape(host[:zone], _HOST)
-                + _unescape(host[zone:close], _ZONE)
-                + _unescape(host[close:], _HOST)
-            )
-    else:
-        colon = host.rfind(":")
-        if colon != -1 and not _valid_optional_port(host[colon:]):
-            raise _ParseError(f"invalid port {go_quote(host[colon:])} after host")
-    return _unescape(host, _HOST)
-
-
-def _valid_optional_port(colon_port: str) -> bool:
-    if colon_port == "":
-        return True
-    return colon_port[0] == ":" and all("0" <= ch <= "9" for ch in colon_port[1:])
-
-
-def _split_host_port(host_port: str) -> tuple[str, str]:
-    host, port = host_port, ""
-    colon = host.rfind(":")
-    if colon != -1 and _valid_optional_port(host[colon:]):
-        host, port = host[:colon], host[colon + 1 :]
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    return host, port
-
-
-_PATH, _HOST, _ZONE, _USERINFO, _FRAGMENT = "path", "host", "zone", "userinfo", "fragment"
-_HEX = frozenset(b"0123456789abcdefABCDEF")
-# Go's shouldEscape(c, encodeHost) is false for these ASCII bytes (plus letters and digits).
-_HOST_SAFE = frozenset(b"!$&'()*+,;=:[]<>\"-_.~")
-
-
-def _unescape(text: str, mode: str) -> str:
-    """Go's ``unescape``: %XX decoding with its per-component validity rules; strings are bytes in Go."""
-    raw = text.encode("utf-8", "surrogateescape")
-    out = bytearray()
-    i = 0
-    while i < len(raw):
-        byte = raw[i]
-        if byte == 0x25:  # '%'
-            if i + 2 >= len(raw) or raw[i + 1] not in _HEX or raw[i + 2] not in _HEX:
-                raise _ParseError(f"invalid URL escape {go_quote(raw[i : i + 3])}")
-            value = int(raw[i + 1 : i + 3], 16)
-            # In a host, %-encoding may only spell non-ASCII bytes (RFC 3986), or %25 before a zone.
-            if mode == _HOST and value < 0x80 and raw[i : i + 3] != b"%25":
-                raise _ParseError(f"invalid URL escape {go_quote(raw[i : i + 3])}")
-            if mode == _ZONE and raw[i : i + 3] != b"%25" and value != 0x20 and _host_byte_invalid(value):
-                raise _ParseError(f"invalid URL escape {go_quote(raw[i : i + 3])}")
-            out.append(value)
-            i += 3
-            continue
-        if mode in (_HOST, _ZONE) and byte < 0x80 and _host_byte_invalid(byte):
-            raise _ParseError(f"invalid character {go_quote(bytes([byte]))} in host name")
-        out.append(byte)
-        i += 1
-    return out.decode("utf-8", "surrogateescape")
-
-
-def _host_byte_invalid(byte: int) -> bool:
-    return not (_is_ascii_alnum(chr(byte)) or byte in _HOST_SAFE)
-
-
-def _is_ascii_alnum(ch: str) -> bool:
-    return "a" <= ch <= "z" or "A" <= ch <= "Z" or "0" <= ch <= "9"
-
-
-_GO_ESCAPES: Final[dict[str, str]] = {
-    "\a": r"\a",
-    "\b": r"\b",
-    "\f": r"\f",
-    "\n": r"\n",
-    "\r": r"\r",
-    "\t": r"\t",
-    "\v": r"\v",
-    '"': r"\"",
-    "\\": r"\\",
-}
-
-
-def go_quote(value: str | bytes) -> str:
-    """Go's ``strconv.Quote`` / ``%q`` (printable Unicode kept, invalid UTF-8 bytes as ``\\xNN``)."""
-    text = value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
-    out = ['"']
-    for ch in text:
-        code = ord(ch)
-        if ch in _GO_ESCAPES:
-            out.append(_GO_ESCAPES[ch])
-        elif 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8
-            out.append(f"\\x{code - 0xDC00:02x}")
-        elif code < 0x20 or code == 0x7F:
-            out.append(f"\\x{code:02x}")
-        elif ch.isprintable():
-            out.append(ch)
-        elif code < 0x10000:
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(f"\\U{code:08x}")
-    out.append('"')
-    return "".join(out)
-
-
-# --------------------------------------------------------------------------------------------------
 # The WHATWG URL Standard, read by Ada (the parser of Node.js)
 # --------------------------------------------------------------------------------------------------
 #
@@ -395,8 +170,8 @@ def whatwg_href(url: str, base: str | None = None) -> str:
 def _whatwg_reason(url: str, *, relative: bool = False) -> str:
     """Words for Ada's refusal of ``url``: Ada decided; Go's reading of the same URL names the parts."""
     try:
-        parsed = parse_go_url(url)
-    except GoURLError:
+        parsed = neturl.parse(url)
+    except neturl.URLError:
         return "not a valid URL"
     if not parsed.scheme and not relative:
         return "missing-scheme-non-relative-URL: a relative URL without a base"
@@ -417,7 +192,7 @@ def _host_reason(host: str, port: str = "") -> str:
     return "not a valid URL"
 
 
-def _sent_path(request: GoURL) -> str:
+def _sent_path(request: neturl.URL) -> str:
     """The path a request is really sent to, as the matcher reads paths (decoded, like Go's).
 
     Go's path with its dot segments removed by the WHATWG path rules (``/`` and ``\\`` both separate
@@ -446,13 +221,13 @@ def url_matches(url: str, pattern: str) -> bool:
     if pattern == "*":
         return True
     try:
-        request = parse_go_url(url)
-    except GoURLError:
+        request = neturl.parse(url)
+    except neturl.URLError:
         return False
     return _matches(request, url, pattern)
 
 
-def _matches(request: GoURL, raw_url: str, pattern: str) -> bool:
+def _matches(request: neturl.URL, raw_url: str, pattern: str) -> bool:
     if pattern == "*":
         return True
     parsed = _parse_pattern(pattern)
@@ -468,10 +243,10 @@ def _matches(request: GoURL, raw_url: str, pattern: str) -> bool:
 
 
 @lru_cache(maxsize=1024)
-def _parse_pattern(pattern: str) -> GoURL | None:
+def _parse_pattern(pattern: str) -> neturl.URL | None:
     try:
-        return parse_go_url(pattern)
-    except GoURLError:
+        return neturl.parse(pattern)
+    except neturl.URLError:
         return None
 
 
@@ -727,22 +502,12 @@ _LEGACY_V4: Final = _nets("127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168
 _LEGACY_V6: Final = _nets("fc00::/7", "fe80::/10")
 
 
-def _go_parse_ip(text: str) -> Address | None:
-    """Go's ``net.ParseIP``: dotted-quad IPv4 (no leading zeros) or IPv6, no zones."""
-    if "%" in text:
-        return None
-    try:
-        return ipaddress.ip_address(text)
-    except ValueError:
-        return None
-
-
-def _legacy_local_refusal(url: GoURL) -> str | None:
+def _legacy_local_refusal(url: neturl.URL) -> str | None:
     """The original's ``checkLocalNetwork`` on a parsed URL: its message, or ``None``."""
     host = url.hostname
     if host in ("localhost", "127.0.0.1", "::1"):
         return MSG_LOCALHOST
-    ip = _go_parse_ip(host)
+    ip = neturl.parse_ip(host)
     if ip is not None and legacy_is_private(ip):
         return MSG_PRIVATE
     return None
@@ -985,7 +750,7 @@ class NetPolicy:
             return resolved
         return Decision.allow(decision.rule, resolved.addresses)
 
-    def _local_network(self, url: str, request: GoURL) -> Decision | None:
+    def _local_network(self, url: str, request: neturl.URL) -> Decision | None:
         legacy = _legacy_local_refusal(request)
         if self.mode == "legacy":
             if legacy is None:
@@ -999,7 +764,9 @@ class NetPolicy:
             return Decision.deny(refusal.code, legacy, _LOCAL_RULE)
         return _strict_refusal_decision(refusal)
 
-    def _allow_list(self, url: str, request: GoURL | None, method: str | None, matched_url: str) -> Decision:
+    def _allow_list(
+        self, url: str, request: neturl.URL | None, method: str | None, matched_url: str
+    ) -> Decision:
         """Steps 2-6 on ``request`` (as sent: :func:`_as_sent`); ``url`` as the plugin wrote it, for the
         message; ``matched_url`` the raw URL the patterns Go cannot parse match as a regex."""
         if not self._rules:
@@ -1021,20 +788,20 @@ class NetPolicy:
         )
 
     @staticmethod
-    def _rule_matches(rule: _Rule, request: GoURL | None, url: str) -> bool:
+    def _rule_matches(rule: _Rule, request: neturl.URL | None, url: str) -> bool:
         if rule.pattern == "*":
             return True
         return request is not None and _matches(request, url, rule.pattern)
 
 
-def _parse_request(url: str) -> tuple[GoURL | None, str]:
+def _parse_request(url: str) -> tuple[neturl.URL | None, str]:
     try:
-        return parse_go_url(url), ""
-    except GoURLError as exc:
+        return neturl.parse(url), ""
+    except neturl.URLError as exc:
         return None, str(exc)
 
 
-def _as_sent(request: GoURL | None, url: str) -> tuple[GoURL | None, str]:
+def _as_sent(request: neturl.URL | None, url: str) -> tuple[neturl.URL | None, str]:
     """The request as the allow-list matches it: its path as sent (:func:`_sent_path`), and the raw URL
     spelled with that path (for the patterns matched as a regex over the raw URL)."""
     if request is None:
@@ -1049,10 +816,8 @@ def _with_raw_path(url: str, path: str) -> str:
     """``url`` with its path replaced by ``path`` (escaped); the rest as written."""
     before, hash_sign, fragment = url.partition("#")
     main, question, query = before.partition("?")
-    try:
-        _, rest = _get_scheme(main)
-    except _ParseError:
-        rest = main
+    split = neturl.get_scheme(main)
+    rest = main if split is None else split[1]
     head = len(main) - len(rest)
     if rest.startswith("//"):
         slash = rest.find("/", 2)
@@ -1069,7 +834,7 @@ def _classify_client_host(url: str) -> Refusal | None:
     return classify_host(unquote(host))
 
 
-def _connection_target(url: str, request: GoURL, matched_path: str) -> tuple[str, int] | Decision:
+def _connection_target(url: str, request: neturl.URL, matched_path: str) -> tuple[str, int] | Decision:
     """Strict step 7: the host, port and path httpx will send to must be the ones the matcher saw.
 
     The allow-list reads the URL the way Go did; the connection is made by httpx, which parses URLs by
@@ -1124,7 +889,7 @@ def with_explanation(text: str, explanation: str) -> str:
 
 
 def _explain_methods(
-    exact: Sequence[_Rule], wildcard: Sequence[_Rule], request: GoURL | None, url: str, method: str
+    exact: Sequence[_Rule], wildcard: Sequence[_Rule], request: neturl.URL | None, url: str, method: str
 ) -> str:
     """A ``method`` refusal: what the deciding patterns list, and a wildcard the exact ones shadowed."""
     for group in (exact, wildcard):
@@ -1155,7 +920,7 @@ def _method_list(methods: Sequence[str], refused: str) -> str:
     return f"only {', '.join(methods)}, not {refused}" if methods else "no methods"
 
 
-def _explain_no_match(rules: Sequence[_Rule], request: GoURL | None, url: str) -> str:
+def _explain_no_match(rules: Sequence[_Rule], request: neturl.URL | None, url: str) -> str:
     """A ``not-in-allowlist`` refusal: the patterns that nearly matched, each with a confirmed fix."""
     if request is None:
         return ""
@@ -1163,7 +928,7 @@ def _explain_no_match(rules: Sequence[_Rule], request: GoURL | None, url: str) -
     return "; ".join(found[:_MAX_EXPLAINED])
 
 
-def _explain_rule(pattern: str, request: GoURL, url: str) -> str | None:
+def _explain_rule(pattern: str, request: neturl.URL, url: str) -> str | None:
     """Why ``pattern`` does not match ``url`` and a pattern that would, or None (an unrelated pattern)."""
     parsed = _parse_pattern(pattern)
     if parsed is None:  # matched as a regex over the raw URL: nothing finer to say
@@ -1205,7 +970,7 @@ def _explain_rule(pattern: str, request: GoURL, url: str) -> str | None:
     return "; ".join(reasons) + f"; {go_quote(candidate)} would match"
 
 
-def _path_admits(parsed: GoURL, pattern: str, request: GoURL) -> bool:
+def _path_admits(parsed: neturl.URL, pattern: str, request: neturl.URL) -> bool:
     """The matcher's path step (after scheme and host)."""
     return (parsed.path in ("", "/") and "*" in pattern) or _path_matches(request.path, parsed.path)
 
@@ -1215,9 +980,9 @@ def _host_fix(request_host: str, pattern_host: str) -> tuple[str, str] | None:
 
     ``{pattern}`` in the reason stands for the quoted pattern. None when the hosts are unrelated.
     """
-    name, port = _split_host_port(request_host)
+    name, port = neturl.split_host_port(request_host)
     if "*" not in pattern_host:
-        if _split_host_port(pattern_host)[0] == name:
+        if neturl.split_host_port(pattern_host)[0] == name:
             return (
                 f"{{pattern}} compares the host with its port: it names {go_quote(pattern_host)}, "
                 f"the URL {go_quote(request_host)}",
@@ -1265,7 +1030,7 @@ def _with_host(pattern: str, old_host: str, new_host: str) -> str | None:
     return pattern[: start + 2] + new_host + pattern[start + 2 + len(old_host) :]
 
 
-def _path_fix(pattern: str, candidate: str, parsed: GoURL, request: GoURL) -> tuple[str, str]:
+def _path_fix(pattern: str, candidate: str, parsed: neturl.URL, request: neturl.URL) -> tuple[str, str]:
     """Why the path refused, and ``candidate`` with a path that admits the request's path."""
     path = parsed.path or "/"
     request_path = request.path or "/"

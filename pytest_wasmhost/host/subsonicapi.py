@@ -49,8 +49,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
 from pytest_wasmhost.abi.proto import subsonicapi_pb2
+from pytest_wasmhost.gocompat import json as gojson
+from pytest_wasmhost.gocompat import neturl
+from pytest_wasmhost.gocompat import path as gopath
+from pytest_wasmhost.gocompat.strings import to_lower
+from pytest_wasmhost.gocompat.utf8 import go_bytes, replace_invalid
 from pytest_wasmhost.host.base import Denied, HostFunction, HostHardError, HostService, ServiceContext
-from pytest_wasmhost.manifest import SubsonicApiPermission, go_quote, go_utf8
+from pytest_wasmhost.manifest import SubsonicApiPermission
 
 if TYPE_CHECKING:
     import httpx
@@ -163,8 +168,8 @@ class RoutedRequest:
     @property
     def target(self) -> str:
         """The internal request target, as the original built it: ``/ping?c=...&f=json&u=...&v=1.16.1``."""
-        query = _go_encode_pairs(self.query)
-        return "/" + _go_escape(_utf8(self.endpoint), _PATH) + ("?" + query if query else "")
+        query = neturl.encode_query(self.query)
+        return neturl.escape_path("/" + self.endpoint) + ("?" + query if query else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,29 +216,33 @@ class SubsonicApiService(HostService):
         self._plugin_id = plugin_id
         self._backend = backend
         self._permission = permission
-        self._allowed = frozenset(_go_lower(u) for u in permission.allowed_usernames) if permission else None
+        self._allowed = frozenset(to_lower(u) for u in permission.allowed_usernames) if permission else None
 
     def call(self, request: subsonicapi_pb2.CallRequest) -> subsonicapi_pb2.CallResponse:
         backend = self._backend
         if backend is None:
             return _error("SubsonicAPI router not available")
         try:
-            url = _go_url_parse(_utf8(request.url))
-        except _GoError as exc:
+            url = neturl.parse(request.url)
+        except neturl.URLError as exc:
             return _error(f"invalid URL format: {exc}")
-        values = _go_parse_query(url.raw_query)
-        raw_user = values.get(b"u", [b""])[0]
+        values = neturl.parse_query(url.raw_query)
+        raw_user = values.get("u", [""])[0]
         if not raw_user:
             return _error("missing required parameter 'u' (username)")
-        username = go_utf8(raw_user)
-        refusal = self._check_permissions(backend, username, repeated=len(values[b"u"]) > 1)
+        username = replace_invalid(raw_user)
+        refusal = self._check_permissions(backend, username, repeated=len(values["u"]) > 1)
         if refusal is not None:
             return refusal
-        values[b"c"] = [_utf8(self._plugin_id)]
-        values[b"f"] = [b"json"]
-        values[b"v"] = [SUBSONIC_API_VERSION.encode()]
-        endpoint = go_utf8(_go_path_base(url.path))
-        query = [(go_utf8(key), go_utf8(value)) for key in sorted(values) for value in values[key]]
+        values["c"] = [self._plugin_id]
+        values["f"] = ["json"]
+        values["v"] = [SUBSONIC_API_VERSION]
+        endpoint = replace_invalid(gopath.base(url.path))
+        query = [
+            (replace_invalid(key), replace_invalid(value))
+            for key in sorted(values, key=go_bytes)  # Go sorts the keys' bytes
+            for value in values[key]
+        ]
         try:
             _status, body = backend.handle(endpoint, query, username)
         except SubsonicBackendError as exc:
@@ -250,7 +259,7 @@ class SubsonicApiService(HostService):
         if repeated:
             # The checks read the first u, the backend gets them all: it could serve another one.
             _deny("repeated parameter 'u' (username) is not allowed", "u")
-        if self._allowed and _go_lower(username) not in self._allowed:
+        if self._allowed and to_lower(username) not in self._allowed:
             _deny(f"username {username} is not allowed", "allowedUsernames")
         if not permission.allow_admins:
             try:
@@ -331,14 +340,6 @@ def _envelope(status: str, server_version: str) -> dict[str, Any]:
         "serverVersion": server_version,
         "openSubsonic": True,
     }
-
-
-def _go_json(value: Any) -> str:
-    """Compact JSON with Go's HTML-safe escapes (only possible inside strings, so a text replace is safe)."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    for raw, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028")):
-        text = text.replace(raw, escaped)
-    return text.replace("\u2029", "\\u2029")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -429,13 +430,13 @@ class FakeSubsonic(_Recorder):
         if reply is None:
             return 404, NOT_FOUND_BODY  # routing comes before authentication in Navidrome
         if self.store_error is not None or _ascii_lower(username) not in self._users:
-            return 200, _go_json(subsonic_failed(40, server_version=self.server_version))
+            return 200, gojson.marshal(subsonic_failed(40, server_version=self.server_version))
         body = reply(request) if callable(reply) else reply
         if isinstance(body, SubsonicReply):
             return body.status, body.body
         if isinstance(body, str):
             return 200, body
-        return 200, _go_json(body)
+        return 200, gojson.marshal(body)
 
 
 class ForwardingSubsonic(_Recorder):
@@ -518,7 +519,7 @@ class ForwardingSubsonic(_Recorder):
         if endpoint in (".", "..", "/"):
             return 404, NOT_FOUND_BODY
         if not self._is_configured_user(username):
-            return 200, _go_json(subsonic_failed(40))
+            return 200, gojson.marshal(subsonic_failed(40))
         return self._get(endpoint, [(k, v) for k, v in query if k not in self._AUTH_PARAMS])
 
     def _get(self, endpoint: str, query: list[tuple[str, str]]) -> tuple[int, str]:
@@ -526,12 +527,12 @@ class ForwardingSubsonic(_Recorder):
         salt = secrets.token_hex(8)
         token = hashlib.md5((self._password + salt).encode(), usedforsecurity=False).hexdigest()
         params = [*query, ("s", salt), ("t", token)]
-        path = f"/rest/{_go_escape(_utf8(endpoint), _PATH)}"
+        path = neturl.escape_path(f"/rest/{endpoint}")
         try:
-            response = self._client.get(f"{self.base_url}{path}?{_go_encode_pairs(params)}")
+            response = self._client.get(f"{self.base_url}{path}?{neturl.encode_query(params)}")
         except self._http_error as exc:
             raise SubsonicBackendError(f"GET {self.base_url}{path} failed: {exc}") from exc
-        return response.status_code, go_utf8(response.content)
+        return response.status_code, replace_invalid(response.content)
 
     def _is_configured_user(self, username: str) -> bool:
         return _ascii_lower(username) == _ascii_lower(self.username)
@@ -553,363 +554,3 @@ def _ascii_lower(text: str) -> str:
 
 
 _ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
-
-
-# --------------------------------------------------------------------------------------------------
-# Go emulation: net/url (Go 1.25), path.Base, strings.ToLower, strconv.Quote on bytes
-#
-# Everything works on the bytes Go saw: a %-escape may produce bytes that are not UTF-8, and Go's
-# error texts quote byte slices that may cut a multi-byte character.
-# --------------------------------------------------------------------------------------------------
-
-
-class _GoError(Exception):
-    """An error text exactly as Go's ``err.Error()`` prints it."""
-
-
-@dataclass(frozen=True, slots=True)
-class _GoURL:
-    path: bytes  # decoded
-    raw_query: bytes
-
-
-# Encoding modes of net/url (the order of its constants).
-_PATH, _PATH_SEGMENT, _HOST, _ZONE, _USER_PASSWORD, _QUERY_COMPONENT, _FRAGMENT = range(7)
-
-
-def _should_escape(c: int, mode: int) -> bool:
-    """net/url's shouldEscape."""
-    if 0x61 <= c <= 0x7A or 0x41 <= c <= 0x5A or 0x30 <= c <= 0x39:
-        return False
-    if mode in (_HOST, _ZONE) and chr(c) in "!$&'()*+,;=:[]<>\"":
-        return False
-    if chr(c) in "-_.~":
-        return False
-    if chr(c) in "$&+,/:;=?@":
-        if mode == _PATH:
-            return c == ord("?")
-        if mode == _PATH_SEGMENT:
-            return chr(c) in "/;,?"
-        if mode == _USER_PASSWORD:
-            return chr(c) in "@/?:"
-        if mode == _QUERY_COMPONENT:
-            return True
-        if mode == _FRAGMENT:
-            return False
-    return not (mode == _FRAGMENT and chr(c) in "!()*")
-
-
-_KEEP: tuple[frozenset[int], ...] = tuple(
-    frozenset(c for c in range(256) if not _should_escape(c, mode)) for mode in range(7)
-)
-_HEX = frozenset(b"0123456789abcdefABCDEF")
-
-
-def _unhex(c: int) -> int:
-    return int(chr(c), 16)
-
-
-def _go_escape(data: bytes, mode: int) -> str:
-    keep = _KEEP[mode]
-    out: list[str] = []
-    for c in data:
-        if c == 0x20 and mode == _QUERY_COMPONENT:
-            out.append("+")
-        elif c in keep:
-            out.append(chr(c))
-        else:
-            out.append(f"%{c:02X}")
-    return "".join(out)
-
-
-def _go_unescape(s: bytes, mode: int) -> bytes:
-    """net/url's unescape: validate every escape first (Go's error for the first bad one), then decode."""
-    i = 0
-    while i < len(s):
-        c = s[i]
-        if c == 0x25:  # %
-            if i + 2 >= len(s) or s[i + 1] not in _HEX or s[i + 2] not in _HEX:
-                raise _GoError("invalid URL escape " + _go_quote(s[i : i + 3]))
-            # In a host, escapes are only for non-ASCII bytes; %25 introduces an IPv6 zone.
-            if mode == _HOST and _unhex(s[i + 1]) < 8 and s[i : i + 3] != b"%25":
-                raise _GoError("invalid URL escape " + _go_quote(s[i : i + 3]))
-            if mode == _ZONE:
-                v = _unhex(s[i + 1]) << 4 | _unhex(s[i + 2])
-                if s[i : i + 3] != b"%25" and v != 0x20 and _should_escape(v, _HOST):
-                    raise _GoError("invalid URL escape " + _go_quote(s[i : i + 3]))
-            i += 3
-            continue
-        if mode in (_HOST, _ZONE) and c < 0x80 and _should_escape(c, mode):
-            raise _GoError("invalid character " + _go_quote(s[i : i + 1]) + " in host name")
-        i += 1
-    out = bytearray()
-    i = 0
-    while i < len(s):
-        c = s[i]
-        if c == 0x25:
-            out.append(_unhex(s[i + 1]) << 4 | _unhex(s[i + 2]))
-            i += 3
-            continue
-        out.append(0x20 if c == 0x2B and mode == _QUERY_COMPONENT else c)
-        i += 1
-    return bytes(out)
-
-
-def _go_url_parse(raw: bytes) -> _GoURL:
-    """Go's ``url.Parse`` (a URL reference: absolute or relative), keeping what ``call`` reads."""
-    rest, _, fragment = raw.partition(b"#")
-    try:
-        url = _parse_reference(rest)
-    except _GoError as exc:
-        raise _GoError(f"parse {_go_quote(rest)}: {exc}") from None
-    if fragment:
-        try:
-            _go_unescape(fragment, _FRAGMENT)
-        except _GoError as exc:
-            raise _GoError(f"parse {_go_quote(raw)}: {exc}") from None
-    return url
-
-
-def _parse_reference(raw: bytes) -> _GoURL:
-    if any(c < 0x20 or c == 0x7F for c in raw):
-        raise _GoError("net/url: invalid control character in URL")
-    if raw == b"*":
-        return _GoURL(b"*", b"")
-    scheme, rest = _get_scheme(raw)
-    if rest.endswith(b"?") and rest.count(b"?") == 1:
-        rest, raw_query = rest[:-1], b""
-    else:
-        rest, _, raw_query = rest.partition(b"?")
-    if not rest.startswith(b"/"):
-        if scheme:
-            return _GoURL(b"", raw_query)  # opaque (scheme:rootless): no path at all
-        if b":" in rest.partition(b"/")[0]:
-            raise _GoError("first path segment in URL cannot contain colon")
-    if (scheme or not rest.startswith(b"///")) and rest.startswith(b"//"):
-        authority, slash, tail = rest[2:].partition(b"/")
-        rest = slash + tail
-        _parse_authority(authority)
-    return _GoURL(_go_unescape(rest, _PATH), raw_query)
-
-
-def _get_scheme(raw: bytes) -> tuple[bytes, bytes]:
-    for i, c in enumerate(raw):
-        if 0x61 <= c <= 0x7A or 0x41 <= c <= 0x5A:
-            continue
-        if 0x30 <= c <= 0x39 or c in b"+-.":
-            if i == 0:
-                return b"", raw
-            continue
-        if c == 0x3A:  # :
-            if i == 0:
-                raise _GoError("missing protocol scheme")
-            return raw[:i], raw[i + 1 :]
-        return b"", raw
-    return b"", raw
-
-
-_USERINFO_CHARS = frozenset(
-    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._:~!$&'()*+,;=%@"
-)
-
-
-def _parse_authority(authority: bytes) -> None:
-    at = authority.rfind(b"@")
-    _parse_host(authority[at + 1 :])
-    if at < 0:
-        return
-    userinfo = authority[:at]
-    if any(c not in _USERINFO_CHARS for c in userinfo):
-        raise _GoError("net/url: invalid userinfo")
-    for part in userinfo.split(b":", 1):
-        _go_unescape(part, _USER_PASSWORD)
-
-
-def _parse_host(host: bytes) -> None:
-    bracket = host.rfind(b"[")
-    if bracket > 0:
-        raise _GoError("invalid IP-literal")
-    if bracket == 0:
-        close = host.rfind(b"]")
-        if close < 0:
-            raise _GoError("missing ']' in host")
-        colon_port = host[close + 1 :]
-        if not _valid_optional_port(colon_port):
-            raise _GoError(f"invalid port {_go_quote(colon_port)} after host")
-        _go_unescape(colon_port, _HOST)
-        hostname = host[1:close]
-        zone = hostname.find(b"%25")
-        if zone >= 0:
-            literal = _go_unescape(hostname[:zone], _HOST) + _go_unescape(hostname[zone:], _ZONE)
-        else:
-            literal = _go_unescape(hostname, _HOST)
-        try:
-            is_ipv4 = _netip_parse_addr(literal)
-        except _GoError as exc:
-            raise _GoError(f"invalid host: {exc}") from None
-        if is_ipv4:
-            raise _GoError("invalid IP-literal")
-        return
-    colon = host.rfind(b":")  # Go 1.25: the port is after the last colon (no urlstrictcolons yet)
-    if colon >= 0 and not _valid_optional_port(host[colon:]):
-        raise _GoError(f"invalid port {_go_quote(host[colon:])} after host")
-    _go_unescape(host, _HOST)
-
-
-def _valid_optional_port(port: bytes) -> bool:
-    return port == b"" or (port[:1] == b":" and all(0x30 <= c <= 0x39 for c in port[1:]))
-
-
-def _go_parse_query(raw_query: bytes) -> dict[bytes, list[bytes]]:
-    """``url.ParseQuery`` as ``URL.Query()`` uses it: pairs with ``;`` or a bad escape are dropped."""
-    values: dict[bytes, list[bytes]] = {}
-    for pair in raw_query.split(b"&"):
-        if not pair or b";" in pair:
-            continue
-        key, _, value = pair.partition(b"=")
-        try:
-            key, value = _go_unescape(key, _QUERY_COMPONENT), _go_unescape(value, _QUERY_COMPONENT)
-        except _GoError:
-            continue
-        values.setdefault(key, []).append(value)
-    return values
-
-
-def _go_encode_pairs(pairs: Sequence[tuple[str, str]]) -> str:
-    """``url.Values.Encode``: keys in byte order, each key's values in their order."""
-    ordered = sorted(((_utf8(k), _utf8(v)) for k, v in pairs), key=lambda kv: kv[0])
-    return "&".join(
-        f"{_go_escape(k, _QUERY_COMPONENT)}={_go_escape(v, _QUERY_COMPONENT)}" for k, v in ordered
-    )
-
-
-def _go_path_base(path: bytes) -> bytes:
-    """``path.Base``: the last element; ``.`` for an empty path, ``/`` for a path of slashes."""
-    if not path:
-        return b"."
-    stripped = path.rstrip(b"/")
-    if not stripped:
-        return b"/"
-    return stripped.rpartition(b"/")[2]
-
-
-def _netip_parse_addr(s: bytes) -> bool:
-    """``netip.ParseAddr`` for an IP-literal; returns whether it is plain IPv4. Raises Go's error."""
-    for c in s:
-        if c == 0x2E:
-            _parse_ipv4_fields(s, 0, len(s))
-            return True
-        if c == 0x3A:
-            _parse_ipv6(s)
-            return False
-        if c == 0x25:
-            raise _addr_error(s, "missing IPv6 address")
-    raise _addr_error(s, "unable to parse IP")
-
-
-def _addr_error(given: bytes, msg: str, at: bytes = b"") -> _GoError:
-    text = f"ParseAddr({_go_quote(given)}): {msg}"
-    return _GoError(f"{text} (at {_go_quote(at)})" if at else text)
-
-
-def _parse_ipv4_fields(given: bytes, start: int, end: int) -> None:
-    s = given[start:end]
-    value = fields = digits = 0
-    for i, c in enumerate(s):
-        if 0x30 <= c <= 0x39:
-            if digits == 1 and value == 0:
-                raise _addr_error(given, "IPv4 field has octet with leading zero")
-            value = value * 10 + c - 0x30
-            digits += 1
-            if value > 255:
-                raise _addr_error(given, "IPv4 field has value >255")
-        elif c == 0x2E:
-            if i == 0 or i == len(s) - 1 or s[i - 1] == 0x2E:
-                raise _addr_error(given, "IPv4 field must have at least one digit", s[i:])
-            if fields == 3:
-                raise _addr_error(given, "IPv4 address too long")
-            fields, value, digits = fields + 1, 0, 0
-        else:
-            raise _addr_error(given, "unexpected character", s[i:])
-    if fields < 3:
-        raise _addr_error(given, "IPv4 address too short")
-
-
-def _parse_ipv6(given: bytes) -> None:
-    """A line-by-line port of ``netip.parseIPv6`` (only the error texts matter here)."""
-    s, zone = given, b""
-    if b"%" in s:
-        s, _, zone = s.partition(b"%")
-        if not zone:
-            raise _addr_error(given, "zone must be a non-empty string")
-    ellipsis = -1
-    if s[:2] == b"::":
-        ellipsis, s = 0, s[2:]
-        if not s:
-            return
-    i = 0
-    while i < 16:
-        off = acc = 0
-        while off < len(s) and s[off] in _HEX:
-            acc = (acc << 4) + _unhex(s[off])
-            if off > 3:
-                raise _addr_error(given, "each group must have 4 or less digits", s)
-            if acc > 0xFFFF:
-                raise _addr_error(given, "IPv6 field has value >=2^16", s)
-            off += 1
-        if off == 0:
-            raise _addr_error(given, "each colon-separated field must have at least one digit", s)
-        if off < len(s) and s[off] == 0x2E:
-            if ellipsis < 0 and i != 12:
-                raise _addr_error(
-                    given, "embedded IPv4 address must replace the final 2 fields of the address", s
-                )
-            if i + 4 > 16:
-                raise _addr_error(
-                    given, "too many hex fields to fit an embedded IPv4 at the end of the address", s
-                )
-            end = len(given) - (len(zone) + 1 if zone else 0)
-            _parse_ipv4_fields(given, end - len(s), end)
-            s, i = b"", i + 4
-            break
-        i += 2
-        s = s[off:]
-        if not s:
-            break
-        if s[0] != 0x3A:
-            raise _addr_error(given, "unexpected character, want colon", s)
-        if len(s) == 1:
-            raise _addr_error(given, "colon must be followed by more characters", s)
-        s = s[1:]
-        if s[0] == 0x3A:
-            if ellipsis >= 0:
-                raise _addr_error(given, "multiple :: in address", s)
-            ellipsis, s = i, s[1:]
-            if not s:
-                break
-    if s:
-        raise _addr_error(given, "trailing garbage after address", s)
-    if i < 16 and ellipsis < 0:
-        raise _addr_error(given, "address string too short")
-    if i >= 16 and ellipsis >= 0:
-        raise _addr_error(given, "the :: must expand to at least one field of zeros")
-
-
-def _go_quote(data: bytes) -> str:
-    """``strconv.Quote`` of a byte string: invalid UTF-8 bytes print as ``\\xNN``."""
-    out = []
-    for ch in data.decode("utf-8", "surrogateescape"):
-        code = ord(ch)
-        out.append(f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else go_quote(ch)[1:-1])
-    return '"' + "".join(out) + '"'
-
-
-def _go_lower(text: str) -> str:
-    """Go's ``strings.ToLower``: per-rune simple case mapping (Python lowers U+0130 to two runes)."""
-    if text.isascii():
-        return text.lower()
-    return "".join("i" if ch == "\u0130" else ch.lower() for ch in text)
-
-
-def _utf8(text: str) -> bytes:
-    return text.encode("utf-8", "surrogateescape")

@@ -64,6 +64,8 @@ from websockets.typing import Subprotocol
 
 from pytest_wasmhost.abi.proto import api_pb2, websocket_pb2
 from pytest_wasmhost.clock import SYSTEM_CLOCK, Clock, host_monotonic
+from pytest_wasmhost.gocompat.neturl import join_host_port
+from pytest_wasmhost.gocompat.oserr import errno_text
 from pytest_wasmhost.host.base import (
     Cap,
     CapWarnings,
@@ -302,7 +304,7 @@ class Handshake:
 
     @property
     def address(self) -> str:
-        return _join_host_port(self.host, self.port)
+        return join_host_port(self.host, self.port)
 
 
 def plan_handshake(url: str, headers: Mapping[str, str]) -> Handshake:
@@ -351,18 +353,8 @@ def plan_handshake(url: str, headers: Mapping[str, str]) -> Handshake:
     )
 
 
-def _join_host_port(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 def _sockaddr(addr: Any) -> str:
-    return _join_host_port(str(addr[0]), int(addr[1]))
-
-
-def _os_text(exc: OSError) -> str:
-    """Go spells OS errors in lower case (``connection refused``)."""
-    text = exc.strerror or str(exc) or type(exc).__name__
-    return text[:1].lower() + text[1:]
+    return join_host_port(str(addr[0]), int(addr[1]))
 
 
 # -- the transport interface ------------------------------------------------------------------------
@@ -480,7 +472,7 @@ class RealTransport:
                 if not verdict.allowed:
                     refusal = refusal or verdict
                     continue
-            target = _join_host_port(ip, plan.port)
+            target = join_host_port(ip, plan.port)
             remaining = deadline - host_monotonic()
             if remaining <= 0:
                 failure = f"dial tcp {target}: i/o timeout"
@@ -491,7 +483,7 @@ class RealTransport:
                 failure = f"dial tcp {target}: i/o timeout"
                 continue
             except OSError as exc:
-                failure = f"dial tcp {target}: connect: {_os_text(exc)}"
+                failure = f"dial tcp {target}: connect: {errno_text(exc)}"
                 continue
             sock.settimeout(None)
             return sock
@@ -550,7 +542,7 @@ def _lookup_text(exc: OSError) -> str:
     no_such_host = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
     if isinstance(exc, socket.gaierror) and exc.errno in no_such_host:
         return "no such host"
-    return _os_text(exc)
+    return errno_text(exc)
 
 
 def _handshake_cause(exc: Exception, local: str, remote: str) -> str:
@@ -567,7 +559,7 @@ def _handshake_cause(exc: Exception, local: str, remote: str) -> str:
     if isinstance(exc, InvalidHandshake) or isinstance(cause, InvalidHandshake):
         return "websocket: bad handshake"  # non-101 status (redirects included), bad Upgrade/Accept
     if isinstance(exc, OSError):
-        return f"read tcp {local}->{remote}: {_os_text(exc)}"
+        return f"read tcp {local}->{remote}: {errno_text(exc)}"
     return str(exc) or type(exc).__name__
 
 
@@ -619,7 +611,7 @@ class _SocketLink:
             log.warning("websocket %s: text frame is not valid UTF-8; dropped", self.name)
             return None
         except OSError as exc:
-            return ReadFailed(f"read tcp {self.local}->{self.remote}: {_os_text(exc)}")
+            return ReadFailed(f"read tcp {self.local}->{self.remote}: {errno_text(exc)}")
         if isinstance(data, str):
             return TextMessage(data)
         return BinaryMessage(bytes(data))
@@ -636,7 +628,7 @@ class _SocketLink:
         except ConnectionClosed as exc:
             raise SendError("websocket: close sent") from exc
         except OSError as exc:
-            raise SendError(f"write tcp {self.local}->{self.remote}: {_os_text(exc)}") from exc
+            raise SendError(f"write tcp {self.local}->{self.remote}: {errno_text(exc)}") from exc
 
     def close(self, code: int, reason: str) -> None:
         payload = close_payload(code, reason)
@@ -647,7 +639,7 @@ class _SocketLink:
         try:
             self._close_socket()
         except OSError as exc:
-            raise CloseError(_os_text(exc)) from exc
+            raise CloseError(errno_text(exc)) from exc
 
     def _write_close_frame(self, payload: bytes) -> None:
         # Written raw, as gorilla did: any code (0 included) and no waiting for the peer's reply, which
@@ -695,7 +687,7 @@ def _closed_event(exc: ConnectionClosed, local: str, remote: str) -> Event:
         return PeerClosed(exc.rcvd.code, exc.rcvd.reason)  # websockets reads an empty payload as 1005
     cause = exc.__cause__
     if isinstance(cause, OSError):
-        return ReadFailed(f"read tcp {local}->{remote}: {_os_text(cause)}")
+        return ReadFailed(f"read tcp {local}->{remote}: {errno_text(cause)}")
     if exc.sent is not None and exc.sent.code != NORMAL_CLOSURE:
         # We failed the connection (the peer broke the protocol): gorilla reported the protocol error.
         return ReadFailed(f"websocket: {exc.sent.reason or f'close {exc.sent.code}'}")

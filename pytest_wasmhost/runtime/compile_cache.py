@@ -65,6 +65,7 @@ from typing import Final
 import wasmtime
 
 from pytest_wasmhost.clock import SYSTEM_CLOCK, Clock
+from pytest_wasmhost.gocompat.strings import to_lower, trim_space
 from pytest_wasmhost.runtime.engine import wasmtime_version
 from pytest_wasmhost.runtime.instance import (
     Description,
@@ -99,10 +100,6 @@ _UNITS: Final[dict[str, int]] = {
     **{f"{p}i": 1024**i for i, p in enumerate("kmgtpe", 1)},
     **{f"{p}ib": 1024**i for i, p in enumerate("kmgtpe", 1)},
 }
-# Go's unicode.IsSpace set (strings.TrimSpace); str.strip() would also drop \x1c-\x1f.
-_GO_SPACE: Final = (
-    "\t\n\v\f\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
-)
 _MAX_UINT64_FLOAT: Final = float(2**64)
 
 
@@ -120,8 +117,7 @@ def parse_size(text: str) -> int | None:
         value = float(number)
     except ValueError:
         return None
-    # Go lowercases rune by rune (simple mapping): U+0130 becomes "i", where Python's lower() gives two.
-    unit = text[end:].strip(_GO_SPACE).replace("\u0130", "i").lower()
+    unit = to_lower(trim_space(text[end:]))  # go-humanize: strings.ToLower(strings.TrimSpace(...))
     multiplier = _UNITS.get(unit)
     if multiplier is None or math.isinf(value):  # inf: ParseFloat's range error
         return None

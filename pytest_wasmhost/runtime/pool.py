@@ -31,11 +31,12 @@ from typing import Generic, Literal, Self, TypeVar
 
 from pytest_wasmhost.clock import SYSTEM_CLOCK, Clock, host_monotonic
 from pytest_wasmhost.errors import PoolClosed, PoolTimeout, hide_harness_frames
+from pytest_wasmhost.gocompat.time import format_duration
 
 # Errors of ours show the user's frames, not these (see errors.hide_harness_frames).
 __tracebackhide__ = hide_harness_frames
 
-__all__ = ["InstancePool", "PoolMode", "PoolSettings", "PoolStats", "go_duration"]
+__all__ = ["InstancePool", "PoolMode", "PoolSettings", "PoolStats"]
 
 log = logging.getLogger("pytest_wasmhost.runtime.pool")
 
@@ -438,7 +439,7 @@ class InstancePool(Generic[T]):
     def _timeout_error(self, waited: float) -> PoolTimeout:
         limit = self.settings.max_live
         return PoolTimeout(
-            f"timeout waiting for available instance after {go_duration(waited)} "
+            f"timeout waiting for available instance after {format_duration(round(waited * 1e9))} "
             f"(all {limit} instance slots are in use, max_live={limit}).",
             plugin_id=self.plugin_id,
             fix=(
@@ -454,38 +455,6 @@ class InstancePool(Generic[T]):
             plugin_id=self.plugin_id,
             fix="the plugin's runtime was closed; make calls before closing it, or load the plugin again.",
         )
-
-
-def go_duration(seconds: float) -> str:
-    """Format like Go's ``time.Duration.String``: ``5s``, ``1.5s``, ``500ms``, ``1m30s``, ``0s``."""
-    nanos = round(seconds * 1e9)
-    if nanos == 0:
-        return "0s"
-    sign = "-" if nanos < 0 else ""
-    nanos = abs(nanos)
-    if nanos < 1_000:
-        return f"{sign}{nanos}ns"
-    if nanos < 1_000_000:
-        return f"{sign}{_decimal(nanos, 1_000)}µs"
-    if nanos < 1_000_000_000:
-        return f"{sign}{_decimal(nanos, 1_000_000)}ms"
-    hours, rest = divmod(nanos, 3_600 * 10**9)
-    minutes, rest = divmod(rest, 60 * 10**9)
-    secs = f"{_decimal(rest, 10**9)}s"
-    if hours:
-        return f"{sign}{hours}h{minutes}m{secs}"
-    if minutes:
-        return f"{sign}{minutes}m{secs}"
-    return f"{sign}{secs}"
-
-
-def _decimal(value: int, unit: int) -> str:
-    """``value / unit`` with the fraction's trailing zeros dropped (``1500, 1000 -> "1.5"``)."""
-    whole, fraction = divmod(value, unit)
-    if not fraction:
-        return str(whole)
-    digits = str(fraction).rjust(len(str(unit)) - 1, "0").rstrip("0")
-    return f"{whole}.{digits}"
 
 
 class _Lease(Generic[T]):

@@ -28,6 +28,7 @@ from pytest_wasmhost.abi.capabilities import Reply
 from pytest_wasmhost.abi.proto import api_pb2, scheduler_pb2
 from pytest_wasmhost.clock import SYSTEM_CLOCK, ManualClock
 from pytest_wasmhost.errors import HostLimitWarning, PluginLoadError, PluginTrap
+from pytest_wasmhost.gocompat.time import format_rfc3339_nano, resolve_local_zone
 from pytest_wasmhost.host.base import HostEnvironment, HostHardError, ServiceContext, SoftError
 from pytest_wasmhost.host.registry import IMPLEMENTED, SERVICES
 from pytest_wasmhost.host.scheduler import (
@@ -39,14 +40,10 @@ from pytest_wasmhost.host.scheduler import (
     JOB_OVERHEAD,
     NANOID_ALPHABET,
     CapExceeded,
-    GoDurationError,
     SchedulerCaps,
     SchedulerEngine,
     SchedulerService,
-    format_rfc3339_nano,
     job_size,
-    parse_go_duration,
-    resolve_local_zone,
 )
 from pytest_wasmhost.manifest import parse_manifest
 from tests.support.plugins import manifest as manifest_dict
@@ -593,53 +590,6 @@ def test_every_ticks_land_on_whole_seconds() -> None:
         "2024-01-01T12:00:41+00:00",
         "2024-01-01T12:01:22+00:00",
     ]
-
-
-@pytest.mark.parametrize(
-    ("text", "nanoseconds"),
-    [
-        ("0", 0),
-        ("-0", 0),
-        ("41s", 41_000_000_000),
-        ("1h30m", 5_400_000_000_000),
-        ("1.5h", 5_400_000_000_000),
-        ("300ms", 300_000_000),
-        ("1µs", 1_000),
-        ("1μs", 1_000),
-        ("2us", 2_000),
-        ("7ns", 7),
-        ("-1.5h", -5_400_000_000_000),
-        ("+2m", 120_000_000_000),
-        (".5s", 500_000_000),
-        ("5.s", 5_000_000_000),
-        ("3h2m1s500ms", 10_921_500_000_000),
-        ("9223372036854775807ns", 9_223_372_036_854_775_807),
-        ("-9223372036854775808ns", -9_223_372_036_854_775_808),
-        ("2562047h47m16.854775807s", 9_223_372_036_854_775_807),
-    ],
-)
-def test_go_durations(text: str, nanoseconds: int) -> None:
-    assert parse_go_duration(text) == nanoseconds
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("", 'time: invalid duration ""'),
-        ("1", 'time: missing unit in duration "1"'),
-        ("1x", 'time: unknown unit "x" in duration "1x"'),
-        (".s", 'time: invalid duration ".s"'),
-        ("1e3s", 'time: unknown unit "e" in duration "1e3s"'),
-        ("9223372036854775808ns", 'time: invalid duration "9223372036854775808ns"'),
-        ("2562048h", 'time: invalid duration "2562048h"'),
-        ('1"s', 'time: unknown unit "\\"s" in duration "1\\"s"'),
-        ("1" * 5000 + "s", f'time: invalid duration "{"1" * 5000}s"'),
-    ],
-)
-def test_go_duration_errors(text: str, message: str) -> None:
-    with pytest.raises(GoDurationError) as info:
-        parse_go_duration(text)
-    assert str(info.value) == message
 
 
 def test_cron_tz_prefix_selects_the_zone() -> None:

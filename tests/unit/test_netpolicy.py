@@ -21,16 +21,12 @@ from pytest_wasmhost.host.netpolicy import (
     WEBSOCKET_DENIAL_PREFIX,
     AddressGuard,
     Decision,
-    GoURL,
-    GoURLError,
     NetPolicy,
     Refusal,
     classify_address,
     classify_host,
     default_resolver,
-    go_quote,
     legacy_is_private,
-    parse_go_url,
     parse_legacy_ipv4,
     url_matches,
     with_explanation,
@@ -716,99 +712,14 @@ def test_websocket_edge_cases() -> None:
 
 
 # --------------------------------------------------------------------------------------------------
-# Go's url.Parse, host spellings, properties
+# Host spellings, properties (Go's url.Parse itself: tests/unit/gocompat/test_neturl.py)
 # --------------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("url", "error"),
-    [
-        ("http://[::1", "parse \"http://[::1\": missing ']' in host"),
-        ("https://api.example.com:*", 'parse "https://api.example.com:*": invalid port ":*" after host'),
-        ("http://a b.com/", 'parse "http://a b.com/": invalid character " " in host name'),
-        ("http://h/%zz", 'parse "http://h/%zz": invalid URL escape "%zz"'),
-        ("http://%41.com/", 'parse "http://%41.com/": invalid URL escape "%41"'),
-        ("http://u\\@h/", 'parse "http://u\\\\@h/": net/url: invalid userinfo'),
-        ("http://h/\n", 'parse "http://h/\\n": net/url: invalid control character in URL'),
-        (":foo", 'parse ":foo": missing protocol scheme'),
-        ("1a:b", 'parse "1a:b": first path segment in URL cannot contain colon'),
-        ("http://h/#%zz", 'parse "http://h/#%zz": invalid URL escape "%zz"'),
-        ("http://h/%", 'parse "http://h/%": invalid URL escape "%"'),  # an escape cut short by the end
-        ("http://h/%a", 'parse "http://h/%a": invalid URL escape "%a"'),
-        ("http://%zz@h/", 'parse "http://%zz@h/": invalid URL escape "%zz"'),  # the user name is unescaped
-        ("http://u:%zz@h/", 'parse "http://u:%zz@h/": invalid URL escape "%zz"'),  # ... and the password
-        ("http://[fe80::1%25en%2f]/", 'parse "http://[fe80::1%25en%2f]/": invalid URL escape "%2f"'),  # zone
-        ("x:y/z:", None),  # a scheme is found, so the colon rule does not apply: opaque (valid)
-    ],
-)
-def test_go_url_parse_errors(url: str, error: str | None) -> None:
-    if error is None:
-        assert parse_go_url(url) == GoURL(scheme="x", opaque="y/z:")
-        return
-    with pytest.raises(GoURLError) as info:
-        parse_go_url(url)
-    assert str(info.value) == error
-
-
-@pytest.mark.parametrize(
-    ("url", "parsed"),
-    [
-        ("a:b/c:d", GoURL(scheme="a", opaque="b/c:d")),  # opaque: no "/" after the scheme
-        ("x/y:z", GoURL(path="x/y:z")),  # "/" before ":" ends the scheme: a relative path
-        ("y:z/", GoURL(scheme="y", opaque="z/")),
-        ("*", GoURL(path="*")),  # the OPTIONS target
-        ("http://h/p?", GoURL(scheme="http", host="h", path="/p")),  # a bare "?": empty query
-        ("http://h/p??", GoURL(scheme="http", host="h", path="/p", raw_query="?")),
-        ("http://h/p?a?", GoURL(scheme="http", host="h", path="/p", raw_query="a?")),
-        ("http://h?#f", GoURL(scheme="http", host="h", fragment="f")),
-        (
-            "HTTPZ://Zed:Z@EXAMPLEZ.COM:8080/Z?Z#Z",  # "Z" ends the A-Z ranges of every component
-            GoURL("httpz", "", "Zed:Z", "EXAMPLEZ.COM:8080", "/Z", "Z", "Z"),
-        ),
-        ("Z:z", GoURL(scheme="z", opaque="z")),
-        ("z:x", GoURL(scheme="z", opaque="x")),
-        # every character class of a scheme: letters at both ends of A-Z / a-z, digits 0-9, "+-."
-        ("Aa0+-.9z:x", GoURL(scheme="aa0+-.9z", opaque="x")),
-        ("http://z/", GoURL(scheme="http", host="z", path="/")),
-        ("http://@h/", GoURL(scheme="http", userinfo="", host="h", path="/")),  # an empty userinfo
-        ("http://h/a%41", GoURL(scheme="http", host="h", path="/aA")),  # an escape that ends the URL
-        ("http://a%25b/", GoURL(scheme="http", host="a%b", path="/")),  # %25 is allowed in any host
-        ("http://%C2%80x/", GoURL(scheme="http", host="\x80x", path="/")),  # U+0080: escapes of bytes >= 0x80
-        ("http://[fe80::1%25en%200]/", GoURL(scheme="http", host="[fe80::1%en 0]", path="/")),  # zone: %20 ok
-    ],
-)
-def test_go_url_valid_rows(url: str, parsed: GoURL) -> None:
-    assert parse_go_url(url) == parsed
 
 
 def test_host_names_compare_case_sensitively_with_upper_case_z() -> None:
     assert url_matches("https://ZZ.example.com/", "https://ZZ.example.com")
     assert not url_matches("https://zz.example.com/", "https://ZZ.example.com")
     assert url_matches("https://Z.example.com/", "https://*.example.com")
-
-
-def test_go_url_fields() -> None:
-    url = parse_go_url("HTTPS://user:pw@[fe80::1%25eth0]:8443/a%2Fb?q=1#frag")
-    assert (url.scheme, url.userinfo, url.host) == ("https", "user:pw", "[fe80::1%eth0]:8443")
-    assert (url.hostname, url.port, url.path, url.raw_query, url.fragment) == (
-        "fe80::1%eth0",
-        "8443",
-        "/a/b",
-        "q=1",
-        "frag",
-    )
-    assert parse_go_url("http://a@b@c:1/").hostname == "c"
-    empty_host = parse_go_url("http://:80/")
-    assert (empty_host.host, empty_host.hostname, empty_host.port) == (":80", "", "80")
-    assert parse_go_url("http://a]/").hostname == "a]"  # brackets are dropped only in pairs
-
-
-def test_go_quote() -> None:
-    assert go_quote('a"b\\c\n\x01é') == '"a\\"b\\\\c\\n\\x01é"'
-    assert go_quote(b"\x80") == '"\\x80"'  # bytes that are not UTF-8, at both ends of the range
-    assert go_quote(b"\xff") == '"\\xff"'
-    assert go_quote("\u200b") == '"\\u200b"'  # not printable (Cf), in and beyond the BMP
-    assert go_quote("\U000e0001") == '"\\U000e0001"'
 
 
 @pytest.mark.parametrize(

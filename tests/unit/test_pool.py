@@ -14,7 +14,7 @@ from freezegun import freeze_time
 from pytest_wasmhost.clock import Clock, ManualClock, SystemClock
 from pytest_wasmhost.errors import PoolClosed, PoolTimeout
 from pytest_wasmhost.runtime import pool as pool_module
-from pytest_wasmhost.runtime.pool import InstancePool, PoolSettings, PoolStats, go_duration
+from pytest_wasmhost.runtime.pool import InstancePool, PoolSettings, PoolStats
 
 SYNC_LIMIT = 5.0  # real seconds a helper thread may take to reach a state; never reached when green
 # A waiter's get timeout far past SYNC_LIMIT: joined within SYNC_LIMIT, it returned only because something
@@ -351,32 +351,6 @@ def test_an_infinite_timeout_waits_until_a_put() -> None:
     h.pool.put(a)
     join(thread)
     assert out == {"value": a}
-
-
-@pytest.mark.parametrize(
-    ("seconds", "text"),
-    [
-        (5.0, "5s"),
-        (1.5, "1.5s"),
-        (0.5, "500ms"),
-        (0.05, "50ms"),
-        (0.0, "0s"),
-        (60.0, "1m0s"),
-        (90.25, "1m30.25s"),
-        (3600.0, "1h0m0s"),
-        (0.0000015, "1.5µs"),
-        (1e-9, "1ns"),
-        # Each unit's lower bound is that unit's (Go: 1µs, 1ms, 1s), and a fraction keeps its zeros.
-        (999e-9, "999ns"),
-        (1e-6, "1µs"),
-        (1e-3, "1ms"),
-        (1.0, "1s"),
-        (1.05, "1.05s"),
-        (-1.5, "-1.5s"),
-    ],
-)
-def test_go_duration(seconds: float, text: str) -> None:
-    assert go_duration(seconds) == text
 
 
 def test_put_wakes_a_waiter_with_the_same_instance() -> None:
