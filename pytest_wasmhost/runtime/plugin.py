@@ -6,16 +6,14 @@ original's adapters, give the instance back. Unlike the original, an instance th
 out, hit its memory cap or broke the ABI is discarded (§11.6), and a failed load check never leaks a
 pool slot (§11.5).
 
-``Plugin.load(path)`` is the stand-alone entry point (CLI, simple tests); inside a runtime, plugins
-come from ``Runtime.plugin`` / ``ScopedRuntime.plugin``.
+Plugins come from ``ScopedRuntime.plugin`` / ``Runtime.plugin``, or stand-alone from
+``runtime.open_plugin(path)`` (CLI, simple tests).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 from google.protobuf.message import DecodeError, Message
 
@@ -103,31 +101,6 @@ class Plugin:
             except BaseException:
                 self.pool.close()
                 raise
-
-    @classmethod
-    def load(
-        cls, path: str | Path, *, plugin_id: str | None = None, init: bool = True, **settings: Any
-    ) -> Plugin:
-        """Load a plugin folder, an ``.ndp`` package, or a ``.wasm`` with ``manifest.json`` beside it.
-
-        The plugin gets a private :class:`~pytest_wasmhost.runtime.runtime.Runtime` (disk compile cache
-        included), closed with the plugin. ``settings`` are ``RuntimeSettings`` fields plus ``config``
-        (the plugin's configuration map). With ``init``, a LifecycleManagement plugin gets its OnInit
-        call first, as in production.
-        """
-        # Imported here: runtime.py builds Plugins, so a module-level import would be circular.
-        from pytest_wasmhost.runtime.runtime import Runtime, RuntimeSettings
-
-        config = settings.pop("config", None)
-        runtime = Runtime(RuntimeSettings(**settings))
-        try:
-            scope = runtime.default_scope
-            plugin = scope.plugin(path, plugin_id=plugin_id, config=config, init=init)
-        except BaseException:
-            runtime.close()
-            raise
-        plugin._on_close = runtime.close
-        return plugin
 
     # -- calls -----------------------------------------------------------------------------------
 
@@ -250,6 +223,10 @@ class Plugin:
     def transcript(self) -> Transcript:
         """The host calls of this plugin's scope (shared with the other plugins of the scope)."""
         return self.env.transcript
+
+    def close_also(self, closer: Callable[[], None]) -> None:
+        """Run ``closer`` after this plugin's own close (``open_plugin`` closes its private runtime so)."""
+        self._on_close = closer
 
     def close(self) -> None:
         self.pool.close()

@@ -625,3 +625,24 @@ class ScopedRuntime:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def open_plugin(
+    path: str | Path, *, plugin_id: str | None = None, init: bool = True, **settings: Any
+) -> Plugin:
+    """Load a plugin folder, an ``.ndp`` package, or a ``.wasm`` with ``manifest.json`` beside it, alone.
+
+    The stand-alone entry point (CLI, simple tests): the plugin gets a private :class:`Runtime` (disk
+    compile cache included), closed with the plugin. ``settings`` are ``RuntimeSettings`` fields plus
+    ``config`` (the plugin's configuration map). With ``init``, a LifecycleManagement plugin gets its
+    OnInit call first, as in production.
+    """
+    config = settings.pop("config", None)
+    runtime = Runtime(RuntimeSettings(**settings))
+    try:
+        plugin = runtime.default_scope.plugin(path, plugin_id=plugin_id, config=config, init=init)
+    except BaseException:
+        runtime.close()
+        raise
+    plugin.close_also(runtime.close)
+    return plugin
