@@ -383,7 +383,7 @@ def _wasi_clock_time_get(clock_id: int, _precision: int, result_ptr: int) -> int
     if value is None:
         return ERRNO_INVAL
     try:
-        inst.write_memory(result_ptr, (value & 0xFFFF_FFFF_FFFF_FFFF).to_bytes(8, "little"))  # encode_u64
+        inst.write_memory(result_ptr, (value & 0xFFFF_FFFF_FFFF_FFFF).to_bytes(8, "little"))
     except AbiError:  # the 8 bytes do not fit in the guest's memory
         return ERRNO_FAULT
     return ERRNO_SUCCESS

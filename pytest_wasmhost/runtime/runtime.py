@@ -557,10 +557,6 @@ class ScopedRuntime:
         )
         return True
 
-    def sweep_host(self) -> int:
-        """Expire host-service state (cache entries) by the clock."""
-        return self.env.sweep()
-
     def run_due(self) -> list[Any]:
         """Fire the scheduler jobs that are due by the clock, in due order (tests advance the clock first)."""
         return self.env.run_due()
