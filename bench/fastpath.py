@@ -467,7 +467,7 @@ def backend_round_trip(inst: PluginInstance, request: bytes) -> bytes:
 
 
 def abi_round_trip(inst: PluginInstance, request: bytes) -> bytes:
-    with inst.activate(EXPORT):  # as Plugin.invoke runs it: the backend's fused round trip, if any
+    with inst.activate(EXPORT):  # as MethodRunner.run runs it: the backend's fused round trip, if any
         return (inst.method_call(EXPORT, request) or call_method(inst, EXPORT, request)).data
 
 
@@ -501,7 +501,7 @@ def host_calls(report: Report, *, n: int, rounds: int) -> None:
     transcript_less = linked.instantiate(bind("bench", [ConfigService(lambda: CONFIG)], None))
 
     def ours(instance: PluginInstance) -> bytes:
-        with instance.activate("call_cfg"):  # the round trip as Plugin.invoke runs it
+        with instance.activate("call_cfg"):  # the round trip as MethodRunner.run runs it
             return (instance.method_call("call_cfg", b"") or call_method(instance, "call_cfg", b"")).data
 
     assert floor() == ours(inst) == ours(transcript_less)

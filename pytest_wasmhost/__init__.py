@@ -26,7 +26,7 @@ from pytest_wasmhost.runtime.instance import InstanceLimits
 from pytest_wasmhost.runtime.manager import PluginManager
 from pytest_wasmhost.runtime.plugin import Plugin
 from pytest_wasmhost.runtime.pool import PoolSettings
-from pytest_wasmhost.runtime.runtime import LoadDefaults, Runtime, RuntimeSettings, ScopedRuntime
+from pytest_wasmhost.runtime.runtime import LoadDefaults, Runtime, RuntimeSettings, ScopedRuntime, open_plugin
 from pytest_wasmhost.runtime.wasi import WasiOptions
 
 __all__ = [
@@ -57,4 +57,5 @@ __all__ = [
     "ScopedRuntime",
     "WasiOptions",
     "WasmHostError",
+    "open_plugin",
 ]

@@ -11,7 +11,6 @@ import contextlib
 import datetime as dt
 import warnings
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +23,9 @@ from pytest_wasmhost.host.scheduler import SchedulerEngine
 from pytest_wasmhost.host.subsonicapi import FakeSubsonic
 from pytest_wasmhost.host.websocket import WebSocketHub, websocket_hub
 from pytest_wasmhost.mocks import HttpMock
-from pytest_wasmhost.runtime.instance import InstanceLimits
+from pytest_wasmhost.pytest_state import PLUGIN_KEY, SCOPE_KEY, WasmSettings, settings_of
 from pytest_wasmhost.runtime.plugin import Plugin
-from pytest_wasmhost.runtime.runtime import LoadDefaults, Runtime, RuntimeSettings, ScopedRuntime
+from pytest_wasmhost.runtime.runtime import LoadDefaults, Runtime, ScopedRuntime
 
 # Errors of ours show the user's frames, not these (see errors.hide_harness_frames).
 __tracebackhide__ = hide_harness_frames
@@ -50,37 +49,6 @@ __all__ = [
     "wasm_subsonic",
     "wasm_websocket",
 ]
-
-SETTINGS_KEY = pytest.StashKey["WasmSettings"]()
-
-
-@dataclass(frozen=True, slots=True)
-class WasmSettings:
-    """The session's configuration, from command-line options and ini keys (options win)."""
-
-    plugins: tuple[Path, ...] = ()
-    cache_dir: Path | None = None
-    disk_cache: bool = True
-    call_timeout: float | None = None
-    memory_limit: int | None = None
-    #: Plugin configuration from --wasm-config / wasm_config_values (plugin id -> key -> value); the
-    #: conformance suite's OnInit and calls see it.
-    config: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
-    #: --wasm-strict-callbacks / wasm_strict_callbacks: a failed host-triggered callback fails the test.
-    strict_callbacks: bool = False
-
-    def runtime_settings(self) -> RuntimeSettings:
-        defaults = InstanceLimits()
-        limits = InstanceLimits(
-            call_timeout=self.call_timeout if self.call_timeout is not None else defaults.call_timeout,
-            memory_limit=self.memory_limit if self.memory_limit is not None else defaults.memory_limit,
-        )
-        return RuntimeSettings(cache_dir=self.cache_dir, disk_cache=self.disk_cache, limits=limits)
-
-
-def settings_of(config: pytest.Config) -> WasmSettings:
-    return config.stash.get(SETTINGS_KEY, WasmSettings())
-
 
 # -- runtime ---------------------------------------------------------------------------------------
 
@@ -316,16 +284,12 @@ def wasm_runtime(wasm_host: Runtime, request: pytest.FixtureRequest) -> Iterator
     defaults = LoadDefaults(config=_marker_config(request), permissions=_marker_permissions(request))
     with wasm_host.scope(host_options=options, clock_driven=True, defaults=defaults) as scope:
         runtime = WasmRuntime(wasm_host, scope, options, http)
-        request.node.stash[RUNTIME_KEY] = runtime
+        request.node.stash[SCOPE_KEY] = scope
         yield runtime
     # Callbacks that failed after the test body ran (those before were reported by the call hook).
     problems = [*callback_problems(request.node, scope.env), *http.problems()]
     if problems:
         pytest.fail("\n\n".join(problems), pytrace=False)
-
-
-RUNTIME_KEY = pytest.StashKey[WasmRuntime]()
-PLUGIN_KEY = pytest.StashKey[Plugin]()
 
 
 # -- host-triggered callbacks that failed ------------------------------------------------------------

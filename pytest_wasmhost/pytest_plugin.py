@@ -17,13 +17,16 @@ import pytest
 from pytest_wasmhost.errors import WasmHostError
 from pytest_wasmhost.fixtures import (
     PERMISSIONS_PROPERTY,
-    PLUGIN_KEY,
-    RUNTIME_KEY,
-    SETTINGS_KEY,
     WasmCalls,
-    WasmSettings,
     callback_failure_section,
     callback_problems,
+)
+from pytest_wasmhost.pytest_state import (
+    PLUGIN_KEY,
+    SCOPE_KEY,
+    SETTINGS_KEY,
+    SOURCES_KEY,
+    WasmSettings,
     settings_of,
 )
 
@@ -31,7 +34,6 @@ from pytest_wasmhost.fixtures import (
 # (and -p no:wasmhost drops both).
 pytest_plugins = ["pytest_wasmhost.fixtures"]
 
-SOURCES_KEY = pytest.StashKey[dict[str, str]]()  # plugin path -> plugin id, for ids and the header
 CONFORMANCE = Path(__file__).parent / "conformance" / "suite.py"
 
 MARKERS = (
@@ -213,9 +215,9 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     # After a passing test body: its failed host-triggered callbacks become warnings, or (strict) the
     # test's failure. A body that failed shows them in its report section instead.
     result = yield
-    runtime = item.stash.get(RUNTIME_KEY, None)
-    if runtime is not None:
-        problems = callback_problems(item, runtime.scope.env)
+    scope = item.stash.get(SCOPE_KEY, None)
+    if scope is not None:
+        problems = callback_problems(item, scope.env)
         if problems:
             pytest.fail("\n\n".join(problems), pytrace=False)
     return result
@@ -228,9 +230,9 @@ CALLS_PROPERTY = "wasmhost_calls"
 def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
     # Before the fixtures close: note which host functions this test's plugins exercised. Carried in
     # user_properties so the terminal summary sees them under pytest-xdist too.
-    runtime = item.stash.get(RUNTIME_KEY, None)
-    if runtime is not None:
-        transcript = runtime.transcript
+    scope = item.stash.get(SCOPE_KEY, None)
+    if scope is not None:
+        transcript = scope.transcript
         # functions_called also covers calls whose outline the transcript has let go (it keeps the newest).
         exercised = {f"{pid}\t{service}.{fn}" for pid, service, fn in transcript.functions_called()}
         for plugin_id, exports in transcript.exports_called().items():
@@ -306,16 +308,16 @@ def _split_calls(used: Iterable[str]) -> dict[str, list[str]]:
 
 
 def _failure_section(item: pytest.Item) -> str:
-    runtime = item.stash.get(RUNTIME_KEY, None)
-    if runtime is None:
+    scope = item.stash.get(SCOPE_KEY, None)
+    if scope is None:
         return ""
     verbose = item.config.get_verbosity() >= 2
     lines: list[str] = []
     plugin = item.stash.get(PLUGIN_KEY, None)
     if plugin is not None:
         lines.append(f"plugin: {plugin.plugin_id} ({plugin.source.origin}: {plugin.source.wasm_path})")
-    lines.append(WasmCalls(runtime.transcript).render(limit=None if verbose else 20))
-    callbacks = callback_failure_section(runtime.scope.env)
+    lines.append(WasmCalls(scope.transcript).render(limit=None if verbose else 20))
+    callbacks = callback_failure_section(scope.env)
     if callbacks:
         lines.append(callbacks)
     stderr = plugin.stderr if plugin is not None else ""
@@ -324,14 +326,3 @@ def _failure_section(item: pytest.Item) -> str:
         lines.append("plugin stderr" + ("" if verbose else " (last 20 lines, -vv for all)") + ":")
         lines.extend(f"  {line}" for line in tail.splitlines())
     return "\n".join(lines)
-
-
-def request_as_json(message: object) -> str:
-    """A protobuf request as one line of JSON for reports."""
-    from google.protobuf.message import Message
-
-    from pytest_wasmhost.abi.codec import message_to_dict
-
-    if isinstance(message, Message):
-        return json.dumps(message_to_dict(message), ensure_ascii=False)
-    return repr(message)

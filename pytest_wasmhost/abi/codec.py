@@ -7,7 +7,6 @@ they match the spec's tables.
 
 from __future__ import annotations
 
-import json
 from typing import TypeVar
 
 from google.protobuf import json_format
@@ -38,7 +37,3 @@ def message_to_dict(message: Message) -> dict[str, object]:
     return json_format.MessageToDict(
         message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
     )
-
-
-def message_to_json(message: Message) -> str:
-    return json.dumps(message_to_dict(message), indent=2, ensure_ascii=False)

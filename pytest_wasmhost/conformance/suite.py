@@ -33,6 +33,7 @@ from pytest_wasmhost.host.http import method_warnings
 from pytest_wasmhost.host.websocket import websocket_hub
 from pytest_wasmhost.mocks import canned_http
 from pytest_wasmhost.package import PluginSource, load_plugin
+from pytest_wasmhost.pytest_state import PLUGIN_KEY, SCOPE_KEY, SOURCES_KEY, settings_of
 from pytest_wasmhost.runtime.plugin import Plugin
 from pytest_wasmhost.runtime.runtime import Runtime, ScopedRuntime
 
@@ -45,8 +46,6 @@ LEAK_SLACK = 1024 * 1024  # bytes; a garbage-collected guest may still take one 
 
 
 def _sources(config: pytest.Config) -> dict[str, str]:
-    from pytest_wasmhost.pytest_plugin import SOURCES_KEY
-
     return config.stash.get(SOURCES_KEY, {})
 
 
@@ -90,8 +89,6 @@ def canned_options() -> dict[str, object]:
 
 @pytest.fixture
 def scope(wasm_host: Runtime, pytestconfig: pytest.Config) -> Iterator[ScopedRuntime]:
-    from pytest_wasmhost.fixtures import settings_of
-
     config = settings_of(pytestconfig).config
     with wasm_host.scope(config=config, host_options=canned_options(), clock_driven=True) as scope:
         yield scope
@@ -102,10 +99,8 @@ def plugin(scope: ScopedRuntime, plugin_path: str, request: pytest.FixtureReques
     """The plugin loaded into a fresh scope; a load failure fails the check that needs it, naming why."""
     loaded = _load_unchecked(scope, plugin_path)
     _skip_if_unlinkable(loaded)
-    from pytest_wasmhost.fixtures import PLUGIN_KEY, RUNTIME_KEY, WasmRuntime
-
     request.node.stash[PLUGIN_KEY] = loaded
-    request.node.stash[RUNTIME_KEY] = WasmRuntime(scope.runtime, scope)
+    request.node.stash[SCOPE_KEY] = scope
     return loaded
 
 

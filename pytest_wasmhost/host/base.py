@@ -653,6 +653,7 @@ def dispatch(guest: GuestAccess, fn: HostFunction, offset: int, size: int, *, bi
     Runs on every host call, so the steps of ``check_range``, ``guest_malloc`` and ``pack`` are
     written out here (same checks, the same errors from ``abi.memory``, as hard errors); the range
     checks are the backend's own on read and write, reworded as the ABI layer's when they fail.
+    tests/unit/test_dispatch_equivalence.py holds this to the helpers themselves.
     """
     started = host_monotonic()
     raw: bytes | None = None

@@ -15,43 +15,30 @@ for the same failures: wasmtime's own ``Trap`` / ``WasmtimeError`` / ``ExitTrap`
 failures, the very exception a host callable raised for host failures, and the :class:`AbiError`
 texts below, so the instance layer maps them to our errors once, for both paths.
 
-:func:`select_call_path` picks one: an explicit choice, else ``$WASMHOST_FASTPATH`` (``0`` / ``1``), else
-the fast path when the installed wasmtime is a version we test, the public path (with one warning) when
-it is not.
+Which one a runtime uses is chosen in :mod:`.callpath_select`.
 """
 
 from __future__ import annotations
 
-import os
-import re
-import threading
-import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Final, Literal, Protocol
+from typing import Literal, Protocol
 
 import wasmtime
 
 from pytest_wasmhost.abi.memory import CallOutcome
 from pytest_wasmhost.errors import AbiError
-from pytest_wasmhost.runtime.engine import wasmtime_version
 
 __all__ = [
-    "FASTPATH_ENV",
-    "TESTED_WASMTIME",
     "CallPath",
     "ExportSignature",
     "GuestExports",
     "HostImport",
     "PublicCallPath",
     "WasmType",
-    "select_call_path",
 ]
 
 WasmType = Literal["i32", "i64"]
-FASTPATH_ENV: Final = "WASMHOST_FASTPATH"
-#: The wasmtime-py releases the fast path is tested with (pyproject pins the same range).
-TESTED_WASMTIME: Final = ((50, 0, 1), (51, 0, 0))
 
 #: A host callable: the wasm arguments as Python ints (i32/i64 sign-extended, as wasmtime-py gives
 #: them) in, the single result out. Raising aborts the guest call; the caller sees that exception.
@@ -320,75 +307,3 @@ class PublicCallPath:
     ) -> GuestExports:
         instance = pre.instantiate(store)
         return PublicExports(store, instance, plugin_id=plugin_id)
-
-
-# -- choosing a path -------------------------------------------------------------------------------
-
-_choice_lock = threading.Lock()
-_auto_choice: CallPath | None = None  # decided once per process: the installed wasmtime cannot change
-
-
-def _parse_version(text: str) -> tuple[int, ...]:
-    """The leading numeric release of a version string: "50.0.1" -> (50, 0, 1), "51.0.0rc1" -> (51, 0, 0)."""
-    match = re.match(r"\d+(?:\.\d+)*", text.strip())
-    return tuple(int(part) for part in match.group(0).split(".")) if match else ()
-
-
-def wasmtime_is_tested(version: str) -> bool:
-    """Whether ``version`` of wasmtime-py lies in the range the fast path is tested with."""
-    low, high = TESTED_WASMTIME
-    return low <= _parse_version(version) < high
-
-
-def _env_choice(environ: Mapping[str, str]) -> bool | None:
-    raw = environ.get(FASTPATH_ENV, "").strip().lower()
-    if raw in ("", "auto"):
-        return None
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"${FASTPATH_ENV} must be 0 or 1 (or auto), not {raw!r}")
-
-
-def _fast() -> CallPath:
-    from pytest_wasmhost.runtime import capi  # ctypes declarations load only when the fast path is used
-
-    return capi.FastCallPath()
-
-
-def select_call_path(fastpath: bool | None = None, *, environ: Mapping[str, str] | None = None) -> CallPath:
-    """The call path to use: ``fastpath`` if given, else ``$WASMHOST_FASTPATH``, else by wasmtime version.
-
-    A forced fast path on an untested wasmtime is honoured (the caller asked for it); the automatic
-    choice falls back to the public path with one warning per process.
-    """
-    choice = fastpath if fastpath is not None else _env_choice(os.environ if environ is None else environ)
-    if choice is True:
-        return _fast()
-    if choice is False:
-        return PublicCallPath()
-    global _auto_choice
-    with _choice_lock:
-        if _auto_choice is None:
-            _auto_choice = _automatic()
-        return _auto_choice
-
-
-def _automatic() -> CallPath:
-    version = wasmtime_version()
-    if wasmtime_is_tested(version):
-        try:
-            return _fast()
-        except (AttributeError, OSError) as exc:  # a symbol missing from this build of the library
-            reason = f"its C API bindings failed to load ({exc})"
-    else:
-        low, high = (".".join(map(str, v)) for v in TESTED_WASMTIME)
-        reason = f"wasmtime {version} is outside the tested range >={low},<{high}"
-    warnings.warn(
-        f"pytest-wasmhost: using the slower public-API call path because {reason}; "
-        f"set {FASTPATH_ENV}=1 to force the fast path.",
-        RuntimeWarning,
-        stacklevel=3,
-    )
-    return PublicCallPath()

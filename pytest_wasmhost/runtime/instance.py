@@ -52,8 +52,8 @@ from pytest_wasmhost.runtime.callpath import (
     GuestExports,
     HostImport,
     closed_error,
-    select_call_path,
 )
+from pytest_wasmhost.runtime.callpath_select import select_call_path
 from pytest_wasmhost.runtime.engine import deadline_ticks, memory_is_fixed
 from pytest_wasmhost.runtime.wasi import (
     ERRNO_BADF,
@@ -222,7 +222,7 @@ class LinkedPlugin:
         self.module = module
         self.granted = tuple(granted)
         self.wasi = wasi
-        # None: $WASMHOST_FASTPATH, else the fast path on a tested wasmtime (callpath.select_call_path).
+        # None: $WASMHOST_FASTPATH, else the fast path on a tested wasmtime (see callpath_select).
         self.call_path: CallPath = select_call_path(fastpath)
         self.imports, self.exports = describe_module(module)
         self.export_map: Mapping[str, ExportInfo] = {e.name: e for e in self.exports}
@@ -383,7 +383,7 @@ def _wasi_clock_time_get(clock_id: int, _precision: int, result_ptr: int) -> int
     if value is None:
         return ERRNO_INVAL
     try:
-        inst.write_memory(result_ptr, (value & 0xFFFF_FFFF_FFFF_FFFF).to_bytes(8, "little"))  # encode_u64
+        inst.write_memory(result_ptr, (value & 0xFFFF_FFFF_FFFF_FFFF).to_bytes(8, "little"))
     except AbiError:  # the 8 bytes do not fit in the guest's memory
         return ERRNO_FAULT
     return ERRNO_SUCCESS

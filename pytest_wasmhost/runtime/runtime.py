@@ -557,10 +557,6 @@ class ScopedRuntime:
         )
         return True
 
-    def sweep_host(self) -> int:
-        """Expire host-service state (cache entries) by the clock."""
-        return self.env.sweep()
-
     def run_due(self) -> list[Any]:
         """Fire the scheduler jobs that are due by the clock, in due order (tests advance the clock first)."""
         return self.env.run_due()
@@ -625,3 +621,24 @@ class ScopedRuntime:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def open_plugin(
+    path: str | Path, *, plugin_id: str | None = None, init: bool = True, **settings: Any
+) -> Plugin:
+    """Load a plugin folder, an ``.ndp`` package, or a ``.wasm`` with ``manifest.json`` beside it, alone.
+
+    The stand-alone entry point (CLI, simple tests): the plugin gets a private :class:`Runtime` (disk
+    compile cache included), closed with the plugin. ``settings`` are ``RuntimeSettings`` fields plus
+    ``config`` (the plugin's configuration map). With ``init``, a LifecycleManagement plugin gets its
+    OnInit call first, as in production.
+    """
+    config = settings.pop("config", None)
+    runtime = Runtime(RuntimeSettings(**settings))
+    try:
+        plugin = runtime.default_scope.plugin(path, plugin_id=plugin_id, config=config, init=init)
+    except BaseException:
+        runtime.close()
+        raise
+    plugin.close_also(runtime.close)
+    return plugin

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import random
-import struct
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -117,7 +116,3 @@ class GuestWorld:
         if self.options.real_random:
             return os.urandom(n)
         return self._random.randbytes(n)
-
-
-def encode_u64(value: int) -> bytes:
-    return struct.pack("<Q", value & 0xFFFF_FFFF_FFFF_FFFF)

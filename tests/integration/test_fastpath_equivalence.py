@@ -189,7 +189,7 @@ class Pair:
 
 
 def round_trip(inst: PluginInstance, export: str, payload: bytes) -> CallOutcome:
-    """A method round trip as ``Plugin.invoke`` runs it: the fast backend's fused ``method_call``, the
+    """A method round trip as ``MethodRunner.run`` runs it: the fast backend's fused ``method_call``, the
     public path's ``abi.memory.call_method``."""
     return inst.method_call(export, payload) or call_method(inst, export, payload)
 

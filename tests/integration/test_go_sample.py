@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from pytest_wasmhost import NotFoundByPlugin, NotImplementedByPlugin, Plugin, PluginTrap
+from pytest_wasmhost import NotFoundByPlugin, NotImplementedByPlugin, Plugin, PluginTrap, open_plugin
 from tests.support.plugins import write_plugin
 
 
 @pytest.fixture(scope="module")
 def agent(samples_dir: Path) -> Iterator[Plugin]:
-    with Plugin.load(samples_dir / "go" / "fake_artist_agent") as plugin:
+    with open_plugin(samples_dir / "go" / "fake_artist_agent") as plugin:
         yield plugin
 
 
@@ -88,7 +88,7 @@ def test_calling_an_unregistered_go_capability_traps_with_the_go_panic(
         capabilities=("MetadataAgent", "Scrobbler"),
         permissions=manifest["permissions"],
     )
-    with Plugin.load(folder) as plugin:
+    with open_plugin(folder) as plugin:
         with pytest.raises(PluginTrap) as info:
             plugin.scrobbler.scrobble(user_id="u", track={"name": "x"}, timestamp=1)
         assert "panic" in info.value.stderr

@@ -66,10 +66,6 @@ def engine_of(harness: HostHarness) -> SchedulerEngine:
     return SchedulerEngine.of(harness.env)
 
 
-def last_call(harness: HostHarness, function: str) -> object:
-    return harness.transcript.calls("scheduler", function)[-1]
-
-
 # -- each host function from the guest ------------------------------------------------------------
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_wasmhost import Plugin
+from pytest_wasmhost import open_plugin
 from pytest_wasmhost.clock import ManualClock
 from pytest_wasmhost.runtime.manager import PluginManager
 from pytest_wasmhost.runtime.pool import PoolSettings
@@ -58,7 +58,7 @@ def swept_once(scope: ScopedRuntime) -> threading.Event:
 
 def test_plugin_load_runs_a_janitor_that_ends_with_the_plugin(plugin_dir: Path, tmp_path: Path) -> None:
     before = janitor_threads()
-    plugin = Plugin.load(plugin_dir, cache_dir=tmp_path / "cache")
+    plugin = open_plugin(plugin_dir, cache_dir=tmp_path / "cache")
     assert janitor_threads() == before + 1
     plugin.close()
     assert janitor_threads() == before, "the janitor outlived its runtime"

@@ -15,6 +15,7 @@ from pytest_wasmhost import (
     PluginLoadError,
     PluginTrap,
     WasmHostError,
+    open_plugin,
 )
 from pytest_wasmhost.abi.proto import api_pb2
 from tests.support.plugins import write_plugin
@@ -24,7 +25,7 @@ MBID = "metadata_agent_get_artist_mbid"
 
 
 def load(tmp_path: Path, wasm: bytes, *, init: bool = True, **manifest: object) -> Plugin:
-    return Plugin.load(write_plugin(tmp_path, wasm, **manifest), init=init, disk_cache=False)
+    return open_plugin(write_plugin(tmp_path, wasm, **manifest), init=init, disk_cache=False)
 
 
 def error_result(text: bytes) -> tuple[str, bytes]:

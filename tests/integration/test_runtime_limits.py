@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_wasmhost import Plugin, PluginMemoryError, PluginTimeout, PluginTrap
+from pytest_wasmhost import Plugin, PluginMemoryError, PluginTimeout, PluginTrap, open_plugin
 from pytest_wasmhost.runtime.instance import InstanceLimits
 from pytest_wasmhost.runtime.runtime import Runtime, RuntimeSettings
 from tests.support.plugins import write_plugin
@@ -94,7 +94,7 @@ def test_module_needing_more_initial_memory_than_the_cap_is_a_memory_error(tmp_p
 def test_standalone_plugin_load_takes_runtime_settings(tmp_path: Path) -> None:
     folder = write_plugin(tmp_path, WASM)
     with (
-        Plugin.load(folder, disk_cache=False, limits=InstanceLimits(call_timeout=0.05)) as plugin,
+        open_plugin(folder, disk_cache=False, limits=InstanceLimits(call_timeout=0.05)) as plugin,
         pytest.raises(PluginTimeout),
     ):
         plugin.metadata_agent.get_artist_url(name="x")

@@ -18,17 +18,15 @@ from pytest_wasmhost.errors import AbiError, PluginTrap
 from pytest_wasmhost.host.base import HostBinding, HostFunction, Transcript
 from pytest_wasmhost.host.config import ConfigService
 from pytest_wasmhost.host.registry import IMPLEMENTED, bind
-from pytest_wasmhost.runtime import callpath, capi
+from pytest_wasmhost.runtime import callpath, callpath_select, capi
 from pytest_wasmhost.runtime.callpath import (
-    FASTPATH_ENV,
     CallPath,
     ExportSignature,
     GuestExports,
     HostImport,
     PublicCallPath,
-    select_call_path,
-    wasmtime_is_tested,
 )
+from pytest_wasmhost.runtime.callpath_select import FASTPATH_ENV, select_call_path, wasmtime_is_tested
 from pytest_wasmhost.runtime.engine import EngineSettings, memory_is_fixed, shared_engine
 from pytest_wasmhost.runtime.instance import LinkedPlugin, PluginInstance, compile_module
 from pytest_wasmhost.runtime.runtime import RuntimeSettings
@@ -71,15 +69,15 @@ def test_a_bad_environment_value_is_refused() -> None:
 
 
 def test_automatic_choice_is_the_fast_path_on_the_tested_wasmtime(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(callpath, "_auto_choice", None)
+    monkeypatch.setattr(callpath_select, "_auto_choice", None)
     assert select_call_path(environ={}).name == "fast"
 
 
 def test_untested_wasmtime_falls_back_to_the_public_path_with_one_warning(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(callpath, "_auto_choice", None)
-    monkeypatch.setattr(callpath, "wasmtime_version", lambda: "52.0.0")
+    monkeypatch.setattr(callpath_select, "_auto_choice", None)
+    monkeypatch.setattr(callpath_select, "wasmtime_version", lambda: "52.0.0")
     with pytest.warns(RuntimeWarning, match=r"wasmtime 52\.0\.0 is outside the tested range") as record:
         first = select_call_path(environ={})
     assert first.name == "public"
