@@ -717,7 +717,7 @@ class _Sink:
         if len(self._data) > self._limit:
             raise _Failure(
                 f"response body exceeds the host's limit of {self._limit} bytes "
-                "(options['http']['max_response_bytes'])"
+                "(HostOptions.http.max_response_bytes)"
             )
 
     def finish(self) -> bytes:

@@ -431,7 +431,7 @@ def test_response_size_cap(router: respx.MockRouter, make: Make) -> None:
     assert (response.status, response.body) == (0, b"")
     assert response.error == (
         f'Get "{API}/eleven": response body exceeds the host\'s limit of 10 bytes '
-        "(options['http']['max_response_bytes'])"
+        "(HostOptions.http.max_response_bytes)"
     )
 
 
