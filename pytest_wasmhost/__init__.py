@@ -22,6 +22,16 @@ from pytest_wasmhost.errors import (
     PoolTimeout,
     WasmHostError,
 )
+from pytest_wasmhost.host.options import (
+    ArtworkOptions,
+    CacheOptions,
+    HostOptions,
+    HttpOptions,
+    SchedulerOptions,
+    SubsonicOptions,
+    TranscriptOptions,
+    WebSocketOptions,
+)
 from pytest_wasmhost.runtime.instance import InstanceLimits
 from pytest_wasmhost.runtime.manager import PluginManager
 from pytest_wasmhost.runtime.plugin import Plugin
@@ -31,10 +41,14 @@ from pytest_wasmhost.runtime.wasi import WasiOptions
 
 __all__ = [
     "AbiError",
+    "ArtworkOptions",
+    "CacheOptions",
     "CallbackFailed",
     "CallbackFailureWarning",
     "ConfigKeyWarning",
     "HostLimitWarning",
+    "HostOptions",
+    "HttpOptions",
     "InstanceLimits",
     "LoadDefaults",
     "ManifestError",
@@ -54,8 +68,12 @@ __all__ = [
     "Reply",
     "Runtime",
     "RuntimeSettings",
+    "SchedulerOptions",
     "ScopedRuntime",
+    "SubsonicOptions",
+    "TranscriptOptions",
     "WasiOptions",
     "WasmHostError",
+    "WebSocketOptions",
     "open_plugin",
 ]

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from pytest_wasmhost.abi.capabilities import CAPABILITIES, METHODS_BY_EXPORT, check_err
 from pytest_wasmhost.abi.codec import message_from_json, message_to_dict
+from pytest_wasmhost.doubles.subsonic import FakeSubsonic
 from pytest_wasmhost.errors import (
     AbiError,
     NoResult,
@@ -32,6 +33,7 @@ from pytest_wasmhost.errors import (
 )
 from pytest_wasmhost.host.base import HOST_MODULE, service_of
 from pytest_wasmhost.host.http import method_warnings
+from pytest_wasmhost.host.options import HostOptions, SubsonicOptions
 from pytest_wasmhost.manifest import HttpPermission, SubsonicApiPermission, WebSocketPermission
 from pytest_wasmhost.package import load_plugin
 from pytest_wasmhost.runtime.instance import InstanceLimits, describe_module
@@ -77,6 +79,12 @@ def _settings(args: argparse.Namespace, *, real_clocks: bool = False) -> Runtime
         wasi=WasiOptions(real_clocks=real_clocks),
         limits=InstanceLimits(call_timeout=args.timeout),
     )
+
+
+def _host_options() -> HostOptions:
+    """Real network for http and websocket (under the plugin's allow-lists); subsonicapi reaches a fake
+    server (FakeSubsonic's users admin and user), there being no Navidrome behind the CLI."""
+    return HostOptions(subsonicapi=SubsonicOptions(backend=FakeSubsonic))
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -360,7 +368,7 @@ def _print_inspection(info: Inspection) -> None:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    with Runtime(_settings(args)) as runtime:
+    with Runtime(_settings(args), host_options=_host_options()) as runtime:
         info = inspect_plugin(runtime, args.path, plugin_id=args.plugin_id, config=_config_pairs(args.config))
     if args.json:
         json.dump({k: v for k, v in info.__dict__.items() if k != "exit_code"}, sys.stdout, indent=2)
@@ -420,7 +428,7 @@ def cmd_call(args: argparse.Namespace) -> int:
     request = message_from_json(method.request, args.request, export=args.export)
     config = _config_pairs(args.config)
     with (
-        Runtime(_settings(args, real_clocks=args.real_clocks)) as runtime,
+        Runtime(_settings(args, real_clocks=args.real_clocks), host_options=_host_options()) as runtime,
         runtime.plugin(args.path, plugin_id=args.plugin_id, config=config) as plugin,
     ):
         try:

@@ -16,14 +16,19 @@ from typing import Any
 
 import pytest
 
+from pytest_wasmhost.doubles.http import HttpMock
+from pytest_wasmhost.doubles.subsonic import FakeSubsonic
+from pytest_wasmhost.doubles.websocket import MemoryTransportFactory, MemoryWebSockets
 from pytest_wasmhost.errors import CallbackFailureWarning, WasmHostError, hide_harness_frames
+from pytest_wasmhost.host.artwork import LiveArtworkOptions, live_options
 from pytest_wasmhost.host.base import CallbackFailures, HostCall, HostEnvironment, Transcript
 from pytest_wasmhost.host.cache import CacheStore, scope_store
+from pytest_wasmhost.host.options import HostOptions, HttpOptions, SubsonicOptions, WebSocketOptions
 from pytest_wasmhost.host.scheduler import SchedulerEngine
-from pytest_wasmhost.host.subsonicapi import FakeSubsonic
-from pytest_wasmhost.host.websocket import WebSocketHub, websocket_hub
-from pytest_wasmhost.mocks import HttpMock
+from pytest_wasmhost.host.subsonicapi import scope_backend
+from pytest_wasmhost.host.websocket import websocket_hub
 from pytest_wasmhost.pytest_state import PLUGIN_KEY, SCOPE_KEY, WasmSettings, settings_of
+from pytest_wasmhost.runtime import legacy_options
 from pytest_wasmhost.runtime.plugin import Plugin
 from pytest_wasmhost.runtime.runtime import LoadDefaults, Runtime, ScopedRuntime
 
@@ -63,13 +68,14 @@ class WasmRuntime:
         self,
         host: Runtime,
         scope: ScopedRuntime,
-        host_options: Mapping[str, Any] | None = None,
+        host_options: HostOptions | None = None,
         http: HttpMock | None = None,
     ) -> None:
         self.host = host
         self.scope = scope
         self.http = http if http is not None else HttpMock()
-        self.host_options: dict[str, Any] = dict(host_options or {})
+        #: What this test's scopes are built with (its doubles included); fresh() starts from it.
+        self.host_options = host_options if host_options is not None else scope.env.options
 
     def load(self, path: str | Path, *, plugin_id: str | None = None, **kwargs: Any) -> Plugin:
         """Load a plugin into this test's scope (compiled once per session).
@@ -79,17 +85,24 @@ class WasmRuntime:
         """
         return self.scope.plugin(path, plugin_id=plugin_id, **kwargs)
 
-    @contextlib.contextmanager
-    def fresh(self, **scope_options: Any) -> Iterator[ScopedRuntime]:
+    def fresh(self, **scope_options: Any) -> contextlib.AbstractContextManager[ScopedRuntime]:
         """A brand-new scope for one hypothesis example (or any block that needs clean state).
 
-        It keeps this test's network doubles (the ``wasm_http`` mock, in-memory WebSockets) unless
-        ``host_options`` names other settings for a service.
+        It gets this test's :attr:`host_options` (its network doubles: the ``wasm_http`` mock, in-memory
+        WebSockets, a fresh fake Subsonic) unless ``host_options=`` gives others; start those from
+        ``wasm_runtime.host_options.replace(cache=CacheOptions(...))`` to keep the doubles.
         """
-        options = {**self.host_options, **dict(scope_options.pop("host_options", None) or {})}
+        # Converted here, not in the generator, so a deprecated dict warns at the caller's line.
+        scope_options["host_options"] = legacy_options.host_options(
+            scope_options.get("host_options"), base=self.host_options
+        )
+        return self._fresh(scope_options)
+
+    @contextlib.contextmanager
+    def _fresh(self, scope_options: dict[str, Any]) -> Iterator[ScopedRuntime]:
         scope_options.setdefault("clock_driven", True)
         scope_options.setdefault("defaults", self.scope.defaults)  # the test's markers apply here too
-        with self.host.scope(host_options=options, **scope_options) as scope:
+        with self.host.scope(**scope_options) as scope:
             try:
                 yield scope
             finally:
@@ -280,7 +293,11 @@ def wasm_runtime(wasm_host: Runtime, request: pytest.FixtureRequest) -> Iterator
     websocket service to in-memory peers (``wasm_websocket``).
     """
     http = _http_mock(request)
-    options = {"http": {"transport": http.transport}, "websocket": {"transport": "memory"}}
+    options = HostOptions(
+        http=HttpOptions(transport=http.transport),
+        websocket=WebSocketOptions(transport=MemoryTransportFactory()),
+        subsonicapi=SubsonicOptions(backend=FakeSubsonic),  # a fresh fake per scope
+    )
     defaults = LoadDefaults(config=_marker_config(request), permissions=_marker_permissions(request))
     with wasm_host.scope(host_options=options, clock_driven=True, defaults=defaults) as scope:
         runtime = WasmRuntime(wasm_host, scope, options, http)
@@ -462,15 +479,17 @@ def wasm_scheduler(wasm_runtime: WasmRuntime) -> SchedulerEngine:
 @pytest.fixture
 def wasm_subsonic(wasm_runtime: WasmRuntime) -> FakeSubsonic:
     """The fake Subsonic server the plugin's ``subsonicapi`` calls reach: users, canned answers, requests."""
-    return wasm_runtime.scope.env.shared("subsonicapi.backend", FakeSubsonic)
+    backend = scope_backend(wasm_runtime.scope.env)
+    if not isinstance(backend, FakeSubsonic):
+        raise pytest.UsageError(f"this test's Subsonic backend is {backend!r}, not a FakeSubsonic")
+    return backend
 
 
 @pytest.fixture
-def wasm_artwork(wasm_runtime: WasmRuntime) -> dict[str, Any]:
+def wasm_artwork(wasm_runtime: WasmRuntime) -> LiveArtworkOptions:
     """The artwork service's settings of this test (``share_url``, ``base_host``, ``base_scheme``,
-    ``base_path``, ``secret``); read on every call, so set them any time."""
-    options: dict[str, Any] = wasm_runtime.scope.env.options.setdefault("artwork", {})
-    return options
+    ``base_path``, ``secret``), a mapping read on every call, so set them any time."""
+    return live_options(wasm_runtime.scope.env)
 
 
 @pytest.fixture
@@ -484,10 +503,10 @@ def wasm_http(wasm_runtime: WasmRuntime) -> HttpMock:
 
 
 @pytest.fixture
-def wasm_websocket(wasm_runtime: WasmRuntime) -> WebSocketHub:
-    """The scope's WebSocket hub on the in-memory transport: ``wasm_websocket.peer(connection_id)`` is
+def wasm_websocket(wasm_runtime: WasmRuntime) -> MemoryWebSockets:
+    """The scope's WebSockets on the in-memory transport: ``wasm_websocket.peer(connection_id)`` is
     the server side of a plugin's connection (push_text, push_binary, close, sent)."""
-    return websocket_hub(wasm_runtime.scope.env)
+    return MemoryWebSockets(websocket_hub(wasm_runtime.scope.env))
 
 
 @pytest.fixture

@@ -20,6 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from pytest_wasmhost.abi.capabilities import CAPABILITIES, METHODS_BY_EXPORT, Reply, load_check_failure
 from pytest_wasmhost.abi.codec import message_to_dict
 from pytest_wasmhost.conformance.requests import TYPICAL, fuzz_strategy
+from pytest_wasmhost.doubles.http import canned_http
+from pytest_wasmhost.doubles.subsonic import FakeSubsonic
+from pytest_wasmhost.doubles.websocket import MemoryTransportFactory, MemoryWebSockets
 from pytest_wasmhost.errors import (
     AbiError,
     NoResult,
@@ -30,8 +33,8 @@ from pytest_wasmhost.errors import (
     WasmHostError,
 )
 from pytest_wasmhost.host.http import method_warnings
+from pytest_wasmhost.host.options import HostOptions, HttpOptions, SubsonicOptions, WebSocketOptions
 from pytest_wasmhost.host.websocket import websocket_hub
-from pytest_wasmhost.mocks import canned_http
 from pytest_wasmhost.package import PluginSource, load_plugin
 from pytest_wasmhost.pytest_state import PLUGIN_KEY, SCOPE_KEY, SOURCES_KEY, settings_of
 from pytest_wasmhost.runtime.plugin import Plugin
@@ -76,15 +79,16 @@ def source(plugin_path: str) -> PluginSource:
 CANNED_HTTP_STATUS = 503
 
 
-def canned_options() -> dict[str, object]:
+def canned_options() -> HostOptions:
     """No real traffic: HTTP answers 503, WebSockets reach silent in-memory peers, Subsonic is the fake.
 
     (A refused dial would be the original's hard error, a trap, for every WebSocket plugin's OnInit:
     a silent peer lets the suite check the rest of the plugin.)"""
-    return {
-        "http": {"transport": canned_http(CANNED_HTTP_STATUS)},
-        "websocket": {"transport": "memory"},
-    }
+    return HostOptions(
+        http=HttpOptions(transport=canned_http(CANNED_HTTP_STATUS)),
+        websocket=WebSocketOptions(transport=MemoryTransportFactory()),
+        subsonicapi=SubsonicOptions(backend=FakeSubsonic),
+    )
 
 
 @pytest.fixture
@@ -344,10 +348,10 @@ def _drive_own_connections(scope: ScopedRuntime, plugin: Plugin, events: tuple[s
             scope.initialise(plugin)
         except WasmHostError as exc:
             pytest.skip(f"OnInit failed, so there is no connection of the plugin's own to drive: {exc}")
-    hub = websocket_hub(scope.env)
-    connections = hub.connection_ids(plugin.plugin_id)
+    peers = MemoryWebSockets(websocket_hub(scope.env))
+    connections = peers.connection_ids(plugin.plugin_id)
     for connection_id in connections:
-        peer = hub.peer(connection_id, plugin_id=plugin.plugin_id)
+        peer = peers.peer(connection_id, plugin_id=plugin.plugin_id)
         for event in events:
             if not peer.open:  # the plugin closed it from a callback: nothing more can be sent
                 break

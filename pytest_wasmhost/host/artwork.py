@@ -1,8 +1,9 @@
 """Host service ``artwork`` (spec/services/artwork.md): public image URLs for artists, albums and tracks.
 
 A URL is ``<scheme>://<host><path>/share/img/<token>[?size=<n>]``, the token an HS256 JWT with claims
-``iss=ND`` and ``id=<prefix>-<id>_0`` (no expiry). The base comes from the scope's options,
-``options["artwork"]``, read on every call as the original read its live configuration:
+``iss=ND`` and ``id=<prefix>-<id>_0`` (no expiry). The base comes from the scope's
+:class:`ArtworkOptions` (``HostOptions.artwork``, held live by :class:`LiveArtworkOptions`), read on every
+call as the original read its live configuration:
 
 * ``share_url``  (the original's ``ShareURL``): when set, only its scheme and host are used;
 * ``base_host``, ``base_scheme`` (default ``http``), ``base_path``: the original's ``BaseHost``,
@@ -21,15 +22,16 @@ import binascii
 import hashlib
 import hmac
 import json
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+import threading
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
+from dataclasses import dataclass, fields, replace
+from typing import Any, Final
 
 from pytest_wasmhost.abi.proto import artwork_pb2
 from pytest_wasmhost.gocompat import json as gojson
 from pytest_wasmhost.gocompat import neturl
 from pytest_wasmhost.gocompat import path as gopath
-from pytest_wasmhost.host.base import HostFunction, HostService, ServiceContext
+from pytest_wasmhost.host.base import HostEnvironment, HostFunction, HostService, ServiceContext
 
 DEFAULT_SECRET = "pytest-wasmhost-artwork-secret"
 PUBLIC_IMAGES_PATH = "/share/img"  # the original's consts.URLPathPublicImages
@@ -42,47 +44,78 @@ KINDS: tuple[tuple[str, str], ...] = (
     ("get_track_url", "mf"),
 )
 
-_OPTION_KEYS = ("share_url", "base_host", "base_scheme", "base_path", "secret")
-
 
 @dataclass(frozen=True, slots=True)
-class ArtworkSettings:
-    """The configuration the original read: ShareURL, BaseHost, BaseScheme, BasePath and the token secret."""
+class ArtworkOptions:
+    """The configuration the original read: ShareURL, BaseHost, BaseScheme, BasePath and the token secret
+    (``HostOptions.artwork``: a scope's starting values; :class:`LiveArtworkOptions` holds the live ones)."""
 
     share_url: str = ""
     base_host: str = ""
     base_scheme: str = ""  # empty means http, as in the original
     base_path: str = ""
-    secret: bytes = DEFAULT_SECRET.encode()
+    secret: str | bytes = DEFAULT_SECRET
 
-    @classmethod
-    def from_options(cls, options: Mapping[str, Any]) -> ArtworkSettings:
-        """Read ``options["artwork"]``; unknown keys and wrong types are refused (they are typos)."""
-        section: Mapping[str, Any] = options.get("artwork") or {}
-        unknown = sorted(set(section) - set(_OPTION_KEYS))
-        if unknown:
-            raise ValueError(f"options['artwork'] has unknown keys {unknown}; known: {list(_OPTION_KEYS)}")
-        secret = section.get("secret")
-        if secret is None:
-            secret = DEFAULT_SECRET
-        if not isinstance(secret, str | bytes):
-            raise TypeError(f"options['artwork']['secret'] must be str or bytes, got {type(secret).__name__}")
-        return cls(
-            share_url=_text_option(section, "share_url"),
-            base_host=_text_option(section, "base_host"),
-            base_scheme=_text_option(section, "base_scheme"),
-            base_path=_text_option(section, "base_path"),
-            secret=secret.encode() if isinstance(secret, str) else secret,
-        )
+    def __post_init__(self) -> None:
+        for name in ("share_url", "base_host", "base_scheme", "base_path"):
+            value = getattr(self, name)
+            if not isinstance(value, str):
+                raise TypeError(f"ArtworkOptions.{name} must be a str, got {type(value).__name__}")
+        if not isinstance(self.secret, str | bytes):
+            raise TypeError(f"ArtworkOptions.secret must be str or bytes, got {type(self.secret).__name__}")
 
 
-def _text_option(section: Mapping[str, Any], key: str) -> str:
-    value = section.get(key)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise TypeError(f"options['artwork'][{key!r}] must be a string, got {type(value).__name__}")
-    return value
+_SETTINGS: Final = tuple(f.name for f in fields(ArtworkOptions))
+
+
+class LiveArtworkOptions(MutableMapping[str, Any]):
+    """A scope's artwork settings as every call reads them (the original read its live configuration).
+
+    A mapping over :class:`ArtworkOptions`' fields (``wasm_artwork["share_url"] = ...``); each change is
+    checked when it is made, so a typo fails the line that made it, not a plugin call. Deleting a setting
+    (or setting it to None) restores its default.
+    """
+
+    def __init__(self, initial: ArtworkOptions) -> None:
+        self._lock = threading.Lock()
+        self._current = initial
+
+    @property
+    def current(self) -> ArtworkOptions:
+        with self._lock:
+            return self._current
+
+    def _check(self, key: str) -> None:
+        if key not in _SETTINGS:
+            raise KeyError(f"the artwork service has no setting {key!r}; valid: {list(_SETTINGS)}")
+
+    def __getitem__(self, key: str) -> Any:
+        self._check(key)
+        return getattr(self.current, key)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._check(key)
+        if value is None:
+            value = getattr(ArtworkOptions(), key)
+        with self._lock:
+            self._current = replace(self._current, **{key: value})
+
+    def __delitem__(self, key: str) -> None:
+        self[key] = None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_SETTINGS)
+
+    def __len__(self) -> int:
+        return len(_SETTINGS)
+
+    def __repr__(self) -> str:
+        return f"LiveArtworkOptions({self.current!r})"
+
+
+def live_options(env: HostEnvironment) -> LiveArtworkOptions:
+    """The scope's live artwork settings, starting from ``env.options.artwork``; shared by its plugins."""
+    return env.shared("artwork", lambda: LiveArtworkOptions(env.options.artwork))
 
 
 # -- the token ---------------------------------------------------------------------------------------
@@ -147,14 +180,14 @@ def _b64url_decode(text: str) -> bytes:
 # -- the URL -----------------------------------------------------------------------------------------
 
 
-def artwork_url(prefix: str, item_id: str, size: int, settings: ArtworkSettings) -> str:
+def artwork_url(prefix: str, item_id: str, size: int, settings: ArtworkOptions) -> str:
     """The public image URL the original returned for one artwork (``size <= 0``: original size)."""
     token = encode_artwork_token(artwork_id(prefix, item_id), settings.secret)
     query = f"size={size}" if size > 0 else ""
     return public_url(f"{PUBLIC_IMAGES_PATH}/{token}", query, settings)
 
 
-def public_url(path: str, query: str, settings: ArtworkSettings) -> str:
+def public_url(path: str, query: str, settings: ArtworkOptions) -> str:
     """The original's PublicURL for an absolute path, with its two base-URL rules."""
     share = _parse_share_url(settings.share_url) if settings.share_url else None
     if share is not None:
@@ -190,11 +223,10 @@ class ArtworkService(HostService):
 
     @classmethod
     def create(cls, ctx: ServiceContext) -> ArtworkService:
-        options = ctx.env.options
-        ArtworkSettings.from_options(options)  # refuse bad options when the plugin loads, not mid-call
-        return cls(lambda: ArtworkSettings.from_options(options))
+        live = live_options(ctx.env)
+        return cls(lambda: live.current)
 
-    def __init__(self, settings: Callable[[], ArtworkSettings]) -> None:
+    def __init__(self, settings: Callable[[], ArtworkOptions]) -> None:
         # A callable, not a value: the original read its live configuration on every call.
         self._settings = settings
 

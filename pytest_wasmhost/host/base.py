@@ -20,7 +20,7 @@ import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, NamedTuple, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, Protocol, TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
@@ -33,6 +33,9 @@ from pytest_wasmhost.abi.memory import (
 from pytest_wasmhost.clock import Clock, host_monotonic
 from pytest_wasmhost.errors import AbiError, CallbackFailed, HostLimitWarning, WasmHostError
 from pytest_wasmhost.manifest import Manifest
+
+if TYPE_CHECKING:
+    from pytest_wasmhost.host.options import HostOptions
 
 log = logging.getLogger("pytest_wasmhost.host.base")
 
@@ -220,16 +223,20 @@ class HostEnvironment:
         *,
         clock: Clock,
         call_plugin: PluginCaller | None = None,
-        options: Mapping[str, Any] | None = None,
+        options: HostOptions | None = None,
     ) -> None:
+        if options is None:
+            # Deliberately lazy: host.options composes every service's options, and services import this.
+            from pytest_wasmhost.host.options import HostOptions
+
+            options = HostOptions()
         self.clock = clock
         self.call_plugin = call_plugin
         self.callback_failures = CallbackFailures()
-        # Per-service settings of this scope, by service name (e.g. options["artwork"]); each service
-        # documents what it reads. Backends a test steers live in shared(). options["transcript"] bounds
-        # the transcript (see Transcript.from_options).
-        self.options: dict[str, Any] = dict(options or {})
-        self.transcript = Transcript.from_options(self.options)
+        # This scope's settings, one frozen object per service (options.cache, ...); each service
+        # documents what it reads. Backends a test steers live in shared().
+        self.options = options
+        self.transcript = Transcript.of(options.transcript)
         self._lock = threading.Lock()
         self._shared: dict[str, Any] = {}
 
@@ -338,7 +345,7 @@ class SoftError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Cap:
-    """One bound on what a host service keeps for plugins; set by ``host_options[service][setting]``."""
+    """One bound on what a host service keeps for plugins; set by ``HostOptions.<service>.<setting>``."""
 
     service: str
     setting: str
@@ -348,7 +355,7 @@ class Cap:
 
     @property
     def option(self) -> str:
-        return f"host_options[{self.service!r}][{self.setting!r}]"
+        return f"HostOptions.{self.service}.{self.setting}"
 
     def __str__(self) -> str:
         whose = "per plugin" if self.per_plugin else "for all plugins of the scope together"
@@ -359,17 +366,16 @@ class Cap:
         return f"the host's cap {self} is reached"
 
 
-def cap_option(options: Mapping[str, Any], service: str, setting: str, default: int) -> int:
-    """``options[service][setting]``: a positive whole number, ``default`` when absent or None."""
-    section = options.get(service)
-    value = section.get(setting) if isinstance(section, Mapping) else None
-    if value is None:
-        return default
+def check_positive(owner: str, setting: str, value: object) -> None:
+    """Refuse ``owner.setting = value`` unless it is a positive whole number (a cap or a limit)."""
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(
-            f"host_options[{service!r}][{setting!r}] must be a positive whole number, got {value!r}"
-        )
-    return value
+        raise ValueError(f"{owner}.{setting} must be a positive whole number, got {value!r}")
+
+
+def check_choice(owner: str, setting: str, value: object, choices: Sequence[str]) -> None:
+    """Refuse ``owner.setting = value`` unless it is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{owner}.{setting} must be one of {list(choices)}, got {value!r}")
 
 
 class CapWarnings:
@@ -453,6 +459,19 @@ DEFAULT_TRANSCRIPT_CALLS = 20_000
 DEFAULT_TRANSCRIPT_PAYLOADS = 4096
 
 
+@dataclass(frozen=True, slots=True)
+class TranscriptOptions:
+    """How much of a scope's host calls the transcript keeps (``HostOptions.transcript``): the outlines of
+    the newest ``max_calls`` and the payloads of the newest ``max_payloads``."""
+
+    max_calls: int = DEFAULT_TRANSCRIPT_CALLS
+    max_payloads: int = DEFAULT_TRANSCRIPT_PAYLOADS
+
+    def __post_init__(self) -> None:
+        check_positive("TranscriptOptions", "max_calls", self.max_calls)
+        check_positive("TranscriptOptions", "max_payloads", self.max_payloads)
+
+
 class Transcript:
     """The host calls of a runtime scope, in order. Thread-safe; tests and reports read it.
 
@@ -481,13 +500,8 @@ class Transcript:
         self._exports: dict[str, set[str]] = {}
 
     @classmethod
-    def from_options(cls, options: Mapping[str, Any]) -> Transcript:
-        """``options["transcript"]``: ``max_calls`` (outlines kept, default 20000) and ``max_payloads``
-        (payloads kept, default 4096)."""
-        return cls(
-            payload_limit=cap_option(options, "transcript", "max_payloads", DEFAULT_TRANSCRIPT_PAYLOADS),
-            call_limit=cap_option(options, "transcript", "max_calls", DEFAULT_TRANSCRIPT_CALLS),
-        )
+    def of(cls, options: TranscriptOptions) -> Transcript:
+        return cls(payload_limit=options.max_payloads, call_limit=options.max_calls)
 
     def _drop_oldest(self) -> None:
         """The ring is full and one outline is about to go (lock held): count it, remember its function."""

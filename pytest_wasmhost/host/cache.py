@@ -13,10 +13,11 @@ Expiry is read from the scope's clock at the moment of use: entries are dropped 
 :meth:`CacheStore.sweep`.
 
 One addition the original lacked: caps on what the store holds (see :class:`CacheStore`), per plugin and
-for the whole scope, set with ``host_options["cache"]``: ``plugin_max_entries`` (default 50000),
-``plugin_max_bytes`` (16 MiB), ``max_entries`` (200000) and ``max_bytes`` (64 MiB). A set past a cap answers
-``success=false`` (the only refusal the original's ``SetResponse`` can carry; the original always answered
-true) and warns the test once per plugin and cap; no live entry is ever evicted to make room.
+for the whole scope, set with :class:`CacheOptions` (``HostOptions.cache``): ``plugin_max_entries``
+(default 50000), ``plugin_max_bytes`` (16 MiB), ``max_entries`` (200000) and ``max_bytes`` (64 MiB). A set
+past a cap answers ``success=false`` (the only refusal the original's ``SetResponse`` can carry; the
+original always answered true) and warns the test once per plugin and cap; no live entry is ever evicted
+to make room.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ import logging
 import math
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Literal, cast
 
 from google.protobuf.message import Message
 
@@ -41,7 +42,7 @@ from pytest_wasmhost.host.base import (
     HostService,
     ServiceContext,
     SoftError,
-    cap_option,
+    check_positive,
 )
 
 log = logging.getLogger("pytest_wasmhost.host.cache")
@@ -98,8 +99,8 @@ def entry_size(key: str, value: CacheValue) -> int:
 
 
 @dataclass(frozen=True, slots=True)
-class CacheCaps:
-    """The store's caps (``host_options["cache"]``); each counts :func:`entry_size` bytes or entries."""
+class CacheOptions:
+    """The store's caps (``HostOptions.cache``); each counts :func:`entry_size` bytes or entries."""
 
     max_entries: int = DEFAULT_MAX_ENTRIES
     max_bytes: int = DEFAULT_MAX_BYTES
@@ -108,32 +109,11 @@ class CacheCaps:
 
     def __post_init__(self) -> None:
         for name in ("max_entries", "max_bytes", "plugin_max_entries", "plugin_max_bytes"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"the cache's {name} must be a positive whole number, got {value!r}")
-
-    @classmethod
-    def from_options(cls, options: Mapping[str, Any]) -> CacheCaps:
-        return cls(
-            max_entries=cap_option(options, SERVICE, "max_entries", DEFAULT_MAX_ENTRIES),
-            max_bytes=max_bytes_option(options),
-            plugin_max_entries=cap_option(options, SERVICE, "plugin_max_entries", DEFAULT_PLUGIN_MAX_ENTRIES),
-            plugin_max_bytes=cap_option(options, SERVICE, "plugin_max_bytes", DEFAULT_PLUGIN_MAX_BYTES),
-        )
+            check_positive("CacheOptions", name, getattr(self, name))
 
     def cap(self, setting: str) -> Cap:
         unit = "entries" if setting.endswith("entries") else "bytes"
         return Cap(SERVICE, setting, getattr(self, setting), unit, per_plugin=setting.startswith("plugin_"))
-
-
-def max_bytes_option(options: Mapping[str, Any]) -> int:
-    """``options["cache"]["max_bytes"]``: a positive number of bytes, default 64 MiB."""
-    value = (options.get(SERVICE) or {}).get("max_bytes")
-    if value is None:
-        return DEFAULT_MAX_BYTES
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"options['cache']['max_bytes'] must be a positive number of bytes, got {value!r}")
-    return value
 
 
 @dataclass(slots=True)
@@ -182,13 +162,13 @@ class CacheStore:
         clock: Clock,
         *,
         max_bytes: int = DEFAULT_MAX_BYTES,
-        caps: CacheCaps | None = None,
+        options: CacheOptions | None = None,
     ) -> None:
         if max_bytes <= 0:
             raise ValueError(f"max_bytes must be positive, got {max_bytes}")
         self.clock = clock
-        self.caps = caps if caps is not None else CacheCaps(max_bytes=max_bytes)
-        self.max_bytes = self.caps.max_bytes
+        self.options = options if options is not None else CacheOptions(max_bytes=max_bytes)
+        self.max_bytes = self.options.max_bytes
         self.warnings = CapWarnings()
         self._lock = threading.Lock()
         self._tables: dict[str, _Table] = {}
@@ -326,7 +306,7 @@ class CacheStore:
 
     def _over(self, table: _Table, size: int) -> str | None:
         """The first cap a new entry of ``size`` bytes would pass, by setting name."""
-        caps = self.caps
+        caps = self.options
         if len(table.entries) >= caps.plugin_max_entries:
             return "plugin_max_entries"
         if table.bytes + size > caps.plugin_max_bytes:
@@ -347,12 +327,12 @@ class CacheStore:
         dropped = sum(self._expire(owner, now) for owner in owners)
         if dropped:
             over = self._over(table, size)
-        return None if over is None else self.caps.cap(over)
+        return None if over is None else self.options.cap(over)
 
 
 def scope_store(env: HostEnvironment) -> CacheStore:
     """The scope's one store, created on first use; what every plugin's service and a test fixture share."""
-    return env.shared("cache", lambda: CacheStore(env.clock, caps=CacheCaps.from_options(env.options)))
+    return env.shared("cache", lambda: CacheStore(env.clock, options=env.options.cache))
 
 
 # Import name, request type, response type; in the original's link order.

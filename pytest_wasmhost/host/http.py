@@ -34,9 +34,10 @@ What this host adds, on purpose:
 * a response size cap: a body over ``max_response_bytes`` (after gzip decoding) answers
   ``{error: '<Method> "<url>": response body exceeds the host's limit of N bytes (...)'}``.
 
-Options, ``ctx.env.options["http"]``: ``mode`` (``"strict"`` | ``"legacy"``), ``resolver``
+Options, :class:`HttpOptions` (``HostOptions.http``): ``mode`` (``"strict"`` | ``"legacy"``), ``resolver``
 (``(host, port) -> [ip, ...]``), ``transport`` (an ``httpx.BaseTransport`` used instead of the real
-one, e.g. ``respx.MockTransport``), ``max_response_bytes`` (default 32 MiB).
+one: the interface the test double :class:`pytest_wasmhost.doubles.http.HttpMock` serves through its
+``transport``), ``max_response_bytes`` (default 32 MiB).
 
 Mocking: requests go to the transport directly (not through ``httpx.Client``), so respx's default
 mocker (``using="httpcore"``) intercepts them, and so does an injected transport; respx's
@@ -68,6 +69,8 @@ from pytest_wasmhost.host.base import (
     HostHardError,
     HostService,
     ServiceContext,
+    check_choice,
+    check_positive,
     note_rule,
 )
 from pytest_wasmhost.host.netpolicy import (
@@ -120,7 +123,6 @@ _CREDENTIALS: Final = frozenset(
 # Go's Request.Write takes these from the request itself, never from the header map.
 _IGNORED_REQUEST_HEADERS: Final = frozenset({"Host", "Content-Length", "Transfer-Encoding", "Trailer"})
 _DEFAULT_PORTS: Final[dict[str, int]] = {"http": 80, "https": 443}
-_OPTION_KEYS: Final = ("mode", "resolver", "transport", "max_response_bytes")
 
 
 def method_warnings(manifest: Manifest, imported: Iterable[str]) -> list[str]:
@@ -153,34 +155,21 @@ def method_warnings(manifest: Manifest, imported: Iterable[str]) -> list[str]:
 
 @dataclass(frozen=True)
 class HttpOptions:
-    """``ctx.env.options["http"]``, validated."""
+    """The http service's settings of a scope (``HostOptions.http``; see the module docstring)."""
 
     mode: Mode = "strict"
     resolver: Resolver | None = None
+    #: Where requests go instead of the network (``HttpMock().transport``, ``httpx.MockTransport``, ...).
     transport: httpx.BaseTransport | None = None
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
 
-    @classmethod
-    def from_options(cls, options: Mapping[str, Any]) -> HttpOptions:
-        section = dict(options.get("http") or {})
-        unknown = sorted(set(section) - set(_OPTION_KEYS))
-        if unknown:
-            raise ValueError(f"options['http'] has unknown keys {unknown}; known keys: {list(_OPTION_KEYS)}")
-        mode = section.get("mode", "strict")
-        if mode not in ("strict", "legacy"):
-            raise ValueError(f"options['http']['mode'] must be 'strict' or 'legacy', got {mode!r}")
-        resolver = section.get("resolver")
-        if resolver is not None and not callable(resolver):
-            raise ValueError(f"options['http']['resolver'] must be callable(host, port), got {resolver!r}")
-        transport = section.get("transport")
-        if transport is not None and not isinstance(transport, httpx.BaseTransport):
-            raise ValueError(
-                f"options['http']['transport'] must be an httpx.BaseTransport, got {transport!r}"
-            )
-        cap = section.get("max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES)
-        if isinstance(cap, bool) or not isinstance(cap, int) or cap <= 0:
-            raise ValueError(f"options['http']['max_response_bytes'] must be a positive int, got {cap!r}")
-        return cls(mode, resolver, transport, cap)
+    def __post_init__(self) -> None:
+        check_choice("HttpOptions", "mode", self.mode, ("strict", "legacy"))
+        if self.resolver is not None and not callable(self.resolver):
+            raise TypeError(f"HttpOptions.resolver must be callable(host, port), got {self.resolver!r}")
+        if self.transport is not None and not isinstance(self.transport, httpx.BaseTransport):
+            raise TypeError(f"HttpOptions.transport must be an httpx.BaseTransport, got {self.transport!r}")
+        check_positive("HttpOptions", "max_response_bytes", self.max_response_bytes)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -422,7 +411,7 @@ class HttpService(HostService):
 
     @classmethod
     def create(cls, ctx: ServiceContext) -> HttpService:
-        options = HttpOptions.from_options(ctx.env.options)
+        options = ctx.env.options.http
         permission = ctx.manifest.permissions.http
         policy = NetPolicy(
             permission.allowed_urls if permission is not None else (),
@@ -729,7 +718,7 @@ class _Sink:
         if len(self._data) > self._limit:
             raise _Failure(
                 f"response body exceeds the host's limit of {self._limit} bytes "
-                "(options['http']['max_response_bytes'])"
+                "(HostOptions.http.max_response_bytes)"
             )
 
     def finish(self) -> bytes:

@@ -13,14 +13,14 @@ the original are fixed (spec "Known defects"): an invalid replacement expression
 schedule alone, and each firing is bound to its own job object, so a replaced or cancelled job never
 fires.
 
-Options (``host_options["scheduler"]``): ``run`` (production runtimes set it) starts the firing thread;
-``timezone`` overrides the process's ``TZ`` for this scope and
-is read exactly like ``TZ`` (``""`` or ``"UTC"`` -> UTC, a zone name, ``:name``, or an absolute path;
+Options (:class:`SchedulerOptions`, ``HostOptions.scheduler``): ``run`` (production runtimes set it)
+starts the firing thread; ``timezone`` overrides the process's ``TZ`` for this scope and is read exactly
+like ``TZ`` (``""`` or ``"UTC"`` -> UTC, a zone name, ``:name``, or an absolute path;
 an unloadable value -> UTC). Without it the local zone follows Go's rules on the real ``TZ`` and
 ``/etc/localtime``. It decides ``time_now``'s offset and zone name and the zone of cron expressions
 without a ``CRON_TZ=`` prefix.
 
-Caps (the original had none; ``host_options["scheduler"]``): ``plugin_max_jobs`` (default 10000) and
+Caps (the original had none; ``HostOptions.scheduler``): ``plugin_max_jobs`` (default 10000) and
 ``plugin_max_bytes`` (16 MiB) per plugin, ``max_jobs`` (50000) and ``max_bytes`` (64 MiB) for the scope,
 where a job costs what the process spends on it (:func:`job_size`). A schedule past a cap is refused and
 nothing changes (a replacement leaves the old schedule alone): the plugin gets a ``ScheduleResponse``
@@ -37,9 +37,9 @@ import secrets
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from pytest_wasmhost.abi.capabilities import Reply
 from pytest_wasmhost.abi.proto import api_pb2, scheduler_pb2
@@ -54,7 +54,7 @@ from pytest_wasmhost.host.base import (
     HostService,
     ServiceContext,
     SoftError,
-    cap_option,
+    check_positive,
 )
 
 log = logging.getLogger("pytest_wasmhost.host.scheduler")
@@ -172,22 +172,27 @@ def job_size(schedule_id: str, payload: bytes, expression: str, schedule: Schedu
 
 
 @dataclass(frozen=True, slots=True)
-class SchedulerCaps:
-    """The engine's caps (``host_options["scheduler"]``): jobs and :func:`job_size` bytes."""
+class SchedulerOptions:
+    """The scheduler's settings of a scope (``HostOptions.scheduler``; see the module docstring)."""
 
+    #: Fire due jobs on a real-time thread. None: as the runtime decides (its production scope runs one).
+    run: bool | None = None
+    #: Overrides the process's ``TZ`` for this scope, read exactly like ``TZ``; None: the real ``TZ``.
+    timezone: str | None = None
     max_jobs: int = DEFAULT_MAX_JOBS
     max_bytes: int = DEFAULT_MAX_BYTES
     plugin_max_jobs: int = DEFAULT_PLUGIN_MAX_JOBS
     plugin_max_bytes: int = DEFAULT_PLUGIN_MAX_BYTES
 
-    @classmethod
-    def from_options(cls, options: Mapping[str, Any]) -> SchedulerCaps:
-        return cls(
-            max_jobs=cap_option(options, SERVICE, "max_jobs", DEFAULT_MAX_JOBS),
-            max_bytes=cap_option(options, SERVICE, "max_bytes", DEFAULT_MAX_BYTES),
-            plugin_max_jobs=cap_option(options, SERVICE, "plugin_max_jobs", DEFAULT_PLUGIN_MAX_JOBS),
-            plugin_max_bytes=cap_option(options, SERVICE, "plugin_max_bytes", DEFAULT_PLUGIN_MAX_BYTES),
-        )
+    def __post_init__(self) -> None:
+        if self.run is not None and not isinstance(self.run, bool):
+            raise TypeError(f"SchedulerOptions.run must be True, False or None, got {self.run!r}")
+        if self.timezone is not None and not isinstance(self.timezone, str):
+            raise TypeError(
+                f"SchedulerOptions.timezone must be a str (like TZ) or None, got {self.timezone!r}"
+            )
+        for name in ("max_jobs", "max_bytes", "plugin_max_jobs", "plugin_max_bytes"):
+            check_positive("SchedulerOptions", name, getattr(self, name))
 
     def cap(self, setting: str) -> Cap:
         unit = "jobs" if setting.endswith("jobs") else "bytes"
@@ -210,9 +215,9 @@ _STALE_COMPACT_MIN = 256
 class SchedulerEngine:
     """All schedules of one scope, shared by its plugins; fires them when asked (or by its thread)."""
 
-    def __init__(self, env: HostEnvironment, *, caps: SchedulerCaps | None = None) -> None:
+    def __init__(self, env: HostEnvironment, *, options: SchedulerOptions | None = None) -> None:
         self._env = env
-        self.caps = caps if caps is not None else SchedulerCaps.from_options(env.options)
+        self.options = options if options is not None else env.options.scheduler
         self.warnings = CapWarnings()
         self._cond = threading.Condition(threading.Lock())
         self._jobs: dict[tuple[str, str], _Job] = {}
@@ -226,14 +231,13 @@ class SchedulerEngine:
 
     @classmethod
     def of(cls, env: HostEnvironment) -> SchedulerEngine:
-        """The scope's engine, created on first use (started if ``options["scheduler"]["run"]``)."""
+        """The scope's engine, created on first use (started if ``SchedulerOptions.run``)."""
         return env.shared("scheduler", lambda: cls._create(env))
 
     @classmethod
     def _create(cls, env: HostEnvironment) -> SchedulerEngine:
         engine = cls(env)
-        options = env.options.get(SERVICE)
-        if isinstance(options, Mapping) and options.get("run"):
+        if engine.options.run:
             engine.start()  # production: a thread fires due jobs in real time; tests advance the clock
         return engine
 
@@ -244,9 +248,8 @@ class SchedulerEngine:
 
     def local_zone(self) -> LocalZone:
         """The local zone per Go's rules: the scope's ``timezone`` option, else the process's TZ."""
-        options = self._env.options.get(SERVICE)
-        override = options.get("timezone") if isinstance(options, Mapping) else None
-        tz = str(override) if override is not None else os.environ.get("TZ")
+        override = self.options.timezone
+        tz = override if override is not None else os.environ.get("TZ")
         return resolve_local_zone(tz)
 
     # -- scheduling ----------------------------------------------------------------------------
@@ -284,7 +287,7 @@ class SchedulerEngine:
             old = self._jobs.get((plugin_id, schedule_id))
             over = self._over(plugin_id, size, old)
             if over is not None:
-                raise CapExceeded(self.caps.cap(over))
+                raise CapExceeded(self.options.cap(over))
             self._seq += 1
             job = _Job(plugin_id, schedule_id, kind, payload, self._seq, due, schedule, expression, size)
             if old is not None:  # replacement, whatever the old type: it will never fire again
@@ -306,7 +309,7 @@ class SchedulerEngine:
         freed_jobs, freed_bytes = (1, old.size) if old is not None else (0, 0)
         jobs, held = jobs - freed_jobs, held - freed_bytes
         scope_jobs, scope_bytes = len(self._jobs) - freed_jobs, self._bytes - freed_bytes
-        caps = self.caps
+        caps = self.options
         if jobs >= caps.plugin_max_jobs:
             return "plugin_max_jobs"
         if held + size > caps.plugin_max_bytes:

@@ -7,17 +7,18 @@ The plugin got the response body, whatever the status. We reproduce every step o
 (``net/url`` as in Go 1.25, the toolchain of the last Navidrome release with this host), so errors, the
 chosen endpoint and the re-encoded query are the original's.
 
-The router is a :class:`SubsonicBackend`, chosen per scope through
-``HostEnvironment.options["subsonicapi"]["backend"]``:
+The router is a :class:`SubsonicBackend`, chosen per scope by :class:`SubsonicOptions`
+(``HostOptions.subsonicapi.backend``):
 
-* :class:`FakeSubsonic`: an in-memory server (users with an admin flag, canned answers per endpoint)
-  that records every request routed to it;
-* :class:`ForwardingSubsonic`: a real Subsonic-compatible server over HTTP, with configured credentials.
+* :class:`ForwardingSubsonic`: a real Subsonic-compatible server over HTTP, with configured credentials;
+* the test double :class:`pytest_wasmhost.doubles.subsonic.FakeSubsonic` (an in-memory server that
+  records every request), which the fixtures, the conformance suite and the CLI wire in (its class is a
+  factory: one fresh fake per scope); this module never imports it.
 
-With no backend configured, a scope gets one :class:`FakeSubsonic` with the original tests' users (a
-real Navidrome always had its router); ``backend: None`` given explicitly reproduces the original
-without a router (``SubsonicAPI router not available``). The service never closes a backend it was
-given: whoever put it into the options owns it (:class:`ForwardingSubsonic` is a context manager).
+Without a backend (``None``, the default) the service is the original without a router: every call
+answers ``SubsonicAPI router not available``. The service never closes a backend it was given: whoever
+put it into the options owns it (:class:`ForwardingSubsonic` is a context manager); one a factory made
+belongs to its scope and is closed with it.
 
 Decisions where the spec is silent:
 
@@ -46,7 +47,7 @@ import secrets
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, cast, runtime_checkable
 
 from pytest_wasmhost.abi.proto import subsonicapi_pb2
 from pytest_wasmhost.gocompat import json as gojson
@@ -54,7 +55,14 @@ from pytest_wasmhost.gocompat import neturl
 from pytest_wasmhost.gocompat import path as gopath
 from pytest_wasmhost.gocompat.strings import to_lower
 from pytest_wasmhost.gocompat.utf8 import go_bytes, replace_invalid
-from pytest_wasmhost.host.base import Denied, HostFunction, HostHardError, HostService, ServiceContext
+from pytest_wasmhost.host.base import (
+    Denied,
+    HostEnvironment,
+    HostFunction,
+    HostHardError,
+    HostService,
+    ServiceContext,
+)
 from pytest_wasmhost.manifest import SubsonicApiPermission
 
 if TYPE_CHECKING:
@@ -64,17 +72,19 @@ __all__ = [
     "FAKE_SERVER_VERSION",
     "NOT_FOUND_BODY",
     "SUBSONIC_API_VERSION",
-    "FakeSubsonic",
     "ForwardingSubsonic",
+    "RecordingBackend",
     "RoutedRequest",
     "SubsonicApiService",
     "SubsonicBackend",
     "SubsonicBackendError",
-    "SubsonicReply",
+    "SubsonicOptions",
     "SubsonicUser",
     "UserStoreError",
-    "configured_backend",
+    "nocase_fold",
+    "scope_backend",
     "subsonic_failed",
+    "subsonic_json",
     "subsonic_ok",
 ]
 
@@ -172,18 +182,6 @@ class RoutedRequest:
         return neturl.escape_path("/" + self.endpoint) + ("?" + query if query else "")
 
 
-@dataclass(frozen=True, slots=True)
-class SubsonicReply:
-    """A canned answer with an explicit status (e.g. Navidrome's 501 text for unimplemented endpoints)."""
-
-    status: int
-    body: str
-
-
-ReplyBody: TypeAlias = "str | Mapping[str, Any] | SubsonicReply"
-CannedReply: TypeAlias = "ReplyBody | Callable[[RoutedRequest], ReplyBody]"
-
-
 # --------------------------------------------------------------------------------------------------
 # The service
 # --------------------------------------------------------------------------------------------------
@@ -198,12 +196,7 @@ class SubsonicApiService(HostService):
         # A granted service always has its permission object. The original turned a missing one into
         # the restrictive defaults (any user, admins refused), never into "no checks".
         permission = ctx.manifest.permissions.subsonicapi or SubsonicApiPermission(reason="")
-        section = ctx.env.options.get("subsonicapi") or {}
-        if not isinstance(section, Mapping) or "backend" in section:
-            backend = configured_backend(ctx.env.options)
-        else:
-            backend = ctx.env.shared("subsonicapi.backend", FakeSubsonic)
-        return cls(plugin_id=ctx.plugin_id, backend=backend, permission=permission)
+        return cls(plugin_id=ctx.plugin_id, backend=scope_backend(ctx.env), permission=permission)
 
     def __init__(
         self,
@@ -286,18 +279,48 @@ class SubsonicApiService(HostService):
         )
 
 
-def configured_backend(options: Mapping[str, Any]) -> SubsonicBackend | None:
-    """The backend of a scope: ``options["subsonicapi"]["backend"]``, or ``None`` (no router)."""
-    section = options.get("subsonicapi") or {}
-    if not isinstance(section, Mapping):
-        raise TypeError(f"options['subsonicapi'] must be a mapping, not {type(section).__name__}")
-    backend = section.get("backend")
-    if backend is not None and not isinstance(backend, SubsonicBackend):
+def scope_backend(env: HostEnvironment) -> SubsonicBackend | None:
+    """The scope's backend: the one its options name, one its factory made for it (on first use), or None."""
+    backend = env.options.subsonicapi.backend
+    if backend is None or _is_backend(backend):
+        return cast("SubsonicBackend | None", backend)
+    made: object = env.shared(_SCOPE_BACKEND, cast("BackendFactory", backend))
+    if not _is_backend(made):
         raise TypeError(
-            "options['subsonicapi']['backend'] must provide find_user() and handle() "
-            f"(FakeSubsonic, ForwardingSubsonic), not {type(backend).__name__}"
+            f"SubsonicOptions.backend's factory {backend!r} made {type(made).__name__}, which does not "
+            "provide find_user() and handle()"
         )
-    return backend
+    return cast("SubsonicBackend", made)
+
+
+def _is_backend(value: object) -> bool:
+    # A class has find_user and handle too: it is a factory (FakeSubsonic), not a backend.
+    return not isinstance(value, type) and isinstance(value, SubsonicBackend)
+
+
+_SCOPE_BACKEND = "subsonicapi.backend"
+
+BackendFactory: TypeAlias = Callable[[], SubsonicBackend]
+
+
+@dataclass(frozen=True)
+class SubsonicOptions:
+    """The subsonicapi service's settings of a scope (``HostOptions.subsonicapi``).
+
+    ``backend``: a :class:`SubsonicBackend` (yours: you close it; every scope these options reach shares
+    it), a factory called once per scope (a class such as ``FakeSubsonic``: a fresh one per scope), or
+    None: no router, as the original without one (the default).
+    """
+
+    backend: SubsonicBackend | BackendFactory | None = None
+
+    def __post_init__(self) -> None:
+        if self.backend is not None and not _is_backend(self.backend) and not callable(self.backend):
+            raise TypeError(
+                "SubsonicOptions.backend must provide find_user() and handle() (ForwardingSubsonic, "
+                f"FakeSubsonic()), be a factory of one (FakeSubsonic), or be None, not "
+                f"{type(self.backend).__name__}"
+            )
 
 
 def _error(text: str) -> subsonicapi_pb2.CallResponse:
@@ -342,13 +365,19 @@ def _envelope(status: str, server_version: str) -> dict[str, Any]:
     }
 
 
+def subsonic_json(document: Mapping[str, Any]) -> str:
+    """A document's body text as Navidrome sent it (Go's encoding/json, HTML-safe escapes)."""
+    return gojson.marshal(document)
+
+
 # --------------------------------------------------------------------------------------------------
 # Backends
 # --------------------------------------------------------------------------------------------------
 
 
-class _Recorder:
-    """Keeps every routed request, thread-safely, so tests can assert what reached the server."""
+class RecordingBackend:
+    """A backend base that keeps every routed request, thread-safely, so tests can assert what reached the
+    server."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -377,69 +406,7 @@ class _Recorder:
             self._requests.clear()
 
 
-class FakeSubsonic(_Recorder):
-    """An in-memory Navidrome Subsonic router and user store.
-
-    Like Navidrome it routes ``<name>`` and ``<name>.view`` alike, answers an unknown endpoint with
-    chi's ``404 page not found`` text, and answers a user it cannot find with Subsonic error 40. Users
-    are found ASCII-case-insensitively (Navidrome's ``COLLATE NOCASE``). Canned answers per endpoint
-    are a body text, a JSON-able document (see :func:`subsonic_ok`), a :class:`SubsonicReply`, or a
-    callable taking the :class:`RoutedRequest` and returning one of those. ``ping`` and ``getLicense``
-    answer as Navidrome does unless overridden. Set ``store_error`` to make the user store fail.
-    """
-
-    def __init__(
-        self,
-        *,
-        users: Mapping[str, bool] | None = None,
-        responses: Mapping[str, CannedReply] | None = None,
-        server_version: str = FAKE_SERVER_VERSION,
-    ) -> None:
-        """``users`` maps username -> is_admin; default ``admin`` (admin) and ``user``, as in the original."""
-        super().__init__()
-        self.server_version = server_version
-        self.store_error: str | None = None
-        self._users: dict[str, SubsonicUser] = {}
-        for username, is_admin in (users if users is not None else {"admin": True, "user": False}).items():
-            self.add_user(username, admin=is_admin)
-        self._responses: dict[str, CannedReply] = {
-            "ping": subsonic_ok(server_version=server_version),
-            "getLicense": subsonic_ok(server_version=server_version, license={"valid": True}),
-        }
-        self._responses.update(responses or {})
-        self.lookups: list[str] = []  # every find_user() name, in order
-
-    def add_user(self, username: str, *, admin: bool = False) -> None:
-        self._users[_ascii_lower(username)] = SubsonicUser(username, admin)
-
-    def respond(self, endpoint: str, reply: CannedReply) -> None:
-        self._responses[endpoint] = reply
-
-    def find_user(self, username: str) -> SubsonicUser | None:
-        with self._lock:
-            self.lookups.append(username)
-        if self.store_error is not None:
-            raise UserStoreError(self.store_error)
-        return self._users.get(_ascii_lower(username))
-
-    def handle(self, endpoint: str, query: list[tuple[str, str]], username: str) -> tuple[int, str]:
-        request = self._record(endpoint, query, username)
-        reply = self._responses.get(endpoint)
-        if reply is None and endpoint.endswith(".view"):
-            reply = self._responses.get(endpoint[: -len(".view")])
-        if reply is None:
-            return 404, NOT_FOUND_BODY  # routing comes before authentication in Navidrome
-        if self.store_error is not None or _ascii_lower(username) not in self._users:
-            return 200, gojson.marshal(subsonic_failed(40, server_version=self.server_version))
-        body = reply(request) if callable(reply) else reply
-        if isinstance(body, SubsonicReply):
-            return body.status, body.body
-        if isinstance(body, str):
-            return 200, body
-        return 200, gojson.marshal(body)
-
-
-class ForwardingSubsonic(_Recorder):
+class ForwardingSubsonic(RecordingBackend):
     """Sends each call to a real Subsonic-compatible server over HTTP as one configured user.
 
     ``base_url`` is the server's root (Navidrome's BaseURL included); calls go to
@@ -535,7 +502,7 @@ class ForwardingSubsonic(_Recorder):
         return response.status_code, replace_invalid(response.content)
 
     def _is_configured_user(self, username: str) -> bool:
-        return _ascii_lower(username) == _ascii_lower(self.username)
+        return nocase_fold(username) == nocase_fold(self.username)
 
     def close(self) -> None:
         if self._owns_client:
@@ -548,7 +515,7 @@ class ForwardingSubsonic(_Recorder):
         self.close()
 
 
-def _ascii_lower(text: str) -> str:
+def nocase_fold(text: str) -> str:
     """SQLite's NOCASE folding (Navidrome's user lookup): ASCII letters only."""
     return text.translate(_ASCII_LOWER)
 

@@ -12,29 +12,28 @@ Behaviour is the original's, with the spec's *recommended* event semantics and n
   called ``close`` (no delivery *starts* after that);
 * reusing a connection id closes the old socket first; a read error closes the socket; ids containing
   ``:`` deliver events (the hub keeps plugin id and connection id apart, nothing is split);
-* the 60 s idle read deadline is kept (``options["websocket"]["idle_timeout"]``).
+* the 60 s idle read deadline is kept (``WebSocketOptions.idle_timeout``).
 
-Two transports sit behind one small interface (:class:`Transport` / :class:`Link`):
+The hub talks to a small interface (:class:`Transport` / :class:`Link`), built per scope by
+``WebSocketOptions.transport``:
 
-* :class:`RealTransport` (``"real"``, the default): the ``websockets`` threading client over a socket we
+* :class:`RealTransport` (``None``, the default): the ``websockets`` threading client over a socket we
   connect ourselves to an address the policy resolved and approved (no resolve-then-connect race; an
   unknown host stays the original's hard dial error), one reader thread per connection that reads the next
   frame only after the previous callback returned, as the original did.
   Chosen over one asyncio loop because host functions are synchronous calls from guest threads: a blocking
   client needs no cross-thread hand-off per call, and a slow plugin callback stalls only its own connection.
-* :class:`MemoryTransport` (``"memory"``): a scripted :class:`MemoryPeer` per connection; events are
-  delivered synchronously on ``push_*`` (or on ``deliver_pending()`` with ``autodeliver`` off) and the idle
-  timeout is read from the scope's clock (``sweep()``), so tests never sleep. It never resolves names (a
-  scripted peer has no address): the URL check is the same, the connect-time address check does not apply.
+* any :class:`TransportFactory`: the test double :class:`pytest_wasmhost.doubles.websocket.MemoryTransport`
+  (scripted peers, no sockets, no sleeps) is what the fixtures wire in; this module never imports it.
 
-Options, ``options["websocket"]``: ``transport`` (``"real"`` | ``"memory"`` | a :class:`Transport`),
-``mode`` (``"strict"`` default | ``"legacy"``: the netpolicy mode), ``idle_timeout`` (seconds, ``None`` =
-never; default 60), ``handshake_timeout`` (default 45), ``resolver`` (``(host, port) -> [ip, ...]``: the
-policy's name resolution), ``autodeliver`` (memory transport, default true), ``ssl_context``, and the
-caps on open connections (the original had none): ``plugin_max_connections`` (default 64 per plugin) and
-``max_connections`` (256 for all plugins of the scope). A ``connect`` past a cap dials nothing and answers
-``ConnectResponse.error`` (``failed to connect to WebSocket server: the host's cap ... is reached``); the
-test is warned once per plugin and cap. Reusing an open connection's id does not count twice.
+Options, :class:`WebSocketOptions` (``HostOptions.websocket``): ``transport``, ``mode`` (``"strict"``
+default | ``"legacy"``: the netpolicy mode), ``idle_timeout`` (seconds, ``None`` = never; default 60),
+``handshake_timeout`` (default 45), ``resolver`` (``(host, port) -> [ip, ...]``: the policy's name
+resolution), ``ssl_context``, and the caps on open connections (the original had none):
+``plugin_max_connections`` (default 64 per plugin) and ``max_connections`` (256 for all plugins of the
+scope). A ``connect`` past a cap dials nothing and answers ``ConnectResponse.error`` (``failed to connect
+to WebSocket server: the host's cap ... is reached``); the test is warned once per plugin and cap. Reusing
+an open connection's id does not count twice.
 """
 
 from __future__ import annotations
@@ -47,10 +46,9 @@ import socket
 import ssl
 import struct
 import threading
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, cast
+from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
 import httpx
@@ -63,7 +61,7 @@ from websockets.sync.client import connect as ws_connect
 from websockets.typing import Subprotocol
 
 from pytest_wasmhost.abi.proto import api_pb2, websocket_pb2
-from pytest_wasmhost.clock import SYSTEM_CLOCK, Clock, host_monotonic
+from pytest_wasmhost.clock import Clock, host_monotonic
 from pytest_wasmhost.gocompat.neturl import join_host_port
 from pytest_wasmhost.gocompat.oserr import errno_text
 from pytest_wasmhost.host.base import (
@@ -76,7 +74,8 @@ from pytest_wasmhost.host.base import (
     HostService,
     ServiceContext,
     Verdict,
-    cap_option,
+    check_choice,
+    check_positive,
     note_rule,
 )
 from pytest_wasmhost.host.netpolicy import (
@@ -99,17 +98,16 @@ __all__ = [
     "DialRequest",
     "Handshake",
     "Link",
-    "MemoryPeer",
-    "MemoryTransport",
     "PeerClosed",
     "ReadFailed",
     "RealTransport",
     "SendError",
     "TextMessage",
     "Transport",
+    "TransportFactory",
     "WebSocketHub",
+    "WebSocketOptions",
     "WebSocketService",
-    "WebSocketSettings",
     "close_payload",
     "new_connection_id",
     "plan_handshake",
@@ -137,19 +135,6 @@ _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _HEADER_VALUE_FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 DEFAULT_MAX_CONNECTIONS = 256  # every plugin of the scope together
 DEFAULT_PLUGIN_MAX_CONNECTIONS = 64
-_OPTION_KEYS = frozenset(
-    {
-        "transport",
-        "mode",
-        "idle_timeout",
-        "handshake_timeout",
-        "resolver",
-        "autodeliver",
-        "ssl_context",
-        "max_connections",
-        "plugin_max_connections",
-    }
-)
 
 
 # -- the policy ---------------------------------------------------------------------------------------
@@ -158,13 +143,13 @@ AddressCheck = Callable[[str], Decision]
 NameCheck = Callable[[str, int], Decision]
 
 
-def build_policy(permission: WebSocketPermission, settings: WebSocketSettings) -> NetPolicy:
+def build_policy(permission: WebSocketPermission, options: WebSocketOptions) -> NetPolicy:
     """The plugin's policy over its ``allowedUrls`` (plain patterns: websockets have no methods)."""
     return NetPolicy(
         list(permission.allowed_urls),
         allow_local_network=permission.allow_local_network,
-        mode=settings.mode,
-        resolver=settings.resolver,
+        mode=options.mode,
+        resolver=options.resolver,
     )
 
 
@@ -694,373 +679,68 @@ def _closed_event(exc: ConnectionClosed, local: str, remote: str) -> Event:
     return ReadFailed("websocket: close 1006 (abnormal closure): unexpected EOF")
 
 
-# -- the in-memory transport: a scripted peer per connection --------------------------------------------
+# -- options --------------------------------------------------------------------------------------------
 
 
-class MemoryPeer:
-    """The server end of one in-memory connection, scripted by a test.
+class TransportFactory(Protocol):
+    """Builds a scope's :class:`Transport` (one per scope: the hub closes it with the scope)."""
 
-    ``sent`` lists what the plugin sent (``str`` for text, ``bytes`` for binary); ``expect_sent()`` pops the
-    oldest not yet expected. ``push_text`` / ``push_binary`` / ``close`` / ``fail`` act as the server; with
-    ``autodeliver`` (the default) the plugin's callback runs before the call returns, else on
-    ``deliver()`` / ``hub.deliver_pending()``. ``host_close`` is the close frame the host sent (plugin
-    ``close``, id reuse, scope shutdown), ``open`` whether the host's socket is still open.
-    """
-
-    def __init__(self, transport: MemoryTransport, request: DialRequest, plan: Handshake) -> None:
-        self.plugin_id = request.plugin_id
-        self.connection_id = request.connection_id
-        self.url = request.url
-        self.headers: dict[str, str] = dict(request.headers)
-        self.sent: list[str | bytes] = []
-        self.host_close: CloseFrame | None = None
-        self._plan = plan
-        self._transport = transport
-        self._lock = threading.Lock()
-        self._drain_lock = threading.Lock()
-        self._queue: deque[Event] = deque()
-        self._sink: Sink | None = None
-        self._open = True
-        self._finished = False  # the host stopped reading
-        self._peer_closed = False
-        self._read_since = transport.clock.now()
-        self._expected = 0
-        self._send_failure: str | None = None
-        self._close_failure: str | None = None
-
-    def __repr__(self) -> str:
-        state = "open" if self._open else "closed"  # no lock: repr is used while holding it
-        return f"<MemoryPeer {self.plugin_id}:{self.connection_id} {self.url} {state}>"
-
-    @property
-    def open(self) -> bool:
-        with self._lock:
-            return self._open
-
-    @property
-    def remote(self) -> str:
-        return self._plan.address
-
-    # -- scripting the server --------------------------------------------------------------------------
-
-    def expect_sent(self) -> str | bytes:
-        """The oldest message the plugin sent that no earlier ``expect_sent()`` returned."""
-        with self._lock:
-            if self._expected >= len(self.sent):
-                raise AssertionError(
-                    f"the plugin sent nothing more on {self.connection_id!r} (sent so far: {self.sent!r})"
-                )
-            message = self.sent[self._expected]
-            self._expected += 1
-            return message
-
-    def push_text(self, message: str) -> None:
-        self._push(TextMessage(message))
-
-    def push_binary(self, data: bytes) -> None:
-        self._push(BinaryMessage(bytes(data)))
-
-    def close(self, code: int | None = NORMAL_CLOSURE, reason: str = "") -> None:
-        """Send a close frame; ``code=None`` sends one without payload (the plugin sees 1005)."""
-        self._push(PeerClosed(NO_STATUS_RECEIVED, "") if code is None else PeerClosed(code, reason))
-
-    def fail(self, error: str = "websocket: close 1006 (abnormal closure): unexpected EOF") -> None:
-        """Break the connection: the host's read fails with ``error``."""
-        self._push(ReadFailed(error))
-
-    def fail_sends(self, cause: str | None = "write: broken pipe") -> None:
-        """Make the plugin's sends fail with ``failed to send message: <cause>`` (None: succeed again)."""
-        with self._lock:
-            self._send_failure = cause
-
-    def fail_close(self, cause: str | None = "close: bad file descriptor") -> None:
-        """Make the plugin's close fail hard with ``error closing connection: <cause>``."""
-        with self._lock:
-            self._close_failure = cause
-
-    def deliver(self) -> int:
-        """Hand every queued event to the host, in order; answer how many were processed."""
-        processed = 0
-        while True:
-            if not self._drain_lock.acquire(blocking=False):
-                # Another drain is running (possibly ours, re-entered from a callback): it takes them.
-                return processed
-            try:
-                processed += self._drain()
-            finally:
-                self._drain_lock.release()
-            with self._lock:
-                if self._sink is None or self._finished or not self._queue:
-                    return processed
-
-    def _drain(self) -> int:
-        processed = 0
-        while True:
-            with self._lock:
-                if self._sink is None or self._finished or not self._queue:
-                    return processed
-                event, sink = self._queue.popleft(), self._sink
-            processed += 1
-            keep = sink(event)  # no lock held: the callback may send, close or push
-            with self._lock:
-                self._read_since = self._transport.clock.now()  # the deadline is re-armed per read
-                if not keep or is_terminal(event):
-                    self._finished = True
-
-    def _push(self, event: Event) -> None:
-        with self._lock:
-            if not self._open or self._peer_closed:
-                raise RuntimeError(f"{self!r} is closed; the server cannot send on it any more")
-            self._peer_closed = is_terminal(event)
-            self._queue.append(event)
-        if self._transport.autodeliver:
-            self.deliver()
-
-    # -- the host's end (through _MemoryLink) -------------------------------------------------------------
-
-    def _start(self, sink: Sink) -> None:
-        with self._lock:
-            self._sink = sink
-            self._read_since = self._transport.clock.now()
-        if self._transport.autodeliver:
-            self.deliver()
-
-    def _send(self, data: str | bytes) -> None:
-        with self._lock:
-            if self._send_failure is not None:
-                raise SendError(self._send_failure)
-            if not self._open:
-                raise SendError("use of closed network connection")
-            self.sent.append(data)
-
-    def _close(self, code: int, reason: str) -> None:
-        with self._lock:
-            was_open, self._open, self._finished = self._open, False, True
-            self._queue.clear()
-            failure = self._close_failure
-            if was_open:
-                payload = close_payload(code, reason)
-                if payload is not None:
-                    self.host_close = CloseFrame(None if payload == b"" else code, reason)
-        if failure is not None:
-            raise CloseError(failure)
-
-    def _abort(self) -> None:
-        with self._lock:
-            self._open = False
-            self._finished = True
-            self._queue.clear()
-
-    def _expire(self, now: float) -> int:
-        timeout = self._transport.idle_timeout
-        with self._lock:
-            idle = self._sink is not None and not self._finished and not self._queue
-            if timeout is None or not idle or now - self._read_since < timeout:
-                return 0
-            if self._drain_lock.locked():
-                return 0  # a callback is running: the read deadline is not armed
-            self._queue.append(ReadFailed(f"read tcp memory->{self.remote}: i/o timeout"))
-        self.deliver()
-        return 1
-
-
-class _MemoryLink:
-    """The host's end of a :class:`MemoryPeer`."""
-
-    def __init__(self, peer: MemoryPeer) -> None:
-        self.peer = peer
-
-    def start(self, sink: Sink) -> None:
-        self.peer._start(sink)
-
-    def send_text(self, message: str) -> None:
-        self.peer._send(message)
-
-    def send_binary(self, data: bytes) -> None:
-        self.peer._send(bytes(data))
-
-    def close(self, code: int, reason: str) -> None:
-        self.peer._close(code, reason)
-
-    def abort(self) -> None:
-        self.peer._abort()
-
-
-@dataclass(frozen=True, slots=True)
-class _Refusal:
-    cause: str
-    url: str | None
-    times: int | None
-
-
-class MemoryTransport:
-    """Connections to scripted :class:`MemoryPeer` servers; nothing leaves the process, nothing sleeps.
-
-    The URL and headers go through the same handshake rules as the real transport (malformed URL, forbidden
-    headers); ``refuse()`` makes dials fail like an unreachable server or a bad handshake. The idle read
-    timeout is measured on ``clock`` and fired by ``sweep()`` / ``deliver_pending()``.
-    """
-
-    def __init__(
-        self,
-        *,
-        clock: Clock = SYSTEM_CLOCK,
-        idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
-        autodeliver: bool = True,
-    ) -> None:
-        self.clock = clock
-        self.idle_timeout = idle_timeout
-        self.autodeliver = autodeliver
-        self._lock = threading.Lock()
-        self._peers: list[MemoryPeer] = []
-        self._refusals: list[_Refusal] = []
-
-    @property
-    def peers(self) -> list[MemoryPeer]:
-        """Every peer ever connected in this scope, oldest first (closed ones included)."""
-        with self._lock:
-            return list(self._peers)
-
-    def refuse(
-        self, cause: str = "websocket: bad handshake", *, url: str | None = None, times: int | None = None
-    ) -> None:
-        """Make dials to URLs starting with ``url`` (None: all) fail with ``cause``.
-
-        ``times`` limits how many dials fail; None: until :meth:`accept`.
-        """
-        with self._lock:
-            self._refusals.append(_Refusal(cause, url, times))
-
-    def accept(self) -> None:
-        """Forget every refusal."""
-        with self._lock:
-            self._refusals.clear()
-
-    def dial(self, request: DialRequest) -> _MemoryLink:
-        plan = plan_handshake(request.url, request.headers)
-        with self._lock:
-            for i, refusal in enumerate(self._refusals):
-                if refusal.url is None or request.url.startswith(refusal.url):
-                    if refusal.times is not None:
-                        left = refusal.times - 1
-                        if left > 0:
-                            self._refusals[i] = _Refusal(refusal.cause, refusal.url, left)
-                        else:
-                            del self._refusals[i]
-                    raise DialError(refusal.cause)
-            peer = MemoryPeer(self, request, plan)
-            self._peers.append(peer)
-        return _MemoryLink(peer)
-
-    def peer(self, connection_id: str, *, plugin_id: str | None = None) -> MemoryPeer:
-        """The newest peer connected as ``connection_id`` (pass ``plugin_id`` if several plugins used it)."""
-        with self._lock:
-            found = [
-                p
-                for p in reversed(self._peers)
-                if p.connection_id == connection_id and (plugin_id is None or p.plugin_id == plugin_id)
-            ]
-            known = sorted({f"{p.plugin_id}:{p.connection_id}" for p in self._peers})
-        if not found:
-            raise LookupError(f"no connection {connection_id!r} was opened; opened: {known}")
-        if plugin_id is None and len({p.plugin_id for p in found}) > 1:
-            raise LookupError(f"several plugins opened {connection_id!r}; pass plugin_id (opened: {known})")
-        return found[0]
-
-    def deliver_pending(self) -> int:
-        processed = sum(peer.deliver() for peer in self.peers)
-        return processed + self.sweep()
-
-    def sweep(self) -> int:
-        now = self.clock.now()
-        return sum(peer._expire(now) for peer in self.peers)
-
-    def close(self) -> None:
-        for peer in self.peers:
-            peer._abort()
-
-
-# -- settings -------------------------------------------------------------------------------------------
+    def __call__(self, clock: Clock, options: WebSocketOptions) -> Transport: ...
 
 
 @dataclass(frozen=True)
-class WebSocketSettings:
-    """``options["websocket"]`` of a scope (see the module docstring)."""
+class WebSocketOptions:
+    """The websocket service's settings of a scope (``HostOptions.websocket``; see the module docstring)."""
 
-    transport: Literal["real", "memory"] | Transport = "real"
+    #: None: real sockets (:class:`RealTransport`); else what builds the scope's transport.
+    transport: TransportFactory | None = None
     mode: Literal["strict", "legacy"] = "strict"
     idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT
     handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT
     resolver: Resolver | None = None
-    autodeliver: bool = True
     ssl_context: ssl.SSLContext | None = None
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     plugin_max_connections: int = DEFAULT_PLUGIN_MAX_CONNECTIONS
+
+    def __post_init__(self) -> None:
+        if self.transport is not None and not callable(self.transport):
+            raise TypeError(
+                "WebSocketOptions.transport must be None (real sockets) or a factory (clock, options) -> "
+                f"Transport, got {self.transport!r}"
+            )
+        check_choice("WebSocketOptions", "mode", self.mode, ("strict", "legacy"))
+        if self.resolver is not None and not callable(self.resolver):
+            raise TypeError(f"WebSocketOptions.resolver must be callable(host, port), got {self.resolver!r}")
+        if self.ssl_context is not None and not isinstance(self.ssl_context, ssl.SSLContext):
+            raise TypeError(
+                f"WebSocketOptions.ssl_context must be an ssl.SSLContext, got {self.ssl_context!r}"
+            )
+        _check_seconds("idle_timeout", self.idle_timeout, optional=True)
+        _check_seconds("handshake_timeout", self.handshake_timeout, optional=False)
+        check_positive("WebSocketOptions", "max_connections", self.max_connections)
+        check_positive("WebSocketOptions", "plugin_max_connections", self.plugin_max_connections)
 
     def cap(self, setting: str) -> Cap:
         return Cap(
             "websocket", setting, getattr(self, setting), "open connections", setting.startswith("plugin_")
         )
 
-    @classmethod
-    def from_options(cls, options: Mapping[str, Any]) -> WebSocketSettings:
-        raw: Mapping[str, Any] = options.get("websocket") or {}
-        unknown = sorted(set(raw) - _OPTION_KEYS)
-        if unknown:
-            raise ValueError(f"unknown options['websocket'] keys {unknown}; known: {sorted(_OPTION_KEYS)}")
-        transport = raw.get("transport", "real")
-        if isinstance(transport, str) and transport not in ("real", "memory"):
-            raise ValueError(
-                f"options['websocket']['transport'] must be 'real' or 'memory', got {transport!r}"
-            )
-        mode = raw.get("mode", "strict")
-        if mode not in ("strict", "legacy"):
-            raise ValueError(f"options['websocket']['mode'] must be 'strict' or 'legacy', got {mode!r}")
-        resolver = raw.get("resolver")
-        if resolver is not None and not callable(resolver):
-            raise ValueError(
-                f"options['websocket']['resolver'] must be callable(host, port), got {resolver!r}"
-            )
-        ssl_context = raw.get("ssl_context")
-        if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
-            raise ValueError(
-                f"options['websocket']['ssl_context'] must be an ssl.SSLContext, got {ssl_context!r}"
-            )
-        return cls(
-            transport=cast(Any, transport),
-            mode=mode,
-            idle_timeout=_seconds(raw, "idle_timeout", DEFAULT_IDLE_TIMEOUT, optional=True),
-            handshake_timeout=_seconds(raw, "handshake_timeout", DEFAULT_HANDSHAKE_TIMEOUT, optional=False)
-            or DEFAULT_HANDSHAKE_TIMEOUT,
-            resolver=resolver,
-            autodeliver=bool(raw.get("autodeliver", True)),
-            ssl_context=ssl_context,
-            max_connections=cap_option(options, "websocket", "max_connections", DEFAULT_MAX_CONNECTIONS),
-            plugin_max_connections=cap_option(
-                options, "websocket", "plugin_max_connections", DEFAULT_PLUGIN_MAX_CONNECTIONS
-            ),
-        )
-
     def build_transport(self, clock: Clock) -> Transport:
-        if self.transport == "real":
+        if self.transport is None:
             return RealTransport(
                 idle_timeout=self.idle_timeout,
                 handshake_timeout=self.handshake_timeout,
                 ssl_context=self.ssl_context,
             )
-        if self.transport == "memory":
-            return MemoryTransport(clock=clock, idle_timeout=self.idle_timeout, autodeliver=self.autodeliver)
-        return self.transport
+        return self.transport(clock, self)
 
 
-def _seconds(raw: Mapping[str, Any], key: str, default: float, *, optional: bool) -> float | None:
-    value = raw.get(key, default)
+def _check_seconds(name: str, value: object, *, optional: bool) -> None:
     if value is None and optional:
-        return None
+        return
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         allowed = "a positive number of seconds" + (" or None" if optional else "")
-        raise ValueError(f"options['websocket'][{key!r}] must be {allowed}, got {value!r}")
-    return float(value)
+        raise ValueError(f"WebSocketOptions.{name} must be {allowed}, got {value!r}")
 
 
 # -- the hub: the scope's connection registry -------------------------------------------------------------
@@ -1098,11 +778,11 @@ class WebSocketHub:
     """Every WebSocket connection of one scope; closed (sockets and threads) when the scope closes."""
 
     def __init__(
-        self, env: HostEnvironment, transport: Transport, *, settings: WebSocketSettings | None = None
+        self, env: HostEnvironment, transport: Transport, *, options: WebSocketOptions | None = None
     ) -> None:
         self.env = env
         self.transport = transport
-        self.settings = settings or WebSocketSettings()
+        self.options = options or WebSocketOptions()
         self._lock = threading.Lock()
         self._connections: dict[tuple[str, str], _Connection] = {}
         self._dialing: dict[str, int] = {}  # plugin id -> connects between the cap check and registration
@@ -1111,8 +791,8 @@ class WebSocketHub:
 
     @classmethod
     def for_env(cls, env: HostEnvironment) -> WebSocketHub:
-        settings = WebSocketSettings.from_options(env.options)
-        return cls(env, settings.build_transport(env.clock), settings=settings)
+        options = env.options.websocket
+        return cls(env, options.build_transport(env.clock), options=options)
 
     # -- the registry, as tests see it ----------------------------------------------------------------
 
@@ -1131,15 +811,6 @@ class WebSocketHub:
     def __len__(self) -> int:
         with self._lock:
             return len(self._connections)
-
-    def peer(self, connection_id: str, *, plugin_id: str | None = None) -> MemoryPeer:
-        """The scripted server of a connection (in-memory transport only)."""
-        if not isinstance(self.transport, MemoryTransport):
-            raise TypeError(
-                "only the in-memory transport has scripted peers; "
-                "set options['websocket']['transport'] = 'memory'"
-            )
-        return self.transport.peer(connection_id, plugin_id=plugin_id)
 
     def deliver_pending(self) -> int:
         return self.transport.deliver_pending()
@@ -1166,7 +837,7 @@ class WebSocketHub:
                 raise DialError("the host is shutting down")
             over = self._over_locked(plugin_id, key)
             if over is not None:
-                raise ConnectionCapExceeded(self.settings.cap(over))
+                raise ConnectionCapExceeded(self.options.cap(over))
             old = self._connections.pop(key, None)
             self._dialing[plugin_id] = self._dialing.get(plugin_id, 0) + 1  # holds its place while dialling
         try:
@@ -1197,10 +868,10 @@ class WebSocketHub:
         """The cap one more connection would pass; a connection this one replaces does not count."""
         reused = 1 if key in self._connections else 0
         mine = sum(1 for owner, _ in self._connections if owner == plugin_id) - reused
-        if mine + self._dialing.get(plugin_id, 0) >= self.settings.plugin_max_connections:
+        if mine + self._dialing.get(plugin_id, 0) >= self.options.plugin_max_connections:
             return "plugin_max_connections"
         everyone = len(self._connections) - reused + sum(self._dialing.values())
-        if everyone >= self.settings.max_connections:
+        if everyone >= self.options.max_connections:
             return "max_connections"
         return None
 
@@ -1324,7 +995,7 @@ def _callback(connection_id: str, event: Event) -> tuple[str, Message]:
 
 
 def websocket_hub(env: HostEnvironment) -> WebSocketHub:
-    """The scope's hub, created on first use from ``env.options["websocket"]``."""
+    """The scope's hub, created on first use from ``env.options.websocket``."""
     return env.shared("websocket", lambda: WebSocketHub.for_env(env))
 
 
@@ -1346,7 +1017,7 @@ class WebSocketService(HostService):
         hub = websocket_hub(ctx.env)
         permission = ctx.manifest.permissions.websocket
         policy = (
-            build_policy(permission, hub.settings)
+            build_policy(permission, hub.options)
             if permission is not None and permission.allowed_urls
             else None
         )

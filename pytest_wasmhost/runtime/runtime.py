@@ -34,9 +34,11 @@ from pytest_wasmhost.abi.capabilities import Reply
 from pytest_wasmhost.clock import SYSTEM_CLOCK, Clock, Janitor, host_monotonic
 from pytest_wasmhost.errors import ConfigKeyWarning, PluginLoadError, WasmHostError, hide_harness_frames
 from pytest_wasmhost.host.base import HostEnvironment, Transcript
+from pytest_wasmhost.host.options import HostOptions
 from pytest_wasmhost.host.registry import IMPLEMENTED
 from pytest_wasmhost.manifest import parse_manifest, runtime_permission_problems
 from pytest_wasmhost.package import PluginSource, load_plugin
+from pytest_wasmhost.runtime import legacy_options
 from pytest_wasmhost.runtime.compile_cache import CompiledModuleCache, DiskCache, wasm_digest
 from pytest_wasmhost.runtime.engine import EngineSettings, shared_engine
 from pytest_wasmhost.runtime.instance import InstanceLimits, LinkedPlugin
@@ -200,7 +202,7 @@ class Runtime:
         *,
         clock: Clock = SYSTEM_CLOCK,
         config: Mapping[str, Mapping[str, str]] | None = None,
-        host_options: Mapping[str, Any] | None = None,
+        host_options: HostOptions | Mapping[str, Any] | None = None,
         services: ServiceBuilder | None = None,
         janitor: bool = True,
     ) -> None:
@@ -227,10 +229,10 @@ class Runtime:
         self._scopes: set[ScopedRuntime] = set()
         self._sweep_lock = threading.Lock()  # one sweep at a time: the janitor's or a clock-driven one
         self.closed = False
-        options = dict(host_options or {})
-        if janitor:
+        options = legacy_options.host_options(host_options)
+        if janitor and options.scheduler.run is None:
             # Production: scheduled jobs fire on a real-time thread (tests fire them by advancing the clock).
-            options["scheduler"] = {"run": True, **dict(options.get("scheduler") or {})}
+            options = options.replace(scheduler=dataclasses.replace(options.scheduler, run=True))
         self.default_scope = self.scope(config=config, host_options=options)
         self.janitor: Janitor | None = None
         if janitor:
@@ -312,13 +314,13 @@ class Runtime:
         pool: PoolSettings | None = None,
         limits: InstanceLimits | None = None,
         clock: Clock | None = None,
-        host_options: Mapping[str, Any] | None = None,
+        host_options: HostOptions | Mapping[str, Any] | None = None,
         clock_driven: bool = False,
         defaults: LoadDefaults | None = None,
     ) -> ScopedRuntime:
         """A new scope: fresh pools, fresh service state; close it to release exactly what it took.
 
-        ``host_options`` are per-service settings by service name (see each host service module).
+        ``host_options`` are the host services' settings (:class:`HostOptions`; a dict is deprecated).
         A ``clock_driven`` scope (a test's) expires only when its clock is advanced and swept, never
         by the janitor. ``defaults`` are what its loads get unless they pass their own.
         """
@@ -328,7 +330,7 @@ class Runtime:
             pool=pool or self.settings.pool,
             limits=limits or self.settings.limits,
             clock=clock or self.clock,
-            host_options=host_options,
+            host_options=legacy_options.host_options(host_options),
             clock_driven=clock_driven,
             defaults=defaults,
         )
@@ -420,7 +422,7 @@ class ScopedRuntime:
         pool: PoolSettings,
         limits: InstanceLimits,
         clock: Clock,
-        host_options: Mapping[str, Any] | None = None,
+        host_options: HostOptions | None = None,
         clock_driven: bool = False,
         defaults: LoadDefaults | None = None,
     ) -> None:

@@ -14,9 +14,10 @@ from hypothesis import strategies as st
 from pytest_wasmhost.abi.proto import artwork_pb2, cache_pb2
 from pytest_wasmhost.clock import ManualClock
 from pytest_wasmhost.errors import HostLimitWarning, PluginLoadError, PluginTrap
-from pytest_wasmhost.host.artwork import decode_artwork_token
+from pytest_wasmhost.host.artwork import ArtworkOptions, decode_artwork_token
 from pytest_wasmhost.host.base import SERVICE_FUNCTIONS, HostEnvironment
-from pytest_wasmhost.host.cache import scope_store
+from pytest_wasmhost.host.cache import CacheOptions, scope_store
+from pytest_wasmhost.host.options import HostOptions
 from pytest_wasmhost.host.registry import bind
 from tests.support.hostcall import HostHarness
 
@@ -25,7 +26,7 @@ ARTWORK_FUNCTIONS = SERVICE_FUNCTIONS["artwork"]
 ALL_FUNCTIONS = (*CACHE_FUNCTIONS, *ARTWORK_FUNCTIONS)
 PERMISSIONS = {"cache": {"reason": "cache things"}, "artwork": {"reason": "show covers"}}
 SECRET = "integration secret"
-OPTIONS = {"artwork": {"share_url": "https://music.example.com", "secret": SECRET}}
+OPTIONS = HostOptions(artwork=ArtworkOptions(share_url="https://music.example.com", secret=SECRET))
 
 RESPONSE_TYPES: dict[str, type[Message]] = {
     "set_string": cache_pb2.SetResponse,
@@ -195,7 +196,7 @@ def test_plugin_ids_with_a_colon_stay_apart_from_the_guest() -> None:
 
 
 def test_a_set_past_a_cap_answers_success_false_and_the_transcript_says_why() -> None:
-    options = {**OPTIONS, "cache": {"plugin_max_entries": 1}}
+    options = OPTIONS.replace(cache=CacheOptions(plugin_max_entries=1))
     h = make_harness(env=HostEnvironment(clock=ManualClock(), options=options))
     try:
         assert call(h, "set_string", cache_pb2.SetStringRequest(key="k0", value="v")).success is True

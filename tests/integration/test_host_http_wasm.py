@@ -22,7 +22,8 @@ from pytest_wasmhost.abi.memory import unpack, write_buffer
 from pytest_wasmhost.abi.proto.http_pb2 import HttpRequest, HttpResponse
 from pytest_wasmhost.clock import SYSTEM_CLOCK
 from pytest_wasmhost.host.base import HostEnvironment, ServiceContext
-from pytest_wasmhost.host.http import HttpService
+from pytest_wasmhost.host.http import HttpOptions, HttpService
+from pytest_wasmhost.host.options import HostOptions
 from pytest_wasmhost.host.registry import IMPLEMENTED, bind, build_services
 from pytest_wasmhost.manifest import parse_manifest
 from pytest_wasmhost.runtime.engine import shared_engine
@@ -44,7 +45,7 @@ PERMISSIONS = {
 class HttpHarness:
     """A guest that re-exports every ``env.<verb>``, linked with the plugin's manifest permissions."""
 
-    def __init__(self, permissions: Mapping[str, Any], *, options: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, permissions: Mapping[str, Any], *, options: HostOptions | None = None) -> None:
         self.plugin_id = "http_plugin"
         manifest = parse_manifest(
             json.dumps(manifest_dict(permissions=permissions)), plugin_id=self.plugin_id
@@ -87,8 +88,8 @@ class HttpHarness:
 
 
 @contextmanager
-def harness_for(options: Mapping[str, Any] | None = None) -> Iterator[HttpHarness]:
-    harness = HttpHarness(PERMISSIONS, options={"http": {"resolver": fake_resolver, **(options or {})}})
+def harness_for(**http: Any) -> Iterator[HttpHarness]:
+    harness = HttpHarness(PERMISSIONS, options=HostOptions(http=HttpOptions(resolver=fake_resolver, **http)))
     try:
         yield harness
     finally:
@@ -221,7 +222,7 @@ def test_all_seven_functions_are_linked(harness: HttpHarness, router: respx.Mock
 
 
 def test_legacy_mode_through_the_guest(router: respx.MockRouter) -> None:
-    with harness_for({"mode": "legacy"}) as harness:
+    with harness_for(mode="legacy") as harness:
         response = harness.call("get", HttpRequest(url="http://0x7f.1/"))
         # The original did not read 0x7f.1 as 127.0.0.1: only the allow-list refuses it here.
         assert "does not match any allowed URL patterns" in response.error

@@ -17,6 +17,7 @@ from pytest_wasmhost.abi.proto import api_pb2, scheduler_pb2
 from pytest_wasmhost.clock import SYSTEM_CLOCK, Clock, ManualClock
 from pytest_wasmhost.errors import HostLimitWarning, PluginLoadError, PluginTrap
 from pytest_wasmhost.host.base import HostEnvironment
+from pytest_wasmhost.host.options import HostOptions, SchedulerOptions
 from pytest_wasmhost.host.scheduler import CALLBACK_EXPORT, SchedulerEngine
 from pytest_wasmhost.runtime.runtime import Runtime, RuntimeSettings
 from tests.support.hostcall import HostHarness
@@ -45,8 +46,11 @@ class Recorder:
         return Reply(api_pb2.SchedulerCallbackResponse(), None)
 
 
+UTC_SCOPE = HostOptions(scheduler=SchedulerOptions(timezone="UTC"))
+
+
 def make_harness(clock: Clock, recorder: Recorder | None = None) -> HostHarness:
-    env = HostEnvironment(clock=clock, call_plugin=recorder, options={"scheduler": {"timezone": "UTC"}})
+    env = HostEnvironment(clock=clock, call_plugin=recorder, options=UTC_SCOPE)
     return HostHarness(FUNCTIONS, permissions=GRANTED, capabilities=("SchedulerCallback",), env=env)
 
 
@@ -160,7 +164,9 @@ def test_a_scheduled_job_fires_its_callback(harness: HostHarness, recorder: Reco
 
 def test_a_schedule_past_a_cap_answers_no_id_and_the_transcript_says_why(recorder: Recorder) -> None:
     env = HostEnvironment(
-        clock=ManualClock(START), call_plugin=recorder, options={"scheduler": {"plugin_max_jobs": 1}}
+        clock=ManualClock(START),
+        call_plugin=recorder,
+        options=HostOptions(scheduler=SchedulerOptions(plugin_max_jobs=1)),
     )
     h = HostHarness(FUNCTIONS, permissions=GRANTED, capabilities=("SchedulerCallback",), env=env)
     try:
@@ -225,7 +231,7 @@ def test_a_firing_calls_the_plugins_callback_which_may_cancel_reentrantly(
         permissions=GRANTED,
     )
     clock = ManualClock(START)
-    with runtime.scope(clock=clock, host_options={"scheduler": {"timezone": "UTC"}}) as scope:
+    with runtime.scope(clock=clock, host_options=UTC_SCOPE) as scope:
         plugin = scope.plugin(folder)
         plugin.call("metadata_agent_get_artist_mbid", api_pb2.ArtistMBIDRequest(name="x"))
         engine = SchedulerEngine.of(scope.env)
@@ -246,7 +252,7 @@ def test_a_plugin_without_scheduler_callback_gets_no_delivery(runtime: Runtime, 
     folder = write_plugin(
         tmp_path, ticker(("MetadataAgent",)), capabilities=["MetadataAgent"], permissions=GRANTED
     )
-    with runtime.scope(clock=ManualClock(START), host_options={"scheduler": {"timezone": "UTC"}}) as scope:
+    with runtime.scope(clock=ManualClock(START), host_options=UTC_SCOPE) as scope:
         scope.plugin(folder).call("metadata_agent_get_artist_mbid", api_pb2.ArtistMBIDRequest(name="x"))
         engine = SchedulerEngine.of(scope.env)
         engine.schedule_one_time("ghost", "lost", 0, b"")

@@ -21,14 +21,16 @@ from hypothesis import strategies as st
 
 from pytest_wasmhost.abi.proto import subsonicapi_pb2
 from pytest_wasmhost.clock import SYSTEM_CLOCK
+from pytest_wasmhost.doubles.subsonic import FakeSubsonic
 from pytest_wasmhost.errors import PluginLoadError, PluginTrap
 from pytest_wasmhost.host.base import HostEnvironment
+from pytest_wasmhost.host.options import HostOptions
 from pytest_wasmhost.host.registry import bind
 from pytest_wasmhost.host.subsonicapi import (
     NOT_FOUND_BODY,
-    FakeSubsonic,
     ForwardingSubsonic,
     SubsonicBackend,
+    SubsonicOptions,
     subsonic_failed,
     subsonic_ok,
 )
@@ -38,7 +40,7 @@ CallResponse = subsonicapi_pb2.CallResponse
 
 
 def make_harness(backend: SubsonicBackend | None, permission: Mapping[str, Any] | None = None) -> HostHarness:
-    options = {"subsonicapi": {"backend": backend}}  # backend None: the original without a router
+    options = HostOptions(subsonicapi=SubsonicOptions(backend))  # None: the original without a router
     return HostHarness(
         ["call"],
         permissions={"subsonicapi": dict(permission or {"reason": "talk to the server"})},

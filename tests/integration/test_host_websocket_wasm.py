@@ -20,13 +20,14 @@ from google.protobuf.message import Message
 from pytest_wasmhost.abi.capabilities import Reply
 from pytest_wasmhost.abi.proto import api_pb2, websocket_pb2
 from pytest_wasmhost.clock import ManualClock
+from pytest_wasmhost.doubles.websocket import MemoryTransport, MemoryTransportFactory, MemoryWebSockets
 from pytest_wasmhost.errors import PluginTrap
 from pytest_wasmhost.host.base import HostCall, HostEnvironment, ServiceContext
+from pytest_wasmhost.host.options import HostOptions, WebSocketOptions
 from pytest_wasmhost.host.registry import IMPLEMENTED, bind
 from pytest_wasmhost.host.websocket import (
     NANOID_ALPHABET,
     CloseFrame,
-    MemoryTransport,
     WebSocketService,
     websocket_hub,
 )
@@ -95,9 +96,16 @@ def verdicts(calls: list[HostCall]) -> list[tuple[str, str, str]]:
     return [(c.function, c.verdict, c.detail) for c in calls]
 
 
+MEMORY = HostOptions(websocket=WebSocketOptions(transport=MemoryTransportFactory()))
+
+
+def peers(env: HostEnvironment) -> MemoryWebSockets:
+    return MemoryWebSockets(websocket_hub(env))
+
+
 @pytest.fixture
 def memory_env() -> Iterator[HostEnvironment]:
-    env = HostEnvironment(clock=ManualClock(), options={"websocket": {"transport": "memory"}})
+    env = HostEnvironment(clock=ManualClock(), options=MEMORY)
     yield env
     env.close()
 
@@ -115,7 +123,7 @@ def harness(memory_env: HostEnvironment) -> Iterator[WebSocketHarness]:
 def test_connect_send_close_from_the_guest(harness: WebSocketHarness, memory_env: HostEnvironment) -> None:
     response = harness.connect("ws://localhost:8080/feed", "feed", HEADERS)
     assert (response.connection_id, response.error) == ("feed", "")
-    peer = websocket_hub(memory_env).peer("feed")
+    peer = peers(memory_env).peer("feed")
     assert peer.headers == HEADERS
 
     assert harness.send_text("feed", "hello websocket").error == ""
@@ -184,7 +192,7 @@ def test_a_handshake_failure_traps_the_export(harness: WebSocketHarness, memory_
 
 def test_the_guest_against_a_real_server() -> None:
     server = EchoServer(echo=False)
-    env = HostEnvironment(clock=ManualClock(), options={"websocket": {"transport": "real"}})
+    env = HostEnvironment(clock=ManualClock())
     harness = WebSocketHarness(env, permissions=permissions())
     try:
         assert (
@@ -233,11 +241,11 @@ def callbacks(scope: ScopedRuntime) -> list[HostCall]:
 
 
 def test_events_reach_the_plugins_callback_exports(runtime: Runtime, tmp_path: Path) -> None:
-    with runtime.scope(host_options={"websocket": {"transport": "memory"}}) as scope:
+    with runtime.scope(host_options=MEMORY) as scope:
         load_plugin(scope, tmp_path, "ws_echo", ("WebSocketCallback",))
         harness = WebSocketHarness(scope.env, permissions=permissions(), plugin_id="ws_echo")
         harness.connect("ws://localhost:8080/feed", "feed:1")  # a ':' in the id still delivers
-        peer = websocket_hub(scope.env).peer("feed:1")
+        peer = peers(scope.env).peer("feed:1")
 
         peer.push_text("hello")
         peer.push_binary(b"\x01\x02")
@@ -259,11 +267,11 @@ def test_events_reach_the_plugins_callback_exports(runtime: Runtime, tmp_path: P
 
 
 def test_a_read_error_reaches_on_error(runtime: Runtime, tmp_path: Path) -> None:
-    with runtime.scope(host_options={"websocket": {"transport": "memory"}}) as scope:
+    with runtime.scope(host_options=MEMORY) as scope:
         load_plugin(scope, tmp_path, "ws_echo", ("WebSocketCallback",))
         harness = WebSocketHarness(scope.env, permissions=permissions(), plugin_id="ws_echo")
         harness.connect("ws://localhost:8080/feed", "feed")
-        websocket_hub(scope.env).peer("feed").fail()
+        peers(scope.env).peer("feed").fail()
         [call] = callbacks(scope)
         assert call.function == "on_error"
         assert call.request == api_pb2.OnErrorRequest(
@@ -274,11 +282,11 @@ def test_a_read_error_reaches_on_error(runtime: Runtime, tmp_path: Path) -> None
 
 
 def test_a_plugin_without_the_capability_drops_events(runtime: Runtime, tmp_path: Path) -> None:
-    with runtime.scope(host_options={"websocket": {"transport": "memory"}}) as scope:
+    with runtime.scope(host_options=MEMORY) as scope:
         load_plugin(scope, tmp_path, "agent_only", ("MetadataAgent",))
         harness = WebSocketHarness(scope.env, permissions=permissions(), plugin_id="agent_only")
         harness.connect("ws://localhost:8080/feed", "feed")
-        peer = websocket_hub(scope.env).peer("feed")
+        peer = peers(scope.env).peer("feed")
         peer.push_text("nobody listens")
         [call] = callbacks(scope)
         assert call.verdict == "error"
@@ -291,7 +299,7 @@ def test_a_real_server_reaches_the_plugin_from_the_reader_thread(runtime: Runtim
     server = EchoServer()
     delivered = threading.Event()
     try:
-        with runtime.scope(host_options={"websocket": {"transport": "real"}}) as scope:
+        with runtime.scope(host_options=HostOptions()) as scope:
             load_plugin(scope, tmp_path, "ws_echo", ("WebSocketCallback",))
             deliver = scope.env.call_plugin
             assert deliver is not None

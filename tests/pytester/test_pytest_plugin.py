@@ -253,16 +253,48 @@ def test_clock_fixture_fires_a_job_scheduled_in_on_init(
 def test_cache_and_subsonic_fixtures_are_the_scope_backends(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """
+        from pytest_wasmhost.host.subsonicapi import scope_backend
+
         def test_backends(wasm_cache, wasm_subsonic, wasm_artwork, wasm_runtime):
             wasm_cache.set("p", "k", "v")
             assert wasm_cache.get("p", "k") == "v"
-            assert wasm_subsonic is wasm_runtime.env.shared("subsonicapi.backend", object)
+            assert wasm_subsonic is scope_backend(wasm_runtime.env)
+            with wasm_runtime.fresh() as other:  # a fresh scope gets a fake of its own
+                assert scope_backend(other.env) is not wasm_subsonic
             wasm_artwork["share_url"] = "https://music.example.com"
-            assert wasm_runtime.env.options["artwork"]["share_url"] == "https://music.example.com"
+            assert wasm_artwork.current.share_url == "https://music.example.com"
         """
     )
     result = run(pytester, "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
+
+
+def test_host_options_dicts_and_the_mocks_module_still_work_for_one_release(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        from pytest_wasmhost import CacheOptions
+
+        def test_a_dict_for_fresh(wasm_runtime):
+            with pytest.warns(DeprecationWarning, match="host_options as a dict is deprecated") as caught:
+                fresh = wasm_runtime.fresh(host_options={"cache": {"plugin_max_entries": 3}})
+            assert caught[0].filename == __file__  # it names the line that passed the dict
+            with fresh as scope:
+                assert scope.env.options.cache == CacheOptions(plugin_max_entries=3)
+                # the services the dict does not name keep this test's doubles, as they did
+                assert scope.env.options.http is wasm_runtime.host_options.http
+                assert scope.env.options.websocket is wasm_runtime.host_options.websocket
+
+        def test_the_mocks_module(wasm_http):
+            with pytest.warns(DeprecationWarning, match="moved to pytest_wasmhost.doubles.http.HttpMock"):
+                from pytest_wasmhost.mocks import HttpMock
+            assert isinstance(wasm_http, HttpMock)
+        """
+    )
+    result = run(pytester, "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
 
 
 def test_permissions_marker_narrows_and_the_summary_says_so(
@@ -673,13 +705,16 @@ def test_a_plugin_past_a_cap_warns_the_test_and_dropped_calls_still_count_as_exe
         f"""
         import struct
 
+        from pytest_wasmhost import CacheOptions
+
         def test_flood(wasm_runtime):
             plugin = wasm_runtime.load({str(folder)!r})
             plugin.call_raw({CACHE_FLOOD!r}, struct.pack("<II", 0, 10))  # ten cache writes, then
             plugin.call_raw({CALL_FLOOD!r}, struct.pack("<II", 0, 20_000))  # enough calls to drop them
             assert wasm_runtime.transcript.dropped == 10
             assert {{c.function for c in wasm_runtime.transcript}} == {{"has"}}
-            with wasm_runtime.fresh(host_options={{"cache": {{"plugin_max_entries": 3}}}}) as scope:
+            capped_options = wasm_runtime.host_options.replace(cache=CacheOptions(plugin_max_entries=3))
+            with wasm_runtime.fresh(host_options=capped_options) as scope:
                 capped = scope.plugin({str(folder)!r})
                 data, error = capped.call_raw({CACHE_FLOOD!r}, struct.pack("<II", 0, 5))
             assert error is None

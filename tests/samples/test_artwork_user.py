@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from pytest_wasmhost import Plugin
     from pytest_wasmhost.fixtures import WasmCalls
+    from pytest_wasmhost.host.artwork import LiveArtworkOptions
     from pytest_wasmhost.host.base import HostCall
 
 PLUGIN = Path(__file__).resolve().parents[2] / "sample_plugins" / "go" / "artwork_user"
@@ -31,7 +32,7 @@ def request_of(call: HostCall) -> Any:
 
 
 def test_artist_images_use_the_share_url(
-    wasm_plugin: Plugin, wasm_artwork: dict[str, Any], wasm_calls: WasmCalls
+    wasm_plugin: Plugin, wasm_artwork: LiveArtworkOptions, wasm_calls: WasmCalls
 ) -> None:
     wasm_artwork["share_url"] = SHARE + "/ignored/path"
 
@@ -47,7 +48,7 @@ def test_artist_images_use_the_share_url(
 
 
 def test_album_images_use_the_mbid(
-    wasm_plugin: Plugin, wasm_artwork: dict[str, Any], wasm_calls: WasmCalls
+    wasm_plugin: Plugin, wasm_artwork: LiveArtworkOptions, wasm_calls: WasmCalls
 ) -> None:
     wasm_artwork["share_url"] = SHARE
 
@@ -64,7 +65,7 @@ def test_album_images_use_the_mbid(
 
 
 def test_artist_url_is_a_track_image_without_size(
-    wasm_plugin: Plugin, wasm_artwork: dict[str, Any], wasm_calls: WasmCalls
+    wasm_plugin: Plugin, wasm_artwork: LiveArtworkOptions, wasm_calls: WasmCalls
 ) -> None:
     wasm_artwork["share_url"] = SHARE
 

@@ -13,9 +13,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from pytest_wasmhost import Plugin
+    from pytest_wasmhost.doubles import HttpMock
     from pytest_wasmhost.fixtures import WasmCalls
     from pytest_wasmhost.host.base import HostCall
-    from pytest_wasmhost.mocks import HttpMock
 
 PLUGIN = Path(__file__).resolve().parents[2] / "sample_plugins" / "go" / "coverart_agent"
 MBID = "76df3287-6cda-33eb-8e9a-044b5e15ffdd"

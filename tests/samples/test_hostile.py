@@ -25,6 +25,7 @@ from pytest_wasmhost import (
     PluginTrap,
     ScopedRuntime,
 )
+from pytest_wasmhost.doubles import MemoryWebSockets
 from pytest_wasmhost.fixtures import WasmRuntime
 from pytest_wasmhost.host.websocket import websocket_hub
 
@@ -113,7 +114,7 @@ def test_a_bad_pointer_to_a_host_function_is_a_hard_error(scope: ScopedRuntime) 
 
 def test_a_hard_error_inside_a_websocket_callback_is_kept_for_the_test(scope: ScopedRuntime) -> None:
     plugin = scope.plugin(HOSTILE / "bad_cron_on_close")  # OnInit connects "feed"
-    websocket_hub(scope.env).peer("feed").close(1000, "bye")
+    MemoryWebSockets(websocket_hub(scope.env)).peer("feed").close(1000, "bye")
     # The host logged and dropped it, as the original did; the scope keeps it for the test to report.
     (failure,) = scope.env.callback_failures
     assert isinstance(failure, CallbackFailed)

@@ -13,10 +13,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from pytest_wasmhost import Plugin
+    from pytest_wasmhost.doubles import HttpMock
     from pytest_wasmhost.fixtures import WasmCalls
     from pytest_wasmhost.host.base import HostCall
     from pytest_wasmhost.host.cache import CacheStore
-    from pytest_wasmhost.mocks import HttpMock
 
 PLUGIN = Path(__file__).resolve().parents[2] / "sample_plugins" / "go" / "http_agent"
 API = "https://api.example.com"

@@ -18,12 +18,12 @@ from pytest_wasmhost import PluginError
 
 if TYPE_CHECKING:
     from pytest_wasmhost import Plugin
+    from pytest_wasmhost.doubles import HttpMock, MemoryPeer, MemoryWebSockets
     from pytest_wasmhost.fixtures import WasmCalls, WasmClock
+    from pytest_wasmhost.host.artwork import LiveArtworkOptions
     from pytest_wasmhost.host.base import HostCall
     from pytest_wasmhost.host.cache import CacheStore
     from pytest_wasmhost.host.scheduler import SchedulerEngine
-    from pytest_wasmhost.host.websocket import MemoryPeer, WebSocketHub
-    from pytest_wasmhost.mocks import HttpMock
 
 PLUGIN = Path(__file__).resolve().parents[2] / "sample_plugins" / "go" / "presence"
 CLIENT_ID = "1234567890"
@@ -72,7 +72,7 @@ def image_key(url: str) -> str:
 
 
 @pytest.fixture
-def presence(wasm_clock: WasmClock, wasm_plugin: Plugin, wasm_artwork: dict[str, Any]) -> Plugin:
+def presence(wasm_clock: WasmClock, wasm_plugin: Plugin, wasm_artwork: LiveArtworkOptions) -> Plugin:
     """The plugin, under the frozen test clock, with a public share URL for cover art."""
     wasm_artwork["share_url"] = SHARE_URL
     return wasm_plugin
@@ -93,7 +93,7 @@ def play(plugin: Plugin, track: dict[str, Any] | None = None, username: str = "a
 
 
 def connected(
-    plugin: Plugin, wasm_websocket: WebSocketHub, track: dict[str, Any] | None = None
+    plugin: Plugin, wasm_websocket: MemoryWebSockets, track: dict[str, Any] | None = None
 ) -> MemoryPeer:
     """Play a track and consume the identify and the presence the gateway received."""
     play(plugin, track)
@@ -137,7 +137,7 @@ def test_now_playing_connects_identifies_and_shows_the_track(
     gateway: Any,
     assets: Any,
     wasm_clock: WasmClock,
-    wasm_websocket: WebSocketHub,
+    wasm_websocket: MemoryWebSockets,
     wasm_scheduler: SchedulerEngine,
     wasm_cache: CacheStore,
     wasm_calls: WasmCalls,
@@ -206,7 +206,7 @@ def test_a_second_track_reuses_the_connection_and_the_cached_image(
     gateway: Any,
     assets: Any,
     wasm_clock: WasmClock,
-    wasm_websocket: WebSocketHub,
+    wasm_websocket: MemoryWebSockets,
     wasm_scheduler: SchedulerEngine,
     wasm_calls: WasmCalls,
 ) -> None:
@@ -235,7 +235,7 @@ def test_an_unusable_cover_is_replaced_by_the_default_image(
     wasm_plugin: Plugin,
     gateway: Any,
     wasm_http: HttpMock,
-    wasm_websocket: WebSocketHub,
+    wasm_websocket: MemoryWebSockets,
     wasm_calls: WasmCalls,
     wasm_cache: CacheStore,
 ) -> None:
@@ -259,7 +259,7 @@ def test_an_unusable_cover_is_replaced_by_the_default_image(
 
 
 def test_a_failed_conversion_falls_back_to_the_default_image(
-    presence: Plugin, gateway: Any, wasm_http: HttpMock, wasm_websocket: WebSocketHub
+    presence: Plugin, gateway: Any, wasm_http: HttpMock, wasm_websocket: MemoryWebSockets
 ) -> None:
     assets = wasm_http.post(ASSETS_API).mock(
         side_effect=[httpx.Response(500), httpx.Response(200, json=[{"external_asset_path": "external/d"}])]
@@ -323,7 +323,7 @@ def test_the_manifest_admits_only_the_gateway(
     http={"reason": "gateway lookups only", "allowedUrls": {"https://discord.com/api/*": ["GET"]}}
 )
 def test_a_denied_image_conversion_leaves_the_activity_without_image(
-    presence: Plugin, gateway: Any, wasm_websocket: WebSocketHub, wasm_calls: WasmCalls
+    presence: Plugin, gateway: Any, wasm_websocket: MemoryWebSockets, wasm_calls: WasmCalls
 ) -> None:
     play(presence)
 
@@ -344,7 +344,7 @@ def test_heartbeats_send_null_until_the_gateway_sends_a_sequence(
     gateway: Any,
     assets: Any,
     wasm_clock: WasmClock,
-    wasm_websocket: WebSocketHub,
+    wasm_websocket: MemoryWebSockets,
     wasm_cache: CacheStore,
     wasm_calls: WasmCalls,
 ) -> None:
@@ -375,7 +375,7 @@ def test_a_failed_heartbeat_closes_the_connection_and_forgets_the_sequence(
     gateway: Any,
     assets: Any,
     wasm_clock: WasmClock,
-    wasm_websocket: WebSocketHub,
+    wasm_websocket: MemoryWebSockets,
     wasm_scheduler: SchedulerEngine,
     wasm_cache: CacheStore,
     wasm_calls: WasmCalls,
@@ -406,7 +406,7 @@ def test_a_heartbeat_after_the_gateway_hung_up_cleans_up(
     gateway: Any,
     assets: Any,
     wasm_clock: WasmClock,
-    wasm_websocket: WebSocketHub,
+    wasm_websocket: MemoryWebSockets,
     wasm_scheduler: SchedulerEngine,
     wasm_calls: WasmCalls,
 ) -> None:
@@ -425,7 +425,7 @@ def test_a_heartbeat_after_the_gateway_hung_up_cleans_up(
 
 
 def test_a_gateway_message_that_is_not_json_is_an_error(
-    presence: Plugin, gateway: Any, assets: Any, wasm_websocket: WebSocketHub, wasm_calls: WasmCalls
+    presence: Plugin, gateway: Any, assets: Any, wasm_websocket: MemoryWebSockets, wasm_calls: WasmCalls
 ) -> None:
     peer = connected(presence, wasm_websocket)
 
@@ -447,7 +447,7 @@ def test_the_activity_is_cleared_after_the_track_ends(
     gateway: Any,
     assets: Any,
     wasm_clock: WasmClock,
-    wasm_websocket: WebSocketHub,
+    wasm_websocket: MemoryWebSockets,
     wasm_scheduler: SchedulerEngine,
     wasm_calls: WasmCalls,
 ) -> None:
@@ -473,7 +473,7 @@ def test_a_new_track_postpones_the_end_of_the_activity(
     gateway: Any,
     assets: Any,
     wasm_clock: WasmClock,
-    wasm_websocket: WebSocketHub,
+    wasm_websocket: MemoryWebSockets,
 ) -> None:
     peer = connected(presence, wasm_websocket, {**TRACK, "length": 30, "position": 20})
     wasm_clock.advance(10)

@@ -19,10 +19,10 @@ from pytest_wasmhost import PluginError
 
 if TYPE_CHECKING:
     from pytest_wasmhost import Plugin
+    from pytest_wasmhost.doubles import HttpMock
     from pytest_wasmhost.fixtures import WasmCalls, WasmClock
     from pytest_wasmhost.host.base import HostCall
     from pytest_wasmhost.host.cache import CacheStore
-    from pytest_wasmhost.mocks import HttpMock
 
 PLUGIN = Path(__file__).resolve().parents[2] / "sample_plugins" / "go" / "scrobbler"
 SERVICE = "https://scrobble.example.com"

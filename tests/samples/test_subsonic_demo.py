@@ -17,9 +17,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from pytest_wasmhost import Plugin
+    from pytest_wasmhost.doubles import FakeSubsonic
     from pytest_wasmhost.fixtures import WasmCalls
     from pytest_wasmhost.host.base import HostCall
-    from pytest_wasmhost.host.subsonicapi import FakeSubsonic
 
 PLUGIN = Path(__file__).resolve().parents[2] / "sample_plugins" / "go" / "subsonic_demo"
 

@@ -16,17 +16,17 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from websockets.sync.server import Server, ServerConnection, serve
 
-from pytest_wasmhost import WasmHostError
+from pytest_wasmhost import WasmHostError, WebSocketOptions
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from pytest_wasmhost import Plugin
+    from pytest_wasmhost.doubles import MemoryWebSockets
     from pytest_wasmhost.fixtures import WasmCalls, WasmClock, WasmRuntime
     from pytest_wasmhost.host.base import HostCall
     from pytest_wasmhost.host.cache import CacheStore
     from pytest_wasmhost.host.scheduler import SchedulerEngine
-    from pytest_wasmhost.host.websocket import WebSocketHub
 
 PLUGIN = Path(__file__).resolve().parents[2] / "sample_plugins" / "go" / "ticker"
 URL = "wss://feed.example.com/v1/prices"
@@ -52,7 +52,7 @@ def ticker(wasm_load: Callable[..., Plugin]) -> Plugin:
 
 
 def test_init_connects_and_subscribes(
-    ticker: Plugin, wasm_websocket: WebSocketHub, wasm_calls: WasmCalls
+    ticker: Plugin, wasm_websocket: MemoryWebSockets, wasm_calls: WasmCalls
 ) -> None:
     peer = wasm_websocket.peer("ticker")
 
@@ -66,7 +66,7 @@ def test_init_connects_and_subscribes(
 
 
 def test_a_price_is_cached_and_acknowledged(
-    ticker: Plugin, wasm_websocket: WebSocketHub, wasm_cache: CacheStore, wasm_calls: WasmCalls
+    ticker: Plugin, wasm_websocket: MemoryWebSockets, wasm_cache: CacheStore, wasm_calls: WasmCalls
 ) -> None:
     peer = wasm_websocket.peer("ticker")
     peer.expect_sent()  # the subscription
@@ -82,7 +82,7 @@ def test_a_price_is_cached_and_acknowledged(
 
 
 def test_other_text_messages_are_ignored(
-    ticker: Plugin, wasm_websocket: WebSocketHub, wasm_calls: WasmCalls
+    ticker: Plugin, wasm_websocket: MemoryWebSockets, wasm_calls: WasmCalls
 ) -> None:
     peer = wasm_websocket.peer("ticker")
 
@@ -94,7 +94,7 @@ def test_other_text_messages_are_ignored(
     wasm_calls.assert_called("websocket", "on_text_message", times=2, verdict="ok")
 
 
-def test_binary_is_echoed_reversed(ticker: Plugin, wasm_websocket: WebSocketHub) -> None:
+def test_binary_is_echoed_reversed(ticker: Plugin, wasm_websocket: MemoryWebSockets) -> None:
     peer = wasm_websocket.peer("ticker")
     peer.expect_sent()
 
@@ -106,7 +106,7 @@ def test_binary_is_echoed_reversed(ticker: Plugin, wasm_websocket: WebSocketHub)
 def test_a_peer_close_schedules_a_reconnect(
     wasm_clock: WasmClock,
     ticker: Plugin,
-    wasm_websocket: WebSocketHub,
+    wasm_websocket: MemoryWebSockets,
     wasm_scheduler: SchedulerEngine,
     wasm_calls: WasmCalls,
 ) -> None:
@@ -135,7 +135,7 @@ def test_a_peer_close_schedules_a_reconnect(
 
 
 def test_an_error_is_only_logged(
-    ticker: Plugin, wasm_websocket: WebSocketHub, wasm_scheduler: SchedulerEngine, wasm_calls: WasmCalls
+    ticker: Plugin, wasm_websocket: MemoryWebSockets, wasm_scheduler: SchedulerEngine, wasm_calls: WasmCalls
 ) -> None:
     wasm_websocket.peer("ticker").fail()
 
@@ -230,7 +230,8 @@ def test_against_a_real_server(wasm_runtime: WasmRuntime, feed_server: FeedServe
             "allowLocalNetwork": True,
         }
     }
-    with wasm_runtime.fresh(host_options={"websocket": {"transport": "real"}}) as scope:
+    real_sockets = wasm_runtime.host_options.replace(websocket=WebSocketOptions())
+    with wasm_runtime.fresh(host_options=real_sockets) as scope:
         scope.plugin(PLUGIN, config={"url": url, "symbols": "BTC"}, permissions=permissions)
 
         assert json.loads(feed_server.next()) == {"type": "subscribe", "symbols": ["BTC"]}

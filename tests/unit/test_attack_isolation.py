@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from pytest_wasmhost.abi.proto import subsonicapi_pb2
+from pytest_wasmhost.doubles.subsonic import FakeSubsonic
 from pytest_wasmhost.errors import ManifestError
 from pytest_wasmhost.host.base import Denied
-from pytest_wasmhost.host.subsonicapi import FakeSubsonic, SubsonicApiService
+from pytest_wasmhost.host.subsonicapi import SubsonicApiService
 from pytest_wasmhost.manifest import SubsonicApiPermission
 from pytest_wasmhost.package import extract_package
 

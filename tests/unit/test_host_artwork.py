@@ -14,23 +14,26 @@ from pytest_wasmhost.abi.proto import artwork_pb2
 from pytest_wasmhost.clock import ManualClock
 from pytest_wasmhost.host.artwork import (
     DEFAULT_SECRET,
+    ArtworkOptions,
     ArtworkService,
-    ArtworkSettings,
+    LiveArtworkOptions,
     artwork_id,
     artwork_url,
     decode_artwork_token,
     encode_artwork_token,
+    live_options,
 )
 from pytest_wasmhost.host.base import SERVICE_FUNCTIONS, HostEnvironment, ServiceContext
+from pytest_wasmhost.host.options import HostOptions
 from pytest_wasmhost.manifest import parse_manifest
 from tests.support.plugins import manifest as manifest_dict
 
-SHARE = ArtworkSettings(share_url="https://music.example.com")
+SHARE = ArtworkOptions(share_url="https://music.example.com")
 HEADER_B64 = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"  # {"alg":"HS256","typ":"JWT"}
 
 
-def service(settings: ArtworkSettings | None = None) -> ArtworkService:
-    fixed = settings or ArtworkSettings()
+def service(settings: ArtworkOptions | None = None) -> ArtworkService:
+    fixed = settings or ArtworkOptions()
     return ArtworkService(lambda: fixed)
 
 
@@ -114,7 +117,7 @@ def test_size_zero_or_negative_adds_no_query(size: int) -> None:
 
 
 def test_share_url_path_is_ignored_and_base_path_not_applied() -> None:
-    settings = ArtworkSettings(share_url="https://music.example.com/navidrome/?x=1#top", base_path="/music")
+    settings = ArtworkOptions(share_url="https://music.example.com/navidrome/?x=1#top", base_path="/music")
     url = call(service(settings), "get_track_url", "1", 64)
     assert url.startswith("https://music.example.com/share/img/")
     assert url.endswith("?size=64")
@@ -123,20 +126,20 @@ def test_share_url_path_is_ignored_and_base_path_not_applied() -> None:
 @pytest.mark.parametrize(
     ("settings", "prefix"),
     [
-        (ArtworkSettings(base_host="nd.example.com:4533"), "http://nd.example.com:4533/share/img/"),
+        (ArtworkOptions(base_host="nd.example.com:4533"), "http://nd.example.com:4533/share/img/"),
         (
-            ArtworkSettings(base_host="nd.example.com", base_scheme="https"),
+            ArtworkOptions(base_host="nd.example.com", base_scheme="https"),
             "https://nd.example.com/share/img/",
         ),
         (
-            ArtworkSettings(base_host="nd.example.com", base_scheme="https", base_path="/music"),
+            ArtworkOptions(base_host="nd.example.com", base_scheme="https", base_path="/music"),
             "https://nd.example.com/music/share/img/",
         ),
-        (ArtworkSettings(base_path="/music"), "http://localhost/music/share/img/"),
-        (ArtworkSettings(base_scheme="https"), "http://localhost/share/img/"),  # BaseScheme needs BaseHost
+        (ArtworkOptions(base_path="/music"), "http://localhost/music/share/img/"),
+        (ArtworkOptions(base_scheme="https"), "http://localhost/share/img/"),  # BaseScheme needs BaseHost
     ],
 )
-def test_base_host_scheme_and_path(settings: ArtworkSettings, prefix: str) -> None:
+def test_base_host_scheme_and_path(settings: ArtworkOptions, prefix: str) -> None:
     assert call(service(settings), "get_artist_url", "123").startswith(prefix)
 
 
@@ -151,7 +154,7 @@ def test_base_host_scheme_and_path(settings: ArtworkSettings, prefix: str) -> No
     ],
 )
 def test_base_path_is_joined_as_go_joins_paths(base_path: str, prefix: str) -> None:
-    assert call(service(ArtworkSettings(base_path=base_path)), "get_artist_url", "1").startswith(prefix)
+    assert call(service(ArtworkOptions(base_path=base_path)), "get_artist_url", "1").startswith(prefix)
 
 
 @pytest.mark.parametrize(
@@ -165,7 +168,7 @@ def test_base_path_is_joined_as_go_joins_paths(base_path: str, prefix: str) -> N
     ],
 )
 def test_share_url_is_read_as_go_parses_it(share_url: str, prefix: str) -> None:
-    assert call(service(ArtworkSettings(share_url=share_url)), "get_album_url", "1").startswith(prefix)
+    assert call(service(ArtworkOptions(share_url=share_url)), "get_album_url", "1").startswith(prefix)
 
 
 @pytest.mark.parametrize(
@@ -173,7 +176,7 @@ def test_share_url_is_read_as_go_parses_it(share_url: str, prefix: str) -> None:
     ["https://music.example.com:port", "https://music.example.com\n", " https://music.example.com", "://x"],
 )
 def test_share_url_that_go_cannot_parse_falls_back_to_rule_2(share_url: str) -> None:
-    settings = ArtworkSettings(share_url=share_url, base_path="/music")
+    settings = ArtworkOptions(share_url=share_url, base_path="/music")
     assert call(service(settings), "get_album_url", "1").startswith("http://localhost/music/share/img/")
 
 
@@ -222,7 +225,7 @@ def test_claim_strings_are_escaped_as_go_escapes_them() -> None:
 
 
 def test_secret_option_signs_the_token() -> None:
-    url = call(service(ArtworkSettings(secret=b"server secret")), "get_artist_url", "1")
+    url = call(service(ArtworkOptions(secret=b"server secret")), "get_artist_url", "1")
     assert decode_artwork_token(token_of(url), "server secret")["id"] == "ar-1_0"
     with pytest.raises(ValueError, match="signature"):
         decode_artwork_token(token_of(url), DEFAULT_SECRET)
@@ -243,31 +246,49 @@ def test_decoder_checks_a_known_answer_and_refuses_garbage() -> None:
 # -- options -------------------------------------------------------------------------------------------
 
 
-def test_settings_from_options() -> None:
-    assert ArtworkSettings.from_options({}) == ArtworkSettings()
-    options = {"artwork": {"share_url": "https://x", "base_path": "/p", "secret": "s", "base_host": None}}
-    assert ArtworkSettings.from_options(options) == ArtworkSettings(
-        share_url="https://x", base_path="/p", secret=b"s"
+def test_options_are_typed_and_checked() -> None:
+    assert ArtworkOptions() == ArtworkOptions("", "", "", "", DEFAULT_SECRET)
+    with pytest.raises(TypeError, match=r"ArtworkOptions\.base_host must be a str, got int"):
+        ArtworkOptions(base_host=4533)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"ArtworkOptions\.secret must be str or bytes, got int"):
+        ArtworkOptions(secret=1)  # type: ignore[arg-type]
+
+
+def test_the_scope_starts_from_its_options() -> None:
+    start = ArtworkOptions(share_url="https://music.example.com")
+    env = HostEnvironment(clock=ManualClock(), options=HostOptions(artwork=start))
+    assert live_options(env).current == start
+    assert call(ArtworkService.create(context(env)), "get_artist_url", "1").startswith(
+        "https://music.example.com/share/img/"
     )
-
-
-def test_unknown_or_mistyped_options_are_refused_when_the_plugin_loads() -> None:
-    with pytest.raises(ValueError, match="unknown keys \\['shareURL'\\]"):
-        ArtworkService.create(
-            context(HostEnvironment(clock=ManualClock(), options={"artwork": {"shareURL": "x"}}))
-        )
-    with pytest.raises(TypeError, match="base_host"):
-        ArtworkSettings.from_options({"artwork": {"base_host": 4533}})
-    with pytest.raises(TypeError, match="secret"):
-        ArtworkSettings.from_options({"artwork": {"secret": 1}})
 
 
 def test_options_are_read_live_on_every_call() -> None:
     env = HostEnvironment(clock=ManualClock())
     svc = ArtworkService.create(context(env))
     assert call(svc, "get_artist_url", "1").startswith("http://localhost/")
-    env.options["artwork"] = {"share_url": "https://music.example.com"}
+    live_options(env)["share_url"] = "https://music.example.com"
     assert call(svc, "get_artist_url", "1").startswith("https://music.example.com/share/img/")
+
+
+def test_live_options_check_each_change_when_it_is_made() -> None:
+    live = LiveArtworkOptions(ArtworkOptions(base_host="nd.example.com"))
+    assert dict(live) == {
+        "share_url": "",
+        "base_host": "nd.example.com",
+        "base_scheme": "",
+        "base_path": "",
+        "secret": DEFAULT_SECRET,
+    }
+    with pytest.raises(KeyError, match=r"no setting 'shareURL'; valid: \['share_url', 'base_host'"):
+        live["shareURL"] = "x"
+    with pytest.raises(TypeError, match="base_path must be a str"):
+        live["base_path"] = 1
+    assert live["base_path"] == ""  # a refused change changes nothing
+    live["secret"] = b"k"
+    del live["base_host"]
+    live["share_url"] = None  # None restores the default, as it did in the dict
+    assert live.current == ArtworkOptions(secret=b"k")
 
 
 def test_artwork_url_helper_matches_the_service() -> None:

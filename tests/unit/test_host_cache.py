@@ -22,16 +22,16 @@ from pytest_wasmhost.host.cache import (
     DEFAULT_MAX_ENTRIES,
     DEFAULT_PLUGIN_MAX_BYTES,
     DEFAULT_PLUGIN_MAX_ENTRIES,
-    CacheCaps,
+    CacheOptions,
     CacheService,
     CacheStore,
     effective_ttl,
     entry_size,
-    max_bytes_option,
     namespaced,
     scope_store,
     value_kind,
 )
+from pytest_wasmhost.host.options import HostOptions
 from pytest_wasmhost.manifest import parse_manifest
 from tests.support.plugins import manifest as manifest_dict
 
@@ -398,7 +398,7 @@ def test_store_helpers_and_clear(store: CacheStore) -> None:
 @pytest.mark.parametrize("end", ["clear", "close"])
 def test_clear_and_close_give_back_the_whole_scope_cap(clock: ManualClock, end: str) -> None:
     """After a clear (or close) the scope's caps count from zero again: every entry fits once more."""
-    store = CacheStore(clock, caps=CacheCaps(max_entries=2))
+    store = CacheStore(clock, options=CacheOptions(max_entries=2))
     assert store.set("p", "a", 1)
     assert store.set("q", "b", 2)
     assert not store.set("r", "c", 3)  # the scope is full
@@ -455,10 +455,7 @@ def test_freezegun_read_at_9s_extends_the_life() -> None:
 
 
 def test_default_caps_and_options() -> None:
-    assert max_bytes_option({}) == 64 * 1024 * 1024
-    assert max_bytes_option({"cache": {}}) == DEFAULT_MAX_BYTES
-    assert max_bytes_option({"cache": {"max_bytes": 1000}}) == 1000
-    assert CacheCaps.from_options({}) == CacheCaps(
+    assert CacheOptions() == CacheOptions(
         max_entries=DEFAULT_MAX_ENTRIES,
         max_bytes=DEFAULT_MAX_BYTES,
         plugin_max_entries=DEFAULT_PLUGIN_MAX_ENTRIES,
@@ -466,41 +463,24 @@ def test_default_caps_and_options() -> None:
     )
     assert (DEFAULT_PLUGIN_MAX_ENTRIES, DEFAULT_PLUGIN_MAX_BYTES) == (50_000, 16 * 1024 * 1024)
     assert (DEFAULT_MAX_ENTRIES, DEFAULT_MAX_BYTES) == (200_000, 64 * 1024 * 1024)
-    options = {
-        "cache": {"max_bytes": 1000, "max_entries": 9, "plugin_max_entries": 3, "plugin_max_bytes": 500}
-    }
-    env = HostEnvironment(clock=ManualClock(), options=options)
+    options = CacheOptions(max_bytes=1000, max_entries=9, plugin_max_entries=3, plugin_max_bytes=500)
+    env = HostEnvironment(clock=ManualClock(), options=HostOptions(cache=options))
     store = CacheService.create(context(PLUGIN, env)).store
     assert store.max_bytes == 1000
-    assert store.caps == CacheCaps(max_entries=9, max_bytes=1000, plugin_max_entries=3, plugin_max_bytes=500)
-
-
-@pytest.mark.parametrize("bad", [0, -1, "1MB", 1.5, True])
-def test_bad_bound_option_is_refused(bad: object) -> None:
-    with pytest.raises(ValueError, match=r"max_bytes"):
-        max_bytes_option({"cache": {"max_bytes": bad}})
-
-
-@pytest.mark.parametrize("setting", ["max_entries", "plugin_max_entries", "plugin_max_bytes"])
-@pytest.mark.parametrize("bad", [0, -1, "10", 2.5, False])
-def test_bad_cap_options_are_refused(setting: str, bad: object) -> None:
-    with pytest.raises(ValueError, match=rf"host_options\['cache'\]\['{setting}'\]"):
-        CacheCaps.from_options({"cache": {setting: bad}})
+    assert store.options == options
 
 
 @pytest.mark.parametrize("setting", ["max_entries", "max_bytes", "plugin_max_entries", "plugin_max_bytes"])
-@pytest.mark.parametrize("bad", [0, -1, "10", 2.5, True, False])
-def test_cache_caps_refuse_what_is_not_a_positive_whole_number(setting: str, bad: object) -> None:
-    # CacheCaps checks its own fields: a store built with caps= never reads host_options.
-    with pytest.raises(ValueError, match=rf"the cache's {setting} must be a positive whole number"):
-        CacheCaps(**{setting: bad})  # type: ignore[arg-type]
+@pytest.mark.parametrize("bad", [0, -1, "10", "1MB", 2.5, True, False])
+def test_cache_options_refuse_what_is_not_a_positive_whole_number(setting: str, bad: object) -> None:
+    with pytest.raises(ValueError, match=rf"CacheOptions.{setting} must be a positive whole number"):
+        CacheOptions(**{setting: bad})  # type: ignore[arg-type]
 
 
 def test_the_smallest_caps_are_accepted(clock: ManualClock) -> None:
-    assert max_bytes_option({"cache": {"max_bytes": 1}}) == 1
-    caps = CacheCaps(max_entries=1, max_bytes=1, plugin_max_entries=1, plugin_max_bytes=1)
+    caps = CacheOptions(max_entries=1, max_bytes=1, plugin_max_entries=1, plugin_max_bytes=1)
     assert (caps.max_entries, caps.max_bytes, caps.plugin_max_entries, caps.plugin_max_bytes) == (1, 1, 1, 1)
-    assert CacheStore(clock, max_bytes=1).caps.max_bytes == 1
+    assert CacheStore(clock, max_bytes=1).options.max_bytes == 1
 
 
 def test_a_store_refuses_a_max_bytes_that_is_not_positive(clock: ManualClock) -> None:
@@ -508,13 +488,13 @@ def test_a_store_refuses_a_max_bytes_that_is_not_positive(clock: ManualClock) ->
         with pytest.raises(ValueError, match=rf"max_bytes must be positive, got {bad}"):
             CacheStore(clock, max_bytes=bad)
         with pytest.raises(ValueError, match=rf"max_bytes must be positive, got {bad}"):
-            CacheStore(clock, max_bytes=bad, caps=CacheCaps())  # refused even when caps= overrides it
+            CacheStore(clock, max_bytes=bad, options=CacheOptions())  # refused even with options=
 
 
 def test_sets_refused_for_new_plugins_keep_nothing(clock: ManualClock) -> None:
     # A full scope refuses a plugin that holds nothing; what the refusal built for it must go as well,
     # or a stream of refused sets from new plugin ids would grow the process past the caps' bound.
-    store = CacheStore(clock, caps=CacheCaps(max_entries=1))
+    store = CacheStore(clock, options=CacheOptions(max_entries=1))
     assert store.set("first", "k", "v")
     plugin_ids = [f"plugin-{i}" for i in range(2_000)]
     tracemalloc.start()
@@ -544,7 +524,7 @@ def test_sizes_count_the_objects_an_entry_keeps(store: CacheStore) -> None:
 
 def test_the_counted_bytes_cover_what_the_process_really_spends(clock: ManualClock) -> None:
     # The bound used to count key and value bytes only (4.7 MB counted for ~130 MiB spent, issue 15).
-    store = CacheStore(clock, caps=CacheCaps(max_entries=10**6, plugin_max_entries=10**6))
+    store = CacheStore(clock, options=CacheOptions(max_entries=10**6, plugin_max_entries=10**6))
     keys = [f"key-{i}" for i in range(20_000)]
     values: list[str | int | bytes] = [
         f"value {i}" if i % 3 else i * 1000 if i % 2 else b"v" * (i % 50) for i in range(20_000)
@@ -563,7 +543,7 @@ def test_the_counted_bytes_cover_what_the_process_really_spends(clock: ManualClo
 
 
 def test_a_set_past_the_plugins_entry_cap_is_refused_and_nothing_is_evicted(clock: ManualClock) -> None:
-    store = CacheStore(clock, caps=CacheCaps(plugin_max_entries=3))
+    store = CacheStore(clock, options=CacheOptions(plugin_max_entries=3))
     assert [store.set("p", f"k{i}", "v") for i in range(3)] == [True, True, True]
     cap = store.put("p", "k3", "v")
     assert cap is not None
@@ -576,7 +556,7 @@ def test_a_set_past_the_plugins_entry_cap_is_refused_and_nothing_is_evicted(cloc
 
 
 def test_a_set_past_the_plugins_byte_cap_is_refused(clock: ManualClock) -> None:
-    store = CacheStore(clock, caps=CacheCaps(plugin_max_bytes=3 * entry_size("k0", "value!")))
+    store = CacheStore(clock, options=CacheOptions(plugin_max_bytes=3 * entry_size("k0", "value!")))
     for i in range(3):
         assert store.set("p", f"k{i}", "value!")
     refused = store.put("p", "k3", "value!")
@@ -590,7 +570,7 @@ def test_a_set_past_the_plugins_byte_cap_is_refused(clock: ManualClock) -> None:
 def test_one_plugin_filling_the_scope_never_costs_another_plugin_its_data(clock: ManualClock) -> None:
     # The old bound evicted the least recently used entry of *any* plugin: a flood by one plugin silently
     # threw away the others' data. Now the flooding plugin is refused instead.
-    store = CacheStore(clock, caps=CacheCaps(max_entries=4))
+    store = CacheStore(clock, options=CacheOptions(max_entries=4))
     assert store.set("victim", "token", "secret")
     assert [store.set("flood", f"k{i}", "x") for i in range(5)] == [True, True, True, False, False]
     refused = store.put("flood", "k9", "x")
@@ -612,7 +592,7 @@ def test_scope_byte_cap(clock: ManualClock) -> None:
 
 
 def test_expired_entries_make_room_before_a_refusal(clock: ManualClock) -> None:
-    store = CacheStore(clock, caps=CacheCaps(plugin_max_entries=3, max_entries=4))
+    store = CacheStore(clock, options=CacheOptions(plugin_max_entries=3, max_entries=4))
     store.set("p", "k0", "v", ttl_seconds=100)
     store.set("p", "k1", "v", ttl_seconds=1)
     store.set("p", "k2", "v", ttl_seconds=100)
@@ -642,7 +622,7 @@ def test_a_refused_set_drops_the_value_it_meant_to_replace(clock: ManualClock) -
 def test_the_plugin_is_refused_with_success_false_and_the_test_warned_once_per_cap(
     clock: ManualClock,
 ) -> None:
-    store = CacheStore(clock, caps=CacheCaps(plugin_max_entries=1, max_entries=3))
+    store = CacheStore(clock, options=CacheOptions(plugin_max_entries=1, max_entries=3))
     alpha, beta = CacheService("alpha", store), CacheService("beta", store)
     assert set_string(alpha, "k0").success is True
     with pytest.warns(HostLimitWarning) as first, pytest.raises(SoftError) as refusal:
@@ -650,13 +630,13 @@ def test_the_plugin_is_refused_with_success_false_and_the_test_warned_once_per_c
     assert refusal.value.response == cache_pb2.SetResponse(success=False)
     assert refusal.value.detail == (
         "cache: 'k1' not stored: the host's cap plugin_max_entries=1 "
-        "(entries per plugin, host_options['cache']['plugin_max_entries']) is reached"
+        "(entries per plugin, HostOptions.cache.plugin_max_entries) is reached"
     )
     (warning,) = first
     text = str(warning.message)
     assert "plugin 'alpha'" in text
     assert "plugin_max_entries=1" in text
-    assert "host_options['cache']['plugin_max_entries']" in text
+    assert "HostOptions.cache.plugin_max_entries" in text
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a second refusal for the same plugin and cap warns no more
         for key in ("k2", "k3"):
@@ -671,7 +651,7 @@ def test_the_plugin_is_refused_with_success_false_and_the_test_warned_once_per_c
 
 
 def test_an_error_warnings_filter_never_changes_the_plugins_answer(clock: ManualClock) -> None:
-    cache = CacheService(PLUGIN, CacheStore(clock, caps=CacheCaps(plugin_max_entries=1)))
+    cache = CacheService(PLUGIN, CacheStore(clock, options=CacheOptions(plugin_max_entries=1)))
     set_string(cache, "k0")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -696,7 +676,7 @@ def test_a_set_is_kept_exactly_when_it_fits_beside_the_live_entries(
     ops: list[tuple], max_bytes: int, max_entries: int
 ) -> None:
     clock = ManualClock()
-    store = CacheStore(clock, caps=CacheCaps(max_bytes=max_bytes, max_entries=max_entries))
+    store = CacheStore(clock, options=CacheOptions(max_bytes=max_bytes, max_entries=max_entries))
     live: dict[str, tuple[bytes, float, float]] = {}  # the model: key -> (value, ttl, expiry)
     for op in ops:
         now = clock.now()

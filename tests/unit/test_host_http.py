@@ -32,6 +32,7 @@ from pytest_wasmhost.host.http import (
     method_warnings,
 )
 from pytest_wasmhost.host.netpolicy import AddressGuard, NetPolicy
+from pytest_wasmhost.host.options import HostOptions
 from pytest_wasmhost.manifest import Manifest, parse_manifest
 from tests.support.plugins import manifest as manifest_dict
 from tests.support.ssrf_corpus import FAKE_DNS, REDIRECT_TARGETS, fake_resolver
@@ -430,7 +431,7 @@ def test_response_size_cap(router: respx.MockRouter, make: Make) -> None:
     assert (response.status, response.body) == (0, b"")
     assert response.error == (
         f'Get "{API}/eleven": response body exceeds the host\'s limit of 10 bytes '
-        "(options['http']['max_response_bytes'])"
+        "(HostOptions.http.max_response_bytes)"
     )
 
 
@@ -909,7 +910,7 @@ HTTP_PERMISSION = {"http": {"reason": "r", "allowedUrls": {"https://api.example.
 
 def test_create_reads_the_manifest_and_shares_one_client_per_scope(router: respx.MockRouter) -> None:
     router.get(f"{API}/x").respond(200)
-    env = HostEnvironment(clock=SYSTEM_CLOCK, options={"http": {"resolver": fake_resolver}})
+    env = HostEnvironment(clock=SYSTEM_CLOCK, options=HostOptions(http=HttpOptions(resolver=fake_resolver)))
     first = HttpService.create(_context(env, HTTP_PERMISSION))
     second = HttpService.create(_context(env, HTTP_PERMISSION))
     assert [fn.name for fn in first.functions()] == [
@@ -942,7 +943,8 @@ def test_handlers_dispatch_by_method(router: respx.MockRouter) -> None:
 
 def test_an_injected_transport_replaces_the_network() -> None:
     transport = httpx.MockTransport(lambda request: httpx.Response(200, content=request.url.host.encode()))
-    env = HostEnvironment(clock=SYSTEM_CLOCK, options={"http": {"transport": transport, "mode": "legacy"}})
+    options = HostOptions(http=HttpOptions(transport=transport, mode="legacy"))
+    env = HostEnvironment(clock=SYSTEM_CLOCK, options=options)
     service = HttpService.create(_context(env, {"http": {"reason": "r", "allowedUrls": {"*": ["*"]}}}))
     assert service.policy.mode == "legacy"
     assert call(service, "GET", "http://anything.test/")[0].body == b"anything.test"
@@ -958,23 +960,23 @@ def test_one_pool_per_guard() -> None:
 
 
 @pytest.mark.parametrize(
-    ("options", "message"),
+    ("options", "error", "message"),
     [
-        ({"mode": "lenient"}, "mode"),
-        ({"max_response_bytes": 0}, "max_response_bytes"),
-        ({"max_response_bytes": True}, "max_response_bytes"),
-        ({"resolver": "8.8.8.8"}, "resolver"),
-        ({"transport": object()}, "transport"),
-        ({"max_bytes": 1}, "unknown keys"),
+        ({"mode": "lenient"}, ValueError, r"HttpOptions.mode must be one of \['strict', 'legacy'\]"),
+        ({"max_response_bytes": 0}, ValueError, "HttpOptions.max_response_bytes must be a positive"),
+        ({"max_response_bytes": True}, ValueError, "HttpOptions.max_response_bytes must be a positive"),
+        ({"resolver": "8.8.8.8"}, TypeError, "HttpOptions.resolver must be callable"),
+        ({"transport": object()}, TypeError, "HttpOptions.transport must be an httpx.BaseTransport"),
+        ({"max_bytes": 1}, TypeError, "max_bytes"),
     ],
 )
-def test_options_are_validated(options: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        HttpOptions.from_options({"http": options})
+def test_options_are_validated(options: dict[str, Any], error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        HttpOptions(**options)
 
 
 def test_default_options() -> None:
-    assert HttpOptions.from_options({}) == HttpOptions("strict", None, None, DEFAULT_MAX_RESPONSE_BYTES)
+    assert HttpOptions() == HttpOptions("strict", None, None, DEFAULT_MAX_RESPONSE_BYTES)
     assert FAKE_DNS  # the resolver the tests inject never falls through to real DNS
 
 

@@ -30,6 +30,7 @@ from pytest_wasmhost.clock import SYSTEM_CLOCK, ManualClock
 from pytest_wasmhost.errors import HostLimitWarning, PluginLoadError, PluginTrap
 from pytest_wasmhost.gocompat.time import format_rfc3339_nano, resolve_local_zone
 from pytest_wasmhost.host.base import HostEnvironment, HostHardError, ServiceContext, SoftError
+from pytest_wasmhost.host.options import HostOptions
 from pytest_wasmhost.host.registry import IMPLEMENTED, SERVICES
 from pytest_wasmhost.host.scheduler import (
     CALLBACK_EXPORT,
@@ -40,8 +41,8 @@ from pytest_wasmhost.host.scheduler import (
     JOB_OVERHEAD,
     NANOID_ALPHABET,
     CapExceeded,
-    SchedulerCaps,
     SchedulerEngine,
+    SchedulerOptions,
     SchedulerService,
     job_size,
 )
@@ -79,9 +80,7 @@ class Recorder:
 def make_env(
     clock: Any = None, recorder: Recorder | None = None, timezone: str | None = "UTC", **caps: int
 ) -> HostEnvironment:
-    options: dict[str, Any] = {"scheduler": {"timezone": timezone}} if timezone is not None else {}
-    if caps:
-        options.setdefault("scheduler", {}).update(caps)
+    options = HostOptions(scheduler=SchedulerOptions(timezone=timezone, **caps))
     return HostEnvironment(clock=clock or ManualClock(START), call_plugin=recorder, options=options)
 
 
@@ -343,20 +342,24 @@ def test_plugin_ids_with_a_colon_keep_their_schedules_apart(env: HostEnvironment
 
 
 def test_default_caps_and_options() -> None:
-    assert SchedulerCaps.from_options({}) == SchedulerCaps(
-        DEFAULT_MAX_JOBS, DEFAULT_MAX_BYTES, DEFAULT_PLUGIN_MAX_JOBS, DEFAULT_PLUGIN_MAX_BYTES
+    assert SchedulerOptions() == SchedulerOptions(
+        None, None, DEFAULT_MAX_JOBS, DEFAULT_MAX_BYTES, DEFAULT_PLUGIN_MAX_JOBS, DEFAULT_PLUGIN_MAX_BYTES
     )
     assert (DEFAULT_PLUGIN_MAX_JOBS, DEFAULT_PLUGIN_MAX_BYTES) == (10_000, 16 * 1024 * 1024)
     assert (DEFAULT_MAX_JOBS, DEFAULT_MAX_BYTES) == (50_000, 64 * 1024 * 1024)
     engine = SchedulerEngine.of(
         make_env(max_jobs=9, plugin_max_jobs=3, max_bytes=10**6, plugin_max_bytes=10**5)
     )
-    assert engine.caps == SchedulerCaps(
-        max_jobs=9, max_bytes=10**6, plugin_max_jobs=3, plugin_max_bytes=10**5
+    assert engine.options == SchedulerOptions(
+        timezone="UTC", max_jobs=9, max_bytes=10**6, plugin_max_jobs=3, plugin_max_bytes=10**5
     )
     for bad in (0, -1, "5", 1.5, True):
-        with pytest.raises(ValueError, match=r"host_options\['scheduler'\]\['plugin_max_jobs'\]"):
-            SchedulerCaps.from_options({"scheduler": {"plugin_max_jobs": bad}})
+        with pytest.raises(ValueError, match=r"SchedulerOptions.plugin_max_jobs must be a positive whole"):
+            SchedulerOptions(plugin_max_jobs=bad)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"SchedulerOptions\.run must be True, False or None"):
+        SchedulerOptions(run="yes")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"SchedulerOptions\.timezone must be a str"):
+        SchedulerOptions(timezone=0)  # type: ignore[arg-type]
 
 
 def test_a_schedule_past_the_plugins_cap_gets_no_id_and_changes_nothing() -> None:
@@ -370,7 +373,7 @@ def test_a_schedule_past_the_plugins_cap_gets_no_id_and_changes_nothing() -> Non
     assert refusal.value.response == scheduler_pb2.ScheduleResponse()  # no id: nothing was scheduled
     assert refusal.value.detail == (
         "failed to schedule one-time job: the host's cap plugin_max_jobs=2 "
-        "(jobs per plugin, host_options['scheduler']['plugin_max_jobs']) is reached"
+        "(jobs per plugin, HostOptions.scheduler.plugin_max_jobs) is reached"
     )
     (warning,) = caught
     assert "plugin 'test_plugin'" in str(warning.message)

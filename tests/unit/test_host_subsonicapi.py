@@ -13,16 +13,18 @@ from hypothesis import strategies as st
 
 from pytest_wasmhost.abi.proto import subsonicapi_pb2
 from pytest_wasmhost.clock import SYSTEM_CLOCK
+from pytest_wasmhost.doubles.subsonic import FakeSubsonic, SubsonicReply
 from pytest_wasmhost.host.base import Denied, HostEnvironment, HostHardError, ServiceContext
+from pytest_wasmhost.host.options import HostOptions
 from pytest_wasmhost.host.subsonicapi import (
     FAKE_SERVER_VERSION,
     NOT_FOUND_BODY,
-    FakeSubsonic,
     RoutedRequest,
     SubsonicApiService,
     SubsonicBackendError,
-    SubsonicReply,
+    SubsonicOptions,
     SubsonicUser,
+    scope_backend,
     subsonic_failed,
     subsonic_ok,
 )
@@ -417,39 +419,50 @@ def test_routed_request_is_gos(url: str, endpoint: str, user: str, target: str) 
 # -- creation from the scope's options -----------------------------------------------------------------
 
 
-def context(options: dict[str, Any], permissions: dict[str, Any] | None = None) -> ServiceContext:
+def context(options: SubsonicOptions, permissions: dict[str, Any] | None = None) -> ServiceContext:
     grants = permissions if permissions is not None else {"subsonicapi": {"reason": "x"}}
     manifest = parse_manifest(json.dumps(manifest_dict(permissions=grants)), plugin_id="p1")
-    env = HostEnvironment(clock=SYSTEM_CLOCK, options=options)
+    env = HostEnvironment(clock=SYSTEM_CLOCK, options=HostOptions(subsonicapi=options))
     return ServiceContext(plugin_id="p1", manifest=manifest, config=dict, env=env)
 
 
 def test_create_reads_the_backend_and_the_permission() -> None:
     fake = FakeSubsonic()
-    service = SubsonicApiService.create(context({"subsonicapi": {"backend": fake}}))
+    service = SubsonicApiService.create(context(SubsonicOptions(backend=fake)))
     assert invoke(service, "/rest/ping?u=admin").error == "calling SubsonicAPI as admin user is not allowed"
     assert invoke(service, "/rest/ping?u=user").verdict == "ok"
     assert fake.last.params["c"] == "p1"
 
 
-def test_create_without_a_backend_uses_a_shared_fake_server() -> None:
-    # A real Navidrome always had its router: a scope without a configured backend gets a FakeSubsonic.
-    service = SubsonicApiService.create(context({}))
-    assert '"status":"ok"' in invoke(service, "/rest/ping?u=user").json.replace(" ", "")
-    service = SubsonicApiService.create(context({"subsonicapi": {}}))
-    assert invoke(service, "/rest/ping?u=user").error == ""
+def test_a_factory_makes_one_backend_per_scope() -> None:
+    ctx = context(SubsonicOptions(backend=FakeSubsonic))
+    first = scope_backend(ctx.env)
+    assert isinstance(first, FakeSubsonic)
+    assert scope_backend(ctx.env) is first  # every plugin of the scope reaches the same one
+    service = SubsonicApiService.create(ctx)
+    assert '"status":"ok"' in invoke(service, "/rest/ping?u=user").json
+    assert first.last.username == "user"
+    assert scope_backend(context(SubsonicOptions(backend=FakeSubsonic)).env) is not first
 
 
-def test_an_explicit_none_backend_answers_router_not_available() -> None:
-    service = SubsonicApiService.create(context({"subsonicapi": {"backend": None}}))
-    assert invoke(service, "/rest/ping?u=admin").error == "SubsonicAPI router not available"
+def test_without_a_backend_there_is_no_router() -> None:
+    # The default: the service never invents a server; the fixtures and the CLI wire in FakeSubsonic.
+    for options in (SubsonicOptions(), SubsonicOptions(backend=None)):
+        service = SubsonicApiService.create(context(options))
+        assert invoke(service, "/rest/ping?u=admin").error == "SubsonicAPI router not available"
 
 
-def test_create_refuses_a_backend_that_is_not_one() -> None:
+def test_options_refuse_a_backend_that_is_not_one() -> None:
     with pytest.raises(TypeError, match=r"must provide find_user\(\) and handle\(\)"):
-        SubsonicApiService.create(context({"subsonicapi": {"backend": object()}}))
-    with pytest.raises(TypeError, match="must be a mapping"):
-        SubsonicApiService.create(context({"subsonicapi": "http://x"}))
+        SubsonicOptions(backend=object())  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"must provide find_user\(\) and handle\(\)"):
+        SubsonicOptions(backend="http://x")  # type: ignore[arg-type]
+
+
+def test_a_factory_that_makes_no_backend_is_refused() -> None:
+    ctx = context(SubsonicOptions(backend=lambda: object()))  # type: ignore[arg-type,return-value]
+    with pytest.raises(TypeError, match=r"made object, which does not provide find_user\(\) and handle\(\)"):
+        scope_backend(ctx.env)
 
 
 def test_service_links_call_only() -> None:

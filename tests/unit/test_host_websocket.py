@@ -26,9 +26,16 @@ from websockets.sync.server import ServerConnection, serve
 
 from pytest_wasmhost.abi.capabilities import Reply
 from pytest_wasmhost.abi.proto import api_pb2, websocket_pb2
-from pytest_wasmhost.clock import ManualClock
+from pytest_wasmhost.clock import Clock, ManualClock
+from pytest_wasmhost.doubles.websocket import (
+    MemoryPeer,
+    MemoryTransport,
+    MemoryTransportFactory,
+    MemoryWebSockets,
+)
 from pytest_wasmhost.errors import HostLimitWarning
 from pytest_wasmhost.host.base import Denied, HostEnvironment, HostHardError, ServiceContext
+from pytest_wasmhost.host.options import HostOptions
 from pytest_wasmhost.host.websocket import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_PLUGIN_MAX_CONNECTIONS,
@@ -37,12 +44,10 @@ from pytest_wasmhost.host.websocket import (
     ConnectionCapExceeded,
     DialError,
     DialRequest,
-    MemoryPeer,
-    MemoryTransport,
     RealTransport,
     WebSocketHub,
+    WebSocketOptions,
     WebSocketService,
-    WebSocketSettings,
     close_payload,
     plan_handshake,
     websocket_hub,
@@ -157,9 +162,19 @@ def fixed_resolver(table: Mapping[str, Sequence[str]]) -> Callable[[str, int], l
 
 
 def make_env(
-    recorder: Recorder | None = None, clock: ManualClock | None = None, **ws: Any
+    recorder: Recorder | None = None,
+    clock: ManualClock | None = None,
+    *,
+    transport: str = "real",
+    autodeliver: bool = True,
+    **ws: Any,
 ) -> HostEnvironment:
-    return HostEnvironment(clock=clock or ManualClock(), call_plugin=recorder, options={"websocket": ws})
+    factory = MemoryTransportFactory(autodeliver=autodeliver) if transport == "memory" else None
+    options = HostOptions(websocket=WebSocketOptions(transport=factory, **ws))
+    return HostEnvironment(clock=clock or ManualClock(), call_plugin=recorder, options=options)
+
+
+MEMORY = HostOptions(websocket=WebSocketOptions(transport=MemoryTransportFactory()))
 
 
 def make_service(
@@ -241,7 +256,7 @@ def memory_env(recorder: Recorder) -> Iterator[HostEnvironment]:
 
 
 def peer_of(env: HostEnvironment, connection_id: str) -> MemoryPeer:
-    return websocket_hub(env).peer(connection_id)
+    return MemoryWebSockets(websocket_hub(env)).peer(connection_id)
 
 
 # -- acceptance table (spec: "Service behaviour"), real sockets -------------------------------------------
@@ -451,8 +466,8 @@ def test_ids_are_per_plugin(memory_env: HostEnvironment) -> None:
     connect(second, "ws://localhost:8080/b", "z")
     assert send_text(first, "y:z", "to a") == ""
     assert send_text(first, "z", "nope") == "connection not found"
-    assert websocket_hub(memory_env).peer("y:z").expect_sent() == "to a"
-    assert websocket_hub(memory_env).peer("z").sent == []
+    assert peer_of(memory_env, "y:z").expect_sent() == "to a"
+    assert peer_of(memory_env, "z").sent == []
 
 
 def test_reusing_an_id_closes_the_old_socket_real(server: EchoServer, real_env: HostEnvironment) -> None:
@@ -515,7 +530,7 @@ def test_connections_past_the_plugins_cap_are_refused_before_dialling(recorder: 
         error = refused_connect(service, "c")
     assert error == (
         "failed to connect to WebSocket server: the host's cap plugin_max_connections=2 "
-        "(open connections per plugin, host_options['websocket']['plugin_max_connections']) is reached"
+        "(open connections per plugin, HostOptions.websocket.plugin_max_connections) is reached"
     )
     (warning,) = caught
     assert "plugin 'test-plugin'" in str(warning.message)
@@ -530,7 +545,7 @@ def test_connections_past_the_plugins_cap_are_refused_before_dialling(recorder: 
     assert close(service, "b") == ""
     connect(service, "ws://localhost:8080", "c")  # a close frees a place
     assert sorted(hub.keys()) == ["other:c", "test-plugin:a", "test-plugin:c"]
-    peer_of_a = hub.peer("a", plugin_id="test-plugin")
+    peer_of_a = hub.transport.peer("a", plugin_id="test-plugin")
     peer_of_a.close(1000, "bye")  # the peer going away frees one too
     connect(service, "ws://localhost:8080", "d")
     env.close()
@@ -573,16 +588,14 @@ def test_connects_being_dialled_hold_their_place(recorder: Recorder) -> None:
 
 
 def test_connection_caps_are_settings() -> None:
-    defaults = WebSocketSettings.from_options({})
+    defaults = WebSocketOptions()
     assert (defaults.max_connections, defaults.plugin_max_connections) == (256, 64)
     assert (DEFAULT_MAX_CONNECTIONS, DEFAULT_PLUGIN_MAX_CONNECTIONS) == (256, 64)
-    custom = WebSocketSettings.from_options(
-        {"websocket": {"max_connections": 5, "plugin_max_connections": 2}}
-    )
+    custom = WebSocketHub.for_env(make_env(max_connections=5, plugin_max_connections=2)).options
     assert (custom.max_connections, custom.plugin_max_connections) == (5, 2)
     for bad in (0, -3, "2", 2.0, True):
-        with pytest.raises(ValueError, match="plugin_max_connections"):
-            WebSocketSettings.from_options({"websocket": {"plugin_max_connections": bad}})
+        with pytest.raises(ValueError, match=r"WebSocketOptions\.plugin_max_connections must be a positive"):
+            WebSocketOptions(plugin_max_connections=bad)  # type: ignore[arg-type]
 
 
 # -- events: real sockets -------------------------------------------------------------------------------
@@ -783,7 +796,7 @@ def test_memory_acceptance(memory_env: HostEnvironment) -> None:
     service = make_service(memory_env)
     hub = websocket_hub(memory_env)
     cid = connect(service, "ws://localhost:8080", "test-connection-id", **{"X-Test-Header": "test-value"})
-    peer = hub.peer(cid)
+    peer = peer_of(memory_env, cid)
     assert peer.headers == {"X-Test-Header": "test-value"}
     assert "test-plugin:test-connection-id" in hub
     assert send_text(service, cid, "hello websocket") == ""
@@ -961,9 +974,7 @@ def test_a_failing_callback_is_logged_and_dropped(recorder: Recorder) -> None:
             raise RuntimeError("plugin adapter not registered")
         return Reply(response=None, error_text="guest said no" if export.endswith("binary_message") else None)
 
-    env = HostEnvironment(
-        clock=ManualClock(), call_plugin=broken, options={"websocket": {"transport": "memory"}}
-    )
+    env = HostEnvironment(clock=ManualClock(), call_plugin=broken, options=MEMORY)
     connect(make_service(env), "ws://localhost:8080", "c")
     peer = peer_of(env, "c")
     peer.push_text("boom")
@@ -989,7 +1000,7 @@ def test_a_failing_callback_is_logged_and_dropped(recorder: Recorder) -> None:
 
 
 def test_a_scope_without_a_plugin_caller_records_the_drop() -> None:
-    env = HostEnvironment(clock=ManualClock(), options={"websocket": {"transport": "memory"}})
+    env = HostEnvironment(clock=ManualClock(), options=MEMORY)
     connect(make_service(env), "ws://localhost:8080", "c")
     peer_of(env, "c").push_text("x")
     [call] = env.transcript.calls("websocket", "on_text_message")
@@ -1051,8 +1062,8 @@ def test_the_hub_is_one_per_scope_and_only_memory_has_peers(real_env: HostEnviro
     first = make_service(real_env, plugin_id="a")
     second = make_service(real_env, plugin_id="b")
     assert first.hub is second.hub is websocket_hub(real_env)
-    with pytest.raises(TypeError, match="in-memory"):
-        first.hub.peer("x")
+    with pytest.raises(TypeError, match=r"in-memory transport has scripted peers; .* is RealTransport"):
+        MemoryWebSockets(first.hub)
 
 
 def test_a_service_without_a_policy_is_a_wiring_failure(memory_env: HostEnvironment) -> None:
@@ -1068,34 +1079,54 @@ def test_functions_link_the_four_imports(memory_env: HostEnvironment) -> None:
 
 
 @pytest.mark.parametrize(
-    ("options", "problem"),
+    ("options", "error", "problem"),
     [
-        ({"transport": "carrier-pigeon"}, "transport"),
-        ({"mode": "lenient"}, "mode"),
-        ({"idle_timeout": 0}, "idle_timeout"),
-        ({"handshake_timeout": None}, "handshake_timeout"),
-        ({"idle_timeout_s": 5}, "unknown"),
-        ({"resolver": "8.8.8.8"}, "resolver"),
-        ({"ssl_context": True}, "ssl_context"),
+        ({"transport": "carrier-pigeon"}, TypeError, "WebSocketOptions.transport must be None"),
+        ({"mode": "lenient"}, ValueError, r"WebSocketOptions.mode must be one of \['strict', 'legacy'\]"),
+        ({"idle_timeout": 0}, ValueError, "WebSocketOptions.idle_timeout must be a positive number"),
+        ({"handshake_timeout": None}, ValueError, "WebSocketOptions.handshake_timeout must be a positive"),
+        ({"idle_timeout_s": 5}, TypeError, "idle_timeout_s"),
+        ({"resolver": "8.8.8.8"}, TypeError, "WebSocketOptions.resolver must be callable"),
+        ({"ssl_context": True}, TypeError, "WebSocketOptions.ssl_context must be an ssl.SSLContext"),
     ],
 )
-def test_settings_are_validated(options: dict[str, Any], problem: str) -> None:
-    with pytest.raises(ValueError, match=problem):
-        WebSocketSettings.from_options({"websocket": options})
+def test_options_are_validated(options: dict[str, Any], error: type[Exception], problem: str) -> None:
+    with pytest.raises(error, match=problem):
+        WebSocketOptions(**options)
 
 
-def test_settings_defaults_and_a_transport_object() -> None:
-    defaults = WebSocketSettings.from_options({})
+def test_options_defaults_and_a_transport_factory() -> None:
+    defaults = WebSocketOptions()
     assert (defaults.transport, defaults.mode, defaults.idle_timeout, defaults.handshake_timeout) == (
-        "real",
+        None,
         "strict",
         60.0,
         45.0,
     )
-    transport = MemoryTransport(autodeliver=False)
-    env = HostEnvironment(clock=ManualClock(), options={"websocket": {"transport": transport}})
-    assert websocket_hub(env).transport is transport
     assert isinstance(WebSocketHub.for_env(HostEnvironment(clock=ManualClock())).transport, RealTransport)
+    transport = MemoryTransport(autodeliver=False)
+    seen: list[tuple[Clock, WebSocketOptions]] = []
+
+    def factory(clock: Clock, options: WebSocketOptions) -> MemoryTransport:
+        seen.append((clock, options))
+        return transport
+
+    env = HostEnvironment(clock=ManualClock(), options=HostOptions(websocket=WebSocketOptions(factory)))
+    assert websocket_hub(env).transport is transport
+    assert seen == [(env.clock, env.options.websocket)]
+
+
+def test_the_memory_factory_builds_one_transport_per_scope_on_its_clock() -> None:
+    options = HostOptions(
+        websocket=WebSocketOptions(transport=MemoryTransportFactory(autodeliver=False), idle_timeout=7)
+    )
+    first, second = (HostEnvironment(clock=ManualClock(), options=options) for _ in range(2))
+    one, two = websocket_hub(first).transport, websocket_hub(second).transport
+    assert isinstance(one, MemoryTransport)
+    assert isinstance(two, MemoryTransport)
+    assert one is not two
+    assert (one.clock, one.idle_timeout, one.autodeliver) == (first.clock, 7, False)
+    assert MemoryTransportFactory() == MemoryTransportFactory(autodeliver=True)  # options compare by value
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,9 @@ from pytest_wasmhost.host.base import (
     HostEnvironment,
     HostFunction,
     Transcript,
+    TranscriptOptions,
 )
+from pytest_wasmhost.host.options import HostOptions
 
 CONFIG_FN = HostFunction(
     service="config",
@@ -180,7 +182,8 @@ def test_clear_forgets_the_dropped_count_too() -> None:
 
 def test_limits_are_settings_of_the_scope() -> None:
     assert (DEFAULT_TRANSCRIPT_CALLS, DEFAULT_TRANSCRIPT_PAYLOADS) == (20_000, 4096)
-    env = HostEnvironment(clock=ManualClock(), options={"transcript": {"max_calls": 3, "max_payloads": 1}})
+    options = HostOptions(transcript=TranscriptOptions(max_calls=3, max_payloads=1))
+    env = HostEnvironment(clock=ManualClock(), options=options)
     for i in range(5):
         add_config(env.transcript, str(i))
     assert [(c.seq, c.dropped) for c in env.transcript] == [(3, True), (4, True), (5, False)]
@@ -189,8 +192,8 @@ def test_limits_are_settings_of_the_scope() -> None:
         default.add("p", HAS_FN, b"", b"", "ok", "", None, 0.0)
     assert (len(default), default.dropped) == (DEFAULT_TRANSCRIPT_CALLS, 5)
     for bad in (0, -1, "10", 1.5, True):
-        with pytest.raises(ValueError, match=r"host_options\['transcript'\]\['max_calls'\]"):
-            Transcript.from_options({"transcript": {"max_calls": bad}})
+        with pytest.raises(ValueError, match=r"TranscriptOptions.max_calls must be a positive whole number"):
+            TranscriptOptions(max_calls=bad)  # type: ignore[arg-type]
 
 
 def test_the_report_says_how_many_older_calls_were_dropped() -> None:
