@@ -382,6 +382,24 @@ def test_a_stale_temp_file_that_vanished_or_stays_is_not_reported_removed(
     assert f"cannot remove plugin cache file {stuck}: " in warning
 
 
+def test_purge_skips_a_folder_it_cannot_list_and_says_so_at_debug(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = tmp_path / "cache"
+    locked = root / "locked"
+    hidden = make_file(locked / "f", 5, age_seconds=3600)
+    fail_for(monkeypatch, "scandir", locked, PermissionError(errno.EACCES, "Permission denied", str(locked)))
+
+    with caplog.at_level(logging.DEBUG, logger=LOGGER):
+        assert purge_cache(root, "1") == []  # what it cannot list it neither counts nor deletes
+        assert purge_cache(tmp_path / "missing", "1") == []  # a missing root is no news: not logged
+    skipped = [r.getMessage() for r in caplog.records if r.getMessage().startswith("skipping unreadable")]
+    assert skipped == [
+        f"skipping unreadable plugin cache entry {locked}: [Errno 13] Permission denied: '{locked}'"
+    ]
+    assert hidden.exists()
+
+
 # -- CompiledModuleCache: memory TTL --------------------------------------------------------------
 
 
@@ -460,6 +478,24 @@ def test_holds_tells_what_is_cached_in_memory(engine: wasmtime.Engine) -> None:
     assert cache.holds(wasm_digest(wasm))  # expired but not yet swept still counts
     cache.sweep()
     assert not cache.holds(wasm_digest(wasm))
+
+
+def test_discard_forgets_a_module_so_the_next_get_compiles_again(
+    engine: wasmtime.Engine, compiles: list[str]
+) -> None:
+    cache = memory_cache(engine, clock=ManualClock())
+    wasm, other = wat(57), wat(58)
+    cache.get(wasm, plugin_id="p")
+    cache.get(other, plugin_id="o")
+
+    cache.discard(wasm_digest(wasm))
+    cache.discard(wasm_digest(wat(59)))  # a digest it never held: nothing to do
+
+    assert not cache.holds(wasm_digest(wasm))
+    assert cache.holds(wasm_digest(other))
+    assert len(cache) == 1
+    cache.get(wasm, plugin_id="p")
+    assert compiles == ["p", "o", "p"]
 
 
 def test_a_dropped_module_stays_usable_by_its_holder(engine: wasmtime.Engine) -> None:
@@ -1354,6 +1390,21 @@ def test_the_key_and_artifacts_reach_the_disk_whole_before_their_name(
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="names synced files through /proc")
+def test_a_synced_write_has_its_bytes_in_the_file_when_fsync_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An artifact is larger than the write buffer and reaches write(2) at once; data that fits the
+    # buffer must be flushed first, or fsync would sync an empty file.
+    events = fsyncs(monkeypatch)
+    compile_cache._write_then_rename(tmp_path, tmp_path / "small", b"12345")
+
+    synced, renamed = events
+    assert (synced[0], synced[1][:5], synced[2]) == ("fsync", ".tmp-", 5)
+    assert renamed == ("replace", "small", 0)
+    assert (tmp_path / "small").read_bytes() == b"12345"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="names synced files through /proc")
 def test_without_hard_links_the_key_is_still_made_whole_and_synced(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1445,6 +1496,66 @@ def test_a_subfolder_others_can_only_enter_is_trusted(
     artifact.parent.chmod(0o711)  # search bits: nobody else can write it
     assert recorded(lambda: memory_cache(engine, tmp_path).get(wasm, plugin_id="p")) == []
     assert compiles == ["p"]
+
+
+def test_without_owners_a_folder_is_not_judged_by_its_mode_bits(
+    engine: wasmtime.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(compile_cache, "_POSIX", False)  # as on Windows: no owner or mode bits to check
+    root = tmp_path / "plugins"
+    make_world_writable(root)
+    wasm = wat(60)
+    digest = wasm_digest(wasm)
+
+    texts = recorded(
+        lambda: DiskCache(root, engine, KEY).store(digest, real_compile(engine, wasm, plugin_id="p"))
+    )
+
+    assert texts == []  # the MAC still guards every artifact
+    assert DiskCache(root, engine, KEY).load(digest) is not None
+
+
+def test_without_owners_a_key_file_longer_than_a_key_is_still_refused(
+    engine: wasmtime.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(compile_cache, "_POSIX", False)  # no size check by fstat: the read must catch it
+    root = tmp_path / "plugins"
+    root.mkdir(mode=0o700)
+    key = root / "key"
+    key.write_bytes(b"k" * 33)
+    key.chmod(0o600)
+    wasm = wat(61)
+    cache = DiskCache(root, engine, KEY)
+
+    texts = recorded(lambda: cache.store(wasm_digest(wasm), real_compile(engine, wasm, plugin_id="p")))
+
+    (warning,) = texts
+    assert f"not using the compiled-module disk cache: the cache key {key} " in warning
+    assert key.read_bytes() == b"k" * 33
+    assert artifacts(root, engine, wasm) == []
+
+
+@pytest.mark.parametrize("refused", ["root", "subfolder"])
+def test_cache_warnings_are_attributed_to_the_cache_module(
+    engine: wasmtime.Engine, tmp_path: Path, refused: str
+) -> None:
+    # Not to whoever called the cache: a warnings filter by module (pytest_wasmhost.runtime.compile_cache)
+    # must select every CompileCacheWarning, wherever the call came from.
+    root = tmp_path / "plugins"
+    digest = wasm_digest(wat(62))
+    if refused == "root":
+        root.write_bytes(b"a file where the cache folder should be")
+    else:
+        root.mkdir(mode=0o700)
+        DiskCache(root, engine, KEY).artifact_dir(digest).write_bytes(b"a file where a folder should be")
+
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        assert DiskCache(root, engine, KEY).load(digest) is None
+
+    (warning,) = [w for w in record if issubclass(w.category, CompileCacheWarning)]
+    assert "is a file, not a folder" in str(warning.message)
+    assert Path(warning.filename) == Path(compile_cache.__file__)
 
 
 def fail_for(monkeypatch: pytest.MonkeyPatch, name: str, target: Path, exc: OSError) -> None:
