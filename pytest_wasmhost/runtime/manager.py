@@ -68,12 +68,10 @@ class PluginManager:
     ) -> None:
         self.runtime = runtime
         self.folder = Path(folder)
-        # The original snapshotted PluginConfig when the manager was created; OnInit gets that copy.
-        self._config_snapshot = {
-            pid.lower(): {k.lower(): v for k, v in section.items()} for pid, section in (config or {}).items()
-        }
         # Values <= 0 fall back to one minute, as DevPluginCompilationTimeout did.
         self.compile_timeout = compile_timeout if compile_timeout > 0 else 60.0
+        # The original snapshotted PluginConfig when the manager was created; OnInit gets that copy: the
+        # scope copies each section when it is built.
         self.scope: ScopedRuntime = runtime.scope(config=config)
         self.scope.config_case_warnings = False  # Navidrome's config file is case-insensitive
         self._compile_slots = threading.BoundedSemaphore(compile_concurrency)

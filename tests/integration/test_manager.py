@@ -94,6 +94,20 @@ def test_load_returns_a_working_plugin_and_none_where_the_original_did(
     assert configured.metadata_agent.get_artist_biography(name="Ann").biography == "Hey, Ann"
 
 
+def test_the_config_is_the_one_given_when_the_manager_was_made(runtime: Runtime, folder: Path) -> None:
+    # The original snapshotted PluginConfig when the manager was created: later edits reach no plugin.
+    config = {"config_agent": {"Greeting": "Hey"}}
+    manager = PluginManager(runtime, folder, config=config)
+    config["config_agent"]["Greeting"] = "Bye"
+    config["fake_artist_agent"] = {"x": "y"}
+    manager.scan()
+    assert manager.wait_idle(60)
+    configured = manager.load("config_agent", "MetadataAgent")
+    assert configured is not None
+    assert configured.metadata_agent.get_artist_biography(name="Ann").biography == "Hey, Ann"
+    assert "fake_artist_agent" not in manager.scope.config
+
+
 def test_on_init_runs_once_per_id_and_version(runtime: Runtime, folder: Path) -> None:
     manager = scanned(runtime, folder)
     manager.scan()
