@@ -75,7 +75,7 @@ class WasmRuntime:
         self.scope = scope
         self.http = http if http is not None else HttpMock()
         #: What this test's scopes are built with (its doubles included); fresh() starts from it.
-        self.host_options = host_options if host_options is not None else scope.env.options
+        self.host_options = host_options if host_options is not None else scope.host_options
 
     def load(self, path: str | Path, *, plugin_id: str | None = None, **kwargs: Any) -> Plugin:
         """Load a plugin into this test's scope (compiled once per session).

@@ -114,8 +114,8 @@ class LiveArtworkOptions(MutableMapping[str, Any]):
 
 
 def live_options(env: HostEnvironment) -> LiveArtworkOptions:
-    """The scope's live artwork settings, starting from ``env.options.artwork``; shared by its plugins."""
-    return env.shared("artwork", lambda: LiveArtworkOptions(env.options.artwork))
+    """The scope's live artwork settings, starting from its :class:`ArtworkOptions`; shared by its plugins."""
+    return env.shared("artwork", lambda: LiveArtworkOptions(env.options.of(ArtworkOptions)))
 
 
 # -- the token ---------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, Protocol, TypeVar
+from typing import Any, ClassVar, Final, Literal, NamedTuple, Protocol, TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
@@ -33,9 +33,6 @@ from pytest_wasmhost.abi.memory import (
 from pytest_wasmhost.clock import Clock, host_monotonic
 from pytest_wasmhost.errors import AbiError, CallbackFailed, HostLimitWarning, WasmHostError
 from pytest_wasmhost.manifest import Manifest
-
-if TYPE_CHECKING:
-    from pytest_wasmhost.host.options import HostOptions
 
 log = logging.getLogger("pytest_wasmhost.host.base")
 
@@ -223,13 +220,10 @@ class HostEnvironment:
         *,
         clock: Clock,
         call_plugin: PluginCaller | None = None,
-        options: HostOptions | None = None,
+        options: ScopeOptions | None = None,
     ) -> None:
         if options is None:
-            # Deliberately lazy: host.options composes every service's options, and services import this.
-            from pytest_wasmhost.host.options import HostOptions
-
-            options = HostOptions()
+            options = DefaultOptions()
         self.clock = clock
         self.call_plugin = call_plugin
         self.callback_failures = CallbackFailures()
@@ -470,6 +464,31 @@ class TranscriptOptions:
     def __post_init__(self) -> None:
         check_positive("TranscriptOptions", "max_calls", self.max_calls)
         check_positive("TranscriptOptions", "max_payloads", self.max_payloads)
+
+
+OptionsT = TypeVar("OptionsT")
+
+
+class ScopeOptions(Protocol):
+    """A scope's settings as the services read them: each service asks for its own options class.
+
+    ``host/options.py``'s ``HostOptions`` composes every service's class and is what runtimes pass; this
+    floor knows it only by this protocol, because the services (which define their classes) import it.
+    """
+
+    @property
+    def transcript(self) -> TranscriptOptions: ...
+
+    def of(self, kind: type[OptionsT]) -> OptionsT: ...
+
+
+class DefaultOptions:
+    """Every service's defaults: what ``HostOptions()`` holds, for an environment built without options."""
+
+    transcript: Final = TranscriptOptions()
+
+    def of(self, kind: type[OptionsT]) -> OptionsT:
+        return kind()
 
 
 class Transcript:

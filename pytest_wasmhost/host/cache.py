@@ -332,7 +332,7 @@ class CacheStore:
 
 def scope_store(env: HostEnvironment) -> CacheStore:
     """The scope's one store, created on first use; what every plugin's service and a test fixture share."""
-    return env.shared("cache", lambda: CacheStore(env.clock, options=env.options.cache))
+    return env.shared("cache", lambda: CacheStore(env.clock, options=env.options.of(CacheOptions)))
 
 
 # Import name, request type, response type; in the original's link order.

@@ -411,7 +411,7 @@ class HttpService(HostService):
 
     @classmethod
     def create(cls, ctx: ServiceContext) -> HttpService:
-        options = ctx.env.options.http
+        options = ctx.env.options.of(HttpOptions)
         permission = ctx.manifest.permissions.http
         policy = NetPolicy(
             permission.allowed_urls if permission is not None else (),

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from pytest_wasmhost.host.artwork import ArtworkOptions
-from pytest_wasmhost.host.base import TranscriptOptions
+from pytest_wasmhost.host.base import OptionsT, TranscriptOptions
 from pytest_wasmhost.host.cache import CacheOptions
 from pytest_wasmhost.host.http import HttpOptions
 from pytest_wasmhost.host.scheduler import SchedulerOptions
@@ -54,6 +54,12 @@ class HostOptions:
                     f"HostOptions({name}={kind.__name__}(...))"
                 )
 
+    def of(self, kind: type[OptionsT]) -> OptionsT:
+        """The options of the service whose class is ``kind`` (how services read them: host/base.py)."""
+        value = getattr(self, _FIELD_OF[kind])
+        assert isinstance(value, kind)
+        return value
+
     def replace(self, **services: Any) -> HostOptions:
         """A copy with the named services' options replaced: ``options.replace(cache=CacheOptions(...))``."""
         unknown = sorted(set(services) - set(SERVICE_OPTIONS))
@@ -72,3 +78,4 @@ SERVICE_OPTIONS: Final[dict[str, type]] = {
     "subsonicapi": SubsonicOptions,
     "transcript": TranscriptOptions,
 }
+_FIELD_OF: Final[dict[type, str]] = {kind: name for name, kind in SERVICE_OPTIONS.items()}

@@ -217,7 +217,7 @@ class SchedulerEngine:
 
     def __init__(self, env: HostEnvironment, *, options: SchedulerOptions | None = None) -> None:
         self._env = env
-        self.options = options if options is not None else env.options.scheduler
+        self.options = options if options is not None else env.options.of(SchedulerOptions)
         self.warnings = CapWarnings()
         self._cond = threading.Condition(threading.Lock())
         self._jobs: dict[tuple[str, str], _Job] = {}

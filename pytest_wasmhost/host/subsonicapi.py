@@ -281,7 +281,7 @@ class SubsonicApiService(HostService):
 
 def scope_backend(env: HostEnvironment) -> SubsonicBackend | None:
     """The scope's backend: the one its options name, one its factory made for it (on first use), or None."""
-    backend = env.options.subsonicapi.backend
+    backend = env.options.of(SubsonicOptions).backend
     if backend is None or _is_backend(backend):
         return cast("SubsonicBackend | None", backend)
     made: object = env.shared(_SCOPE_BACKEND, cast("BackendFactory", backend))

@@ -791,7 +791,7 @@ class WebSocketHub:
 
     @classmethod
     def for_env(cls, env: HostEnvironment) -> WebSocketHub:
-        options = env.options.websocket
+        options = env.options.of(WebSocketOptions)
         return cls(env, options.build_transport(env.clock), options=options)
 
     # -- the registry, as tests see it ----------------------------------------------------------------
@@ -995,7 +995,7 @@ def _callback(connection_id: str, event: Event) -> tuple[str, Message]:
 
 
 def websocket_hub(env: HostEnvironment) -> WebSocketHub:
-    """The scope's hub, created on first use from ``env.options.websocket``."""
+    """The scope's hub, created on first use from its :class:`WebSocketOptions`."""
     return env.shared("websocket", lambda: WebSocketHub.for_env(env))
 
 

@@ -444,7 +444,9 @@ class ScopedRuntime:
         self._lock = threading.Lock()
         self._plugins: list[Plugin] = []
         self._initialised: set[tuple[str, str]] = set()  # (plugin id, version): never a joined string
-        self.env = HostEnvironment(clock=clock, call_plugin=self.call_plugin, options=host_options)
+        #: The host services' settings of this scope (frozen), as its services read them through ``env``.
+        self.host_options = host_options if host_options is not None else HostOptions()
+        self.env = HostEnvironment(clock=clock, call_plugin=self.call_plugin, options=self.host_options)
         self.closed = False
 
     @property

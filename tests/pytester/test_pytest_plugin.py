@@ -282,10 +282,10 @@ def test_host_options_dicts_and_the_mocks_module_still_work_for_one_release(
                 fresh = wasm_runtime.fresh(host_options={"cache": {"plugin_max_entries": 3}})
             assert caught[0].filename == __file__  # it names the line that passed the dict
             with fresh as scope:
-                assert scope.env.options.cache == CacheOptions(plugin_max_entries=3)
+                assert scope.host_options.cache == CacheOptions(plugin_max_entries=3)
                 # the services the dict does not name keep this test's doubles, as they did
-                assert scope.env.options.http is wasm_runtime.host_options.http
-                assert scope.env.options.websocket is wasm_runtime.host_options.websocket
+                assert scope.host_options.http is wasm_runtime.host_options.http
+                assert scope.host_options.websocket is wasm_runtime.host_options.websocket
 
         def test_the_mocks_module(wasm_http):
             with pytest.warns(DeprecationWarning, match="moved to pytest_wasmhost.doubles.http.HttpMock"):

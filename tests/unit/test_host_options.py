@@ -200,16 +200,16 @@ def test_the_runtime_converts_a_dict_once_and_its_production_scope_runs_the_sche
         runtime = Runtime(settings, host_options={"cache": {"max_entries": 5}})
     with runtime:
         assert [w.filename for w in caught] == [__file__]
-        options = runtime.default_scope.env.options
+        options = runtime.default_scope.host_options
         assert (options.cache.max_entries, options.scheduler.run) == (5, True)
         with pytest.warns(DeprecationWarning, match=DICTS) as caught:
             scope = runtime.scope(host_options={"transcript": {"max_calls": 2}})
         with scope:
             assert [w.filename for w in caught] == [__file__]
-            assert scope.env.options.transcript.max_calls == 2
-            assert scope.env.options.scheduler.run is None  # only the production scope fires on its own
+            assert scope.host_options.transcript.max_calls == 2
+            assert scope.host_options.scheduler.run is None  # only the production scope fires on its own
     quiet = HostOptions(scheduler=SchedulerOptions(run=False))
     with Runtime(settings, host_options=quiet) as runtime:
-        assert runtime.default_scope.env.options.scheduler.run is False  # an explicit choice is kept
+        assert runtime.default_scope.host_options.scheduler.run is False  # an explicit choice is kept
     with Runtime(settings, janitor=False) as runtime:
-        assert runtime.default_scope.env.options == HostOptions()
+        assert runtime.default_scope.host_options == HostOptions()

@@ -1113,7 +1113,7 @@ def test_options_defaults_and_a_transport_factory() -> None:
 
     env = HostEnvironment(clock=ManualClock(), options=HostOptions(websocket=WebSocketOptions(factory)))
     assert websocket_hub(env).transport is transport
-    assert seen == [(env.clock, env.options.websocket)]
+    assert seen == [(env.clock, env.options.of(WebSocketOptions))]
 
 
 def test_the_memory_factory_builds_one_transport_per_scope_on_its_clock() -> None:
