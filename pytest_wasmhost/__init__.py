@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__version__ = "0.1.0"  # the one place the version is written (pyproject reads it through hatch)
+
 from pytest_wasmhost.abi.capabilities import Reply
 from pytest_wasmhost.errors import (
     AbiError,
@@ -75,5 +77,6 @@ __all__ = [
     "WasiOptions",
     "WasmHostError",
     "WebSocketOptions",
+    "__version__",
     "open_plugin",
 ]

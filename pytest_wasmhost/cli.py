@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from humanize import naturalsize
+
 from pytest_wasmhost.abi.capabilities import CAPABILITIES, METHODS_BY_EXPORT, check_err
 from pytest_wasmhost.abi.codec import message_from_json, message_to_dict
 from pytest_wasmhost.doubles.subsonic import FakeSubsonic
@@ -199,6 +201,7 @@ class Inspection:
     plugin_id: str
     origin: str
     manifest: dict[str, object]
+    module_bytes: int = 0  # the size of plugin.wasm
     capabilities: list[dict[str, object]] = field(default_factory=list)
     permissions: list[dict[str, object]] = field(default_factory=list)
     env_imports: list[dict[str, object]] = field(default_factory=list)
@@ -229,6 +232,7 @@ def inspect_plugin(
     result = Inspection(
         plugin_id=source.plugin_id,
         origin=source.origin,
+        module_bytes=len(source.wasm_bytes),
         manifest={
             "name": manifest.name,
             "version": manifest.version,
@@ -323,7 +327,7 @@ def _permission_lines(perm: dict[str, object]) -> list[str]:
 def _print_inspection(info: Inspection) -> None:
     out = sys.stdout.write
     m = info.manifest
-    out(f"plugin   {info.plugin_id}  ({info.origin})\n")
+    out(f"plugin   {info.plugin_id}  ({info.origin}, plugin.wasm {naturalsize(info.module_bytes)})\n")
     out(f"manifest {m['name']} {m['version']} by {m['author']}  {m['website']}\n")
     out("capabilities\n")
     for cap in info.capabilities:

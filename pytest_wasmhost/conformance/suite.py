@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 from google.protobuf.message import Message
+from humanize import naturalsize
 from hypothesis import HealthCheck, given, settings
 
 from pytest_wasmhost.abi.capabilities import CAPABILITIES, METHODS_BY_EXPORT, Reply, load_check_failure
@@ -315,9 +316,14 @@ def test_memory_does_not_grow_per_call(plugin: Plugin, export: str) -> None:
     grown, created_after = _memory_after(plugin, export, LEAK_WINDOW_CALLS)
     assert created_after == created, "the pool replaced the instance between calls: memory cannot be compared"
     growth = grown - settled
+
+    def size(n: int) -> str:
+        return naturalsize(n, binary=True)  # wasm pages are 64 KiB: binary units read exactly
+
     assert growth <= LEAK_SLACK, (
-        f"{export}: linear memory grew by {growth} bytes ({growth // LEAK_WINDOW_CALLS} per call) over "
-        f"{LEAK_WINDOW_CALLS} identical calls after a warm-up ({settled} -> {grown} bytes): the plugin keeps "
+        f"{export}: linear memory grew by {size(growth)} ({size(growth // LEAK_WINDOW_CALLS)} per call) over "
+        f"{LEAK_WINDOW_CALLS} identical calls after a warm-up ({size(settled)} -> {size(grown)}): "
+        "the plugin keeps "
         "memory from every call. Fix: free what each call allocates (results are freed by the host through "
         "the plugin's free export) and bound any cache the plugin keeps."
     )

@@ -63,6 +63,7 @@ from pathlib import Path
 from typing import Final
 
 import wasmtime
+from humanize import naturalsize
 
 from pytest_wasmhost.clock import SYSTEM_CLOCK, Clock
 from pytest_wasmhost.gocompat.strings import to_lower, trim_space
@@ -169,7 +170,8 @@ def purge_cache(root: Path, limit: str | None, *, now: float | None = None) -> l
     if not size_limit:
         return removed
     total = sum(f.size for f in kept)
-    log.debug("plugin cache %s holds %d bytes (limit %d)", root, total, size_limit)
+    # Decimal units, as the original logs them through go-humanize's Bytes.
+    log.debug("plugin cache %s holds %s (limit %s)", root, naturalsize(total), naturalsize(size_limit))
     if total <= size_limit:
         return removed
     by_path = {f.path: f for f in kept}
@@ -196,7 +198,8 @@ def purge_cache(root: Path, limit: str | None, *, now: float | None = None) -> l
                 continue
             total -= entry.size
             removed.append(entry.path)
-            log.debug("removed plugin cache file %s (%d bytes), %d bytes left", entry.path, entry.size, total)
+            size, left = naturalsize(entry.size), naturalsize(total)
+            log.debug("removed plugin cache file %s (%s), %s left", entry.path, size, left)
         _remove_empty_parents(item.path.parent, root)
     return removed
 

@@ -102,6 +102,8 @@ def test_inspect_shows_imports_exports_and_grants(c_agent: str, capsys: pytest.C
     assert main(["inspect", c_agent]) == EXIT_OK
     out = capsys.readouterr().out
     assert "config_agent" in out
+    size = (Path(c_agent) / "plugin.wasm").stat().st_size
+    assert f"plugin.wasm {size / 1000:.1f} kB)" in out  # sizes for people: humanize, decimal units
     assert "MetadataAgent" in out
     assert "8 method exports  ok" in out
     assert "env.get_plugin_config" in out

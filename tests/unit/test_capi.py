@@ -42,9 +42,11 @@ PATHS = ["fast", "public"]
         ("50.0.1", True),
         ("50.3.0", True),
         ("50.0.0", False),
-        ("51.0.0", False),
+        ("51.0.0", True),
+        ("51.2.1", True),
+        ("52.0.0", False),
         ("49.9", False),
-        ("51.0.0rc1", False),
+        ("52.0.0rc1", False),
     ],
 )
 def test_tested_wasmtime_versions(version: str, tested: bool) -> None:

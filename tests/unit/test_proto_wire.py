@@ -652,6 +652,7 @@ def test_services_carry_go_plugin_annotation(package: str) -> None:
 
 
 def test_gen_proto_check_passes() -> None:
+    pytest.importorskip("grpc_tools", reason="the dev group (grpcio-tools) regenerates the gencode")
     proc = subprocess.run(
         [sys.executable, str(REPO_ROOT / "scripts" / "gen_proto.py"), "--check"],
         cwd=REPO_ROOT,
