@@ -2,13 +2,17 @@
 
 The installed package registers itself through the ``pytest11`` entry point; pytester is enabled in
 pyproject's addopts (not with ``pytest_plugins`` here: this conftest is also seen when the conformance
-suite inside the package is collected from another rootdir). Here: only the repo paths tests use.
+suite inside the package is collected from another rootdir). Here: the repo paths tests use, one
+compile cache for the whole run, and the sample coverage gate.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
+import shutil
 import socket
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +20,38 @@ import pytest
 
 REPO = Path(__file__).resolve().parent
 SAMPLES = REPO / "sample_plugins"
+
+
+CACHE_ENV = "WASMHOST_CACHE_DIR"
+_RUN_CACHE = pytest.StashKey[Path]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.rootpath != REPO:
+        return  # a run of the packaged conformance suite (wasmhost check), or a pytester run
+    # One compile cache for the run, shared by the xdist workers (they inherit the environment and the
+    # disk cache is safe across processes): each sample compiles cold once per run, not once per test
+    # or worker. Tests of the cache itself use folders of their own. A folder the caller set is kept.
+    if not hasattr(config, "workerinput") and CACHE_ENV not in os.environ:
+        folder = Path(tempfile.mkdtemp(prefix="wasmhost-test-cache-"))
+        config.stash[_RUN_CACHE] = folder
+        os.environ[CACHE_ENV] = str(folder)
+    from tests.support.sample_coverage import SampleCoverageGate
+
+    config.pluginmanager.register(SampleCoverageGate(config), "sample-coverage-gate")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    folder = config.stash.get(_RUN_CACHE, None)
+    if folder is not None:
+        os.environ.pop(CACHE_ENV, None)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def shared_cache_dir() -> Path:
+    """The run's compile cache folder, for tests (and their child processes) that only need warm compiles."""
+    return Path(os.environ[CACHE_ENV])
 
 
 @pytest.fixture(scope="session")

@@ -38,11 +38,6 @@ def plugin(samples_dir: Path) -> str:
     return str(samples_dir / "hostile" / "bad_cron_on_close")
 
 
-@pytest.fixture
-def cache_args(tmp_path: Path) -> list[str]:
-    return [f"--wasm-cache-dir={tmp_path / 'wasm-cache'}", "-p", "no:cacheprovider"]
-
-
 def closing_test(pytester: pytest.Pytester, plugin: str, marker: str = "") -> None:
     pytester.makepyfile(CLOSING_TEST.format(plugin=plugin, marker=marker))
 

@@ -18,11 +18,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptio
 IMPORTS_CHECK = "test_imports_are_wasi_or_granted"
 
 
-@pytest.fixture
-def cache_args(tmp_path: Path) -> list[str]:
-    return [f"--wasm-cache-dir={tmp_path / 'wasm-cache'}", "-p", "no:cacheprovider"]
-
-
 def test_the_suite_warns_of_an_imported_method_no_pattern_allows(
     pytester: pytest.Pytester, samples_dir: Path, cache_args: list[str]
 ) -> None:

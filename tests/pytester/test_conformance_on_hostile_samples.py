@@ -76,11 +76,6 @@ BROKEN: dict[str, tuple[str, str]] = {
 CONTAINED = ["error_garbage", "stderr_flood"]
 
 
-@pytest.fixture
-def cache_args(tmp_path: Path) -> list[str]:
-    return [f"--wasm-cache-dir={tmp_path / 'wasm-cache'}", "-p", "no:cacheprovider"]
-
-
 def test_every_hostile_sample_is_classified(samples_dir: Path) -> None:
     on_disk = sorted(p.name for p in (samples_dir / "hostile").iterdir() if (p / "plugin.wasm").is_file())
     assert on_disk == sorted([*BROKEN, *CONTAINED])

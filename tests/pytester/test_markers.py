@@ -34,11 +34,6 @@ PERMISSION_CHECK = """with pytest.raises(PluginLoadError, match="does not grant 
     plugin.metadata_agent.get_artist_biography(name="Ann")"""
 
 
-@pytest.fixture
-def cache_args(tmp_path: Path) -> list[str]:
-    return [f"--wasm-cache-dir={tmp_path / 'wasm-cache'}", "-p", "no:cacheprovider"]
-
-
 def test_every_marker_applies_to_every_loading_path(
     pytester: pytest.Pytester, samples_dir: Path, cache_args: list[str]
 ) -> None:

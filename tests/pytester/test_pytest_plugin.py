@@ -27,11 +27,6 @@ def c_agent(samples_dir: Path) -> Path:
     return samples_dir / "c" / "config_agent"
 
 
-@pytest.fixture
-def cache_args(tmp_path: Path) -> list[str]:
-    return [f"--wasm-cache-dir={tmp_path / 'wasm-cache'}", "-p", "no:cacheprovider"]
-
-
 def test_missing_plugin_path_is_a_usage_error(pytester: pytest.Pytester) -> None:
     result = run(pytester, "--wasm-plugin", "does/not/exist")
     assert result.ret == pytest.ExitCode.USAGE_ERROR

@@ -85,12 +85,11 @@ def test_a_python_block_passes_as_a_test_file(
 
 
 def shell(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """``command`` in bash, in ``cwd``, with this venv's commands first and a private compile cache."""
+    """``command`` in bash, in ``cwd``, with this venv's commands first and the run's compile cache."""
     bin_dir = str(Path(sys.executable).parent)
     env = {
         **os.environ,
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-        "WASMHOST_CACHE_DIR": str(cwd / "cache"),
     }
     child = subprocess.run(
         ["bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False

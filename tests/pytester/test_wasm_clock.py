@@ -10,11 +10,6 @@ import pytest
 from tests.pytester.test_pytest_plugin import run
 
 
-@pytest.fixture
-def cache_args(tmp_path: Path) -> list[str]:
-    return [f"--wasm-cache-dir={tmp_path / 'wasm-cache'}", "-p", "no:cacheprovider"]
-
-
 def test_durations_and_junitxml_times_stay_real_under_wasm_clock(
     pytester: pytest.Pytester, cache_args: list[str]
 ) -> None:

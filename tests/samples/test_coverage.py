@@ -2,26 +2,22 @@
 
 Every host function of the spec must be imported by at least one sample, and every capability export
 must be implemented by at least one sample (the capability is declared in its manifest and the export is
-present). Beyond the binaries, the sample tests must exercise them: every host function appears in the
-transcript of at least one test under tests/samples/, and every capability method export is called by
-one. The lists below are written out from the spec (``services/*.md``, ``abi.md``) rather than taken
-from the host, so a host that drops a function cannot shrink them.
+present); the binaries' import and export sections are read without compiling them. Beyond the binaries,
+the sample tests must exercise them: every host function appears in the transcript of at least one test
+under tests/samples/, and every capability method export is called by one. That half is judged at the
+end of the run the sample tests belong to, from their own transcripts (tests/support/sample_coverage.py),
+not by running them again. The lists below are written out from the spec (``services/*.md``, ``abi.md``)
+rather than taken from the host, so a host that drops a function cannot shrink them.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from functools import cache
 from pathlib import Path
-from typing import Any
-
-import pytest
-import wasmtime
 
 from pytest_wasmhost.abi.capabilities import CAPABILITIES
-from pytest_wasmhost.runtime.instance import describe_module
+from tests.support.wasm_sections import read_imports_and_exports
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -90,8 +86,7 @@ def samples() -> list[Path]:
 @cache
 def described(folder: Path) -> tuple[frozenset[str], frozenset[str], tuple[str, ...]]:
     """(imported env functions, exported functions, declared capabilities) of one sample."""
-    module = wasmtime.Module(wasmtime.Engine(), (folder / "plugin.wasm").read_bytes())
-    imports, exports = describe_module(module)
+    imports, exports = read_imports_and_exports(folder / "plugin.wasm")
     env_imports = frozenset(i.name for i in imports if i.module == "env" and i.kind == "func")
     funcs = frozenset(e.name for e in exports if e.kind == "func")
     capabilities = tuple(json.loads((folder / "manifest.json").read_text())["capabilities"])
@@ -155,48 +150,3 @@ def test_every_host_function_is_imported() -> None:
     assert not missing, "host functions imported by no good sample under sample_plugins/go/: " + ", ".join(
         missing
     )
-
-
-@pytest.fixture(scope="module")
-def exercised(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Run the sample tests (this file and the hostile ones aside) in a child pytest that writes, per
-    test, the host functions and capability exports each plugin's transcript shows (--wasm-calls-json)."""
-    out = tmp_path_factory.mktemp("calls") / "calls.json"
-    others = sorted(
-        str(p) for p in HERE.glob("test_*.py") if p.name not in {Path(__file__).name, "test_hostile.py"}
-    )
-    child = subprocess.run(
-        [sys.executable, "-m", "pytest", *others, f"--wasm-calls-json={out}", "-q", "-p", "no:cacheprovider"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert child.returncode == 0, f"the sample tests failed:\n{child.stdout[-4000:]}\n{child.stderr[-2000:]}"
-    document: dict[str, Any] = json.loads(out.read_text())
-    return document
-
-
-def _seen_in_tests(document: dict[str, Any], key: str) -> dict[str, list[str]]:
-    """name -> the sample tests whose transcript shows it (key "host" or "exports")."""
-    seen: dict[str, list[str]] = {}
-    for nodeid, plugins in document["tests"].items():
-        for used in plugins.values():
-            for name in used[key]:
-                seen.setdefault(name, []).append(nodeid)
-    return seen
-
-
-def test_every_host_function_appears_in_a_sample_tests_transcript(exercised: dict[str, Any]) -> None:
-    seen = _seen_in_tests(exercised, "host")
-    missing = [f"{s}.{f}" for s, fs in HOST_FUNCTIONS.items() for f in fs if f"{s}.{f}" not in seen]
-    assert not missing, "host functions no test under tests/samples/ exercises: " + ", ".join(missing)
-
-
-def test_every_capability_export_appears_in_a_sample_tests_transcript(exercised: dict[str, Any]) -> None:
-    seen = _seen_in_tests(exercised, "exports")
-    missing = [
-        export for exports in CAPABILITY_EXPORTS.values() for export in exports[1:] if export not in seen
-    ]
-    assert not missing, "capability exports no test under tests/samples/ calls: " + ", ".join(missing)
