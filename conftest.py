@@ -12,6 +12,7 @@ import ipaddress
 import os
 import shutil
 import socket
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,9 @@ SAMPLES = REPO / "sample_plugins"
 
 
 CACHE_ENV = "WASMHOST_CACHE_DIR"
+NO_BYTECODE_ENV, PYCACHE_ENV = "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX"
 _RUN_CACHE = pytest.StashKey[Path]()
+_NO_BYTECODE = pytest.StashKey[str]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -36,6 +39,13 @@ def pytest_configure(config: pytest.Config) -> None:
         folder = Path(tempfile.mkdtemp(prefix="wasmhost-test-cache-"))
         config.stash[_RUN_CACHE] = folder
         os.environ[CACHE_ENV] = str(folder)
+        if os.environ.get(NO_BYTECODE_ENV):
+            # Without bytecode every worker and child pytest (a third of the suite starts one) compiles
+            # every module it imports again. Keep the caller's tree free of bytecode as they asked, but
+            # let this run's processes share it in the run's own folder, removed with it.
+            config.stash[_NO_BYTECODE] = os.environ.pop(NO_BYTECODE_ENV)
+            os.environ[PYCACHE_ENV] = sys.pycache_prefix = str(folder / "pycache")
+            sys.dont_write_bytecode = False
     from tests.support.sample_coverage import SampleCoverageGate
 
     config.pluginmanager.register(SampleCoverageGate(config), "sample-coverage-gate")
@@ -45,6 +55,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     folder = config.stash.get(_RUN_CACHE, None)
     if folder is not None:
         os.environ.pop(CACHE_ENV, None)
+        if _NO_BYTECODE in config.stash:
+            os.environ[NO_BYTECODE_ENV] = config.stash[_NO_BYTECODE]
+            os.environ.pop(PYCACHE_ENV, None)
+            sys.pycache_prefix, sys.dont_write_bytecode = None, True
         shutil.rmtree(folder, ignore_errors=True)
 
 
