@@ -341,7 +341,8 @@ def test_repeated_load_and_unload_leaves_nothing_behind(plugin_path: str, wasm_h
         assert stats_open.live >= 1
         assert stats.live == 0, f"instances left open: {stats}"
         assert stats.closed == stats.created, f"instances left open: {stats}"
-    gc.collect()
+    if threading.active_count() > before:
+        gc.collect()  # a thread may end only once a cycle holding it goes (a full collection is slow)
     assert threading.active_count() <= before, "threads were left running"
 
 
