@@ -34,11 +34,14 @@ def pytest_configure(config: pytest.Config) -> None:
         return  # a run of the packaged conformance suite (wasmhost check), or a pytester run
     # One compile cache for the run, shared by the xdist workers (they inherit the environment and the
     # disk cache is safe across processes): each sample compiles cold once per run, not once per test
-    # or worker. Tests of the cache itself use folders of their own. A folder the caller set is kept.
+    # or worker, and not at all in the next run when pytest's cache folder keeps it (artifacts are
+    # authenticated, so a kept one is safe to reuse). Tests of the cache itself use folders of their
+    # own. A folder the caller set is kept as it is.
     if not hasattr(config, "workerinput") and CACHE_ENV not in os.environ:
-        folder = Path(tempfile.mkdtemp(prefix="wasmhost-test-cache-"))
+        folder = Path(tempfile.mkdtemp(prefix="wasmhost-test-run-"))
         config.stash[_RUN_CACHE] = folder
-        os.environ[CACHE_ENV] = str(folder)
+        kept = config.cache.mkdir("wasmhost-compile-cache") if getattr(config, "cache", None) else None
+        os.environ[CACHE_ENV] = str(kept if kept is not None else folder / "compile-cache")
         if os.environ.get(NO_BYTECODE_ENV):
             # Without bytecode every worker and child pytest (a third of the suite starts one) compiles
             # every module it imports again. Keep the caller's tree free of bytecode as they asked, but
