@@ -128,3 +128,19 @@ def test_an_ungranted_import_is_one_failure_and_reasoned_skips(
     )
     # The link error is told once, in the one failing check; the skips only point at it.
     assert result.stdout.str().count("does not grant the 'http' permission") == 1
+
+
+@pytest.mark.parametrize("sample", ["no_malloc", "wrong_api_version", "missing_capability"])
+def test_a_capability_failing_its_load_checks_is_one_failure_and_reasoned_skips(
+    pytester: pytest.Pytester, samples_dir: Path, cache_args: list[str], sample: str
+) -> None:
+    plugin = str(samples_dir / "hostile" / sample)
+    result = run(pytester, "--wasm-plugin", plugin, "-rfs", *LIMITS, *cache_args)
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed") == 1, outcomes  # test_exports_match_capabilities alone
+    result.stdout.fnmatch_lines(
+        [
+            f"FAILED*test_exports_match_capabilities[[]{sample}[]]*",
+            "*SKIPPED*every call of *fails the load checks (*); see test_exports_match_capabilities",
+        ]
+    )
