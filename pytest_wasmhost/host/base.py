@@ -487,8 +487,15 @@ class DefaultOptions:
 
     transcript: Final = TranscriptOptions()
 
+    def __init__(self) -> None:
+        self._made: dict[type, object] = {}  # one object per class, as a HostOptions holds
+
     def of(self, kind: type[OptionsT]) -> OptionsT:
-        return kind()
+        made = self._made.get(kind)
+        if made is None:
+            made = self._made[kind] = kind()
+        assert isinstance(made, kind)
+        return made
 
 
 class Transcript:

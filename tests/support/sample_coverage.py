@@ -16,8 +16,6 @@ from typing import Any
 
 import pytest
 
-from pytest_wasmhost.pytest_plugin import CALLS_PROPERTY
-
 SAMPLE_TESTS = Path(__file__).resolve().parents[1] / "samples"
 NOT_SAMPLE_TESTS = frozenset({"test_coverage.py", "test_hostile.py"})
 
@@ -56,12 +54,20 @@ class SampleCoverageGate:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         name = _file_of(report.nodeid)
-        if name is None:
-            return
-        self.files.add(name)
-        for key, value in report.user_properties:
-            if key == CALLS_PROPERTY and isinstance(value, list):
-                self.seen.update(str(entry).partition("\t")[2] for entry in value)
+        if name is not None:
+            self.files.add(name)
+
+    def _seen_by_sample_tests(self) -> set[str]:
+        # The plugin's own session summary already reads every report's transcript (also xdist workers').
+        summary = self.config.pluginmanager.get_plugin("wasmhost-summary")
+        by_test: dict[str, dict[str, list[str]]] = getattr(summary, "by_test", {})
+        return {
+            function
+            for nodeid, plugins in by_test.items()
+            if _file_of(nodeid) is not None
+            for functions in plugins.values()
+            for function in functions
+        }
 
     def _partial(self) -> str | None:
         option = self.config.option
@@ -90,6 +96,7 @@ class SampleCoverageGate:
             return
         from tests.samples.test_coverage import CAPABILITY_EXPORTS, HOST_FUNCTIONS
 
+        self.seen = self._seen_by_sample_tests()
         gaps = missing(self.seen, HOST_FUNCTIONS, CAPABILITY_EXPORTS)
         if gaps:
             self.verdict = [
